@@ -1,0 +1,48 @@
+# fieldwork: `make run` serves the demo, `make test` runs the whole suite.
+# Each target bootstraps .venv on a fresh machine (only Python 3.11 and make needed).
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app app
+HOST ?= 127.0.0.1
+PORT ?= 5000
+STAMP := $(VENV)/.installed
+PO := $(wildcard fieldwork/translations/*/LC_MESSAGES/messages.po)
+MO := $(PO:.po=.mo)
+
+.PHONY: run test test-pg test-browser lint translations extract-messages serve-prod bench clean
+
+run: $(STAMP) $(MO)
+	$(FLASK) bootstrap
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: $(STAMP) $(MO)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+translations: $(MO)
+
+%.mo: %.po $(STAMP)
+	$(VENV)/bin/pybabel compile -f -i $< -o $@
+
+extract-messages: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o fieldwork/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i fieldwork/translations/messages.pot -d fieldwork/translations --no-fuzzy-matching
+
+serve-prod: $(STAMP) $(MO)
+	FIELDWORK_ENV=production $(FLASK) db upgrade
+	FIELDWORK_ENV=production $(VENV)/bin/gunicorn -c gunicorn.conf.py app:app
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,86 @@
+"""fieldwork: offline-capable field visits for Nanyang's urban hardship relief programme."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from fieldwork.config import ConfigError, build_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+__all__ = ["ConfigError", "create_app"]
+
+
+def create_app(config: dict[str, Any] | None = None, *, exit_on_error: bool = False) -> Flask:
+    """Build the app. With exit_on_error a configuration problem prints one clear line and
+    exits non-zero (for the command line), instead of raising ConfigError."""
+    try:
+        return _create_app(config)
+    except ConfigError as exc:
+        if not exit_on_error:
+            raise
+        print(f"fieldwork 配置错误 / configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _create_app(config: dict[str, Any] | None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str((config or {}).get("INSTANCE_PATH") or ROOT / "instance"),
+        static_folder=str(ROOT / "static"),
+        template_folder=str(ROOT / "templates"),
+    )
+    app.config.update(build_config(app.instance_path, config))
+
+    from fieldwork import models  # noqa: F401  (registers every table on the metadata)
+    from fieldwork.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+    from fieldwork.i18n import init_i18n
+
+    init_i18n(app, babel)
+
+    from fieldwork.accounts.auth import init_login
+
+    init_login(app, login_manager)
+
+    from fieldwork.errors import register_error_handlers
+    from fieldwork.security import init_security
+
+    register_error_handlers(app)
+    init_security(app)
+
+    from fieldwork.accounts.views import bp as accounts_bp
+    from fieldwork.home.views import bp as home_bp
+    from fieldwork.households.views import bp as households_bp
+    from fieldwork.places.views import bp as places_bp
+    from offline_sync.views import bp as sync_bp
+
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(home_bp)
+    app.register_blueprint(households_bp)
+    app.register_blueprint(places_bp)
+    app.register_blueprint(sync_bp)
+
+    from fieldwork.cli import register_cli
+
+    register_cli(app)
+
+    from fieldwork.templating import init_templating
+
+    init_templating(app)
+
+    if app.config["FIELDWORK_ENV"] == "production":
+        from fieldwork.accounts.services import refuse_demo_accounts
+
+        refuse_demo_accounts(app)
+    return app

@@ -1,0 +1,59 @@
+"""Flask-Login wiring: sessions tied to the user's session token, JSON 401 for the API."""
+
+from __future__ import annotations
+
+from flask import Flask, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import LoginManager, current_user
+
+from fieldwork.accounts.models import User
+from fieldwork.errors import api_error, is_api_request
+from fieldwork.extensions import db
+
+# Pages a user who must change their password may still reach.
+PASSWORD_CHANGE_EXEMPT = {
+    "accounts.change_password",
+    "accounts.logout",
+    "accounts.set_language",
+    "static",
+    "sync.session",
+}
+
+
+def init_login(app: Flask, login_manager: LoginManager) -> None:
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def load_user(token: str) -> User | None:
+        user_id, _, session_token = token.partition(":")
+        if not user_id.isdigit():
+            return None
+        user = db.session.get(User, int(user_id))
+        # A rotated token (password change, deactivation) ends this session.
+        if user is None or not user.active or user.session_token != session_token:
+            return None
+        return user
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        if is_api_request():
+            return api_error(401, "unauthenticated", _("登录已过期，请重新登录"))
+        if request.method == "GET":
+            return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+        return redirect(url_for("accounts.login"))
+
+    @app.before_request
+    def force_password_change():
+        if (
+            current_user.is_authenticated
+            and current_user.must_change_password
+            and request.endpoint not in PASSWORD_CHANGE_EXEMPT
+        ):
+            message = _("首次登录请先修改初始密码")
+            if is_api_request():
+                return api_error(403, "password_change_required", message)
+            flash(message, "warning")
+            return redirect(url_for("accounts.change_password"))
+        return None

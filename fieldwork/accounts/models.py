@@ -1,0 +1,72 @@
+"""User accounts."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from fieldwork.accounts.roles import ROLE_LABELS, ROLES
+from fieldwork.dbtypes import UTCDateTime, utcnow
+from fieldwork.extensions import db
+from fieldwork.places.models import Place
+
+# scrypt is werkzeug's default modern scheme; spelled out so a library change cannot weaken it.
+PASSWORD_METHOD = "scrypt"  # noqa: S105 - a hash scheme name, not a password
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(64), default="")
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    role: Mapped[str] = mapped_column(sa.String(24))
+    place_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    # Part of the login token: rotating it ends every session and remember-me cookie.
+    session_token: Mapped[str] = mapped_column(
+        sa.String(32), default=lambda: secrets.token_hex(8)
+    )
+    locale: Mapped[str | None] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    place: Mapped[Place] = relationship(lazy="joined")
+
+    __table_args__ = (sa.CheckConstraint(sa.text(f"role in {ROLES}"), name="role"),)
+
+    def __repr__(self) -> str:
+        return f"<User {self.username} {self.role}>"
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
+        self.rotate_sessions()
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def rotate_sessions(self) -> None:
+        self.session_token = secrets.token_hex(8)
+
+    @property
+    def role_label(self) -> str:
+        return str(ROLE_LABELS[self.role])
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username

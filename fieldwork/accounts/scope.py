@@ -1,0 +1,98 @@
+"""The one rule of who may see what.
+
+Every list, detail page, export and sync call asks this module which places and households a
+user may see. Out-of-scope records answer 404, never a hint that they exist.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import abort
+from sqlalchemy.sql.elements import ColumnElement
+
+from fieldwork.accounts import roles
+from fieldwork.accounts.models import User
+from fieldwork.extensions import db
+from fieldwork.households.models import Assignment, Household
+from fieldwork.places.models import Place
+from fieldwork.timeutil import today_local
+
+
+def current_assignment_clause(on: date | None = None) -> ColumnElement[bool]:
+    """Assignments in force on a day (inclusive end date)."""
+    day = on or today_local()
+    return sa.and_(
+        Assignment.start_date <= day,
+        sa.or_(Assignment.end_date.is_(None), Assignment.end_date >= day),
+    )
+
+
+def place_clause(user: User) -> ColumnElement[bool]:
+    """Places the user may see: their home place and everything below it."""
+    if user.role == roles.HELPER:
+        # A helper's world is their households; they see the places those lie in.
+        return Place.id.in_(
+            sa.select(Household.place_id).where(household_clause(user))
+        )
+    if user.place.level == "city":
+        return sa.true()
+    return Place.path.startswith(user.place.path, autoescape=True)
+
+
+def household_clause(user: User, on: date | None = None) -> ColumnElement[bool]:
+    """Households the user may see, as a WHERE clause on Household."""
+    if not user.is_active:
+        return sa.false()
+    if user.role == roles.HELPER:
+        return Household.id.in_(
+            sa.select(Assignment.household_id).where(
+                Assignment.helper_id == user.id, current_assignment_clause(on)
+            )
+        )
+    level = user.place.level
+    if level == "city":
+        return sa.true()
+    if level == "county":
+        return Household.county_id == user.place_id
+    if level == "street":
+        return Household.street_id == user.place_id
+    return Household.place_id == user.place_id
+
+
+def visible_households(user: User) -> sa.Select[tuple[Household]]:
+    return sa.select(Household).where(household_clause(user))
+
+
+def can_see_household(user: User, household: Household) -> bool:
+    return bool(
+        db.session.scalar(
+            sa.select(sa.literal(True)).where(
+                Household.id == household.id, household_clause(user)
+            )
+        )
+    )
+
+
+def get_household_or_404(user: User, household_id: int) -> Household:
+    household = db.session.scalar(
+        sa.select(Household).where(Household.id == household_id, household_clause(user))
+    )
+    if household is None:
+        abort(404)
+    return household
+
+
+def can_see_place(user: User, place: Place) -> bool:
+    if user.role == roles.HELPER:
+        return bool(db.session.scalar(sa.select(sa.literal(True)).where(
+            Place.id == place.id, place_clause(user))))
+    return place.is_within(user.place)
+
+
+def get_place_or_404(user: User, place_id: int) -> Place:
+    place = db.session.get(Place, place_id)
+    if place is None or not can_see_place(user, place):
+        abort(404)
+    return place

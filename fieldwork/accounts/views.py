@@ -1,0 +1,107 @@
+"""Login, logout, password change and language choice."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from fieldwork.accounts.forms import ChangePasswordForm, LoginForm
+from fieldwork.accounts.models import User
+from fieldwork.accounts.services import password_problem
+from fieldwork.audit import services as audit
+from fieldwork.extensions import db, limiter
+from fieldwork.i18n import normalise_locale
+from fieldwork.timeutil import now_utc
+
+bp = Blueprint("accounts", __name__)
+
+
+def _login_username_key() -> str:
+    return "login-user:" + (request.form.get("username") or "").strip().lower()[:64]
+
+
+def _safe_next(target: str | None) -> str:
+    if not target:
+        return url_for("home.index")
+    parts = urlsplit(target)
+    # Only local paths: never redirect a freshly logged-in user to another site.
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("home.index")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("20/minute", methods=["POST"])
+@limiter.limit("10/minute", methods=["POST"], key_func=_login_username_key)
+def login():
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    if form.validate_on_submit():
+        username = form.username.data.strip()
+        user = db.session.scalar(sa.select(User).where(User.username == username))
+        if user is None or not user.check_password(form.password.data):
+            audit.record("login.failure", username=username[:64], user=None)
+            db.session.commit()
+            form.password.errors.append(_("用户名或密码不正确"))
+        elif not user.active:
+            audit.record("login.refused_inactive", user=user)
+            db.session.commit()
+            form.username.errors.append(_("该账号已停用，请联系县级解困办"))
+        else:
+            login_user(user, remember=bool(form.remember.data))
+            session.permanent = True
+            user.last_login_at = now_utc()
+            audit.record("login.success", user=user, target_type="user", target_id=user.id)
+            db.session.commit()
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    audit.record("logout")
+    db.session.commit()
+    logout_user()
+    flash(_("您已退出登录"), "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        user: User = current_user._get_current_object()
+        if not user.check_password(form.current.data):
+            form.current.errors.append(_("当前密码不正确"))
+        elif form.new.data == form.current.data:
+            form.new.errors.append(_("新密码不能与当前密码相同"))
+        elif problem := password_problem(form.new.data, user.username):
+            form.new.errors.append(problem)
+        else:
+            user.set_password(form.new.data)
+            user.must_change_password = False
+            audit.record("user.password_change", target_type="user", target_id=user.id)
+            db.session.commit()
+            # The token rotated: log in again with it so this phone stays signed in.
+            login_user(user, remember=True)
+            flash(_("密码已修改"), "success")
+            return redirect(url_for("home.index"))
+    return render_template("accounts/password.html", form=form)
+
+
+@bp.post("/language")
+def set_language():
+    locale = normalise_locale(request.form.get("locale"))
+    if locale:
+        session["locale"] = locale
+        if current_user.is_authenticated:
+            current_user.locale = locale
+            db.session.commit()
+    return redirect(_safe_next(request.form.get("next")))

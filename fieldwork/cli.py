@@ -1,0 +1,123 @@
+"""Command line: `flask --app app user ...`, `demo`, `bootstrap`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from fieldwork.accounts import roles
+from fieldwork.accounts.models import User
+from fieldwork.accounts.services import AccountError, create_user, deactivate_user, find_place
+from fieldwork.extensions import db
+
+user_cli = AppGroup("user", help="管理账号 / manage accounts")
+
+
+def fail(message: str) -> None:
+    click.secho(f"错误 / error: {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+@user_cli.command("create")
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice(roles.ROLES))
+@click.option("--place", "place_code", required=True, help="所属地区的行政区划代码")
+@click.option("--name", "display_name", default="", help="姓名")
+@click.option("--phone", default=None)
+@click.option("--password", default=None, help="初始密码（不提供则提示输入）")
+@click.option("--no-force-change", is_flag=True, help="不要求首次登录修改密码")
+def create_user_command(username, role, place_code, display_name, phone, password,
+                        no_force_change):
+    """Create an account."""
+    if password is None:
+        password = click.prompt("初始密码 / initial password", hide_input=True,
+                                confirmation_prompt=True)
+    try:
+        place = find_place(place_code)
+        user = create_user(
+            username=username, password=password, role=role, place=place,
+            display_name=display_name, phone=phone,
+            must_change_password=not no_force_change,
+        )
+        db.session.commit()
+    except AccountError as exc:
+        db.session.rollback()
+        fail(str(exc))
+    click.echo(f"已创建 / created: {user.username} ({role}, {place.name} {place.code})")
+
+
+@user_cli.command("list")
+@click.option("--role", type=click.Choice(roles.ROLES), default=None)
+def list_users(role):
+    """List accounts."""
+    query = sa.select(User).order_by(User.role, User.username)
+    if role:
+        query = query.where(User.role == role)
+    for user in db.session.scalars(query):
+        state = "active" if user.active else "inactive"
+        click.echo(f"{user.username:24} {user.role:16} {user.place.code:14} "
+                   f"{user.place.name:12} {state}")
+
+
+@user_cli.command("deactivate")
+@click.argument("username")
+def deactivate(username):
+    """Deactivate an account and end its sessions."""
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    if user is None:
+        fail(f"找不到用户 {username}")
+    deactivate_user(user)
+    db.session.commit()
+    click.echo(f"已停用 / deactivated: {username}")
+
+
+@click.command("demo")
+@click.option("--reset", is_flag=True, help="清空数据库并重建演示县")
+def demo_command(reset):
+    """Load the demo county (seeded: the same data every time)."""
+    from fieldwork.demo import has_data, reset_database, seed_demo
+
+    if current_app.config["FIELDWORK_ENV"] == "production":
+        fail("生产环境不能加载演示数据")
+    if reset:
+        reset_database()
+    elif has_data():
+        fail("数据库已有数据；要重建演示数据请加 --reset")
+    summary = seed_demo()
+    click.echo(summary)
+
+
+@click.command("bootstrap")
+def bootstrap_command():
+    """Apply migrations and, in demo mode, seed the demo county into an empty database."""
+    from flask_migrate import upgrade
+
+    from fieldwork.demo import DEMO_PASSWORD, has_data, seed_demo
+
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except OperationalError as exc:
+        fail(f"无法连接数据库 {db.engine.url.render_as_string(hide_password=True)}：{exc.orig}")
+    try:
+        upgrade()
+    except SQLAlchemyError as exc:
+        fail(f"数据库迁移失败：{exc}")
+    if current_app.config["DEMO_MODE"]:
+        if not has_data():
+            click.echo(seed_demo())
+        click.echo(
+            "演示模式 / demo mode — 账号 accounts: demo-helper, demo-community, demo-street, "
+            f"demo-county, demo-city, demo-admin；密码 password: {DEMO_PASSWORD}"
+        )
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(user_cli)
+    app.cli.add_command(demo_command)
+    app.cli.add_command(bootstrap_command)

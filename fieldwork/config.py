@@ -1,0 +1,134 @@
+"""Configuration: safe local defaults, overridden by the environment (FIELDWORK_*, DATABASE_URL)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from fieldwork.privacy.crypto import load_or_create_key_file
+
+
+class ConfigError(Exception):
+    """A configuration problem the operator must fix; the message says how."""
+
+
+ENVIRONMENTS = ("development", "production", "testing")
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the common spellings of a PostgreSQL URL and route them to psycopg 3."""
+    url = url.strip()
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"DATABASE_URL 无法解析（{url!r}）：应形如 postgresql://用户:密码@主机:5432/库名 "
+            "或 sqlite:////绝对路径/fieldwork.db"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgresql+psycopg2"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed.render_as_string(hide_password=False)
+    if backend == "sqlite":
+        return url
+    raise ConfigError(
+        f"DATABASE_URL 使用了不支持的数据库类型 {backend!r}：fieldwork 支持 PostgreSQL 和 SQLite"
+    )
+
+
+def _read_secret(instance: Path, env_name: str, file_name: str, production: bool) -> str:
+    value = os.environ.get(env_name, "").strip()
+    if value:
+        return value
+    if production:
+        raise ConfigError(f"生产环境必须设置 {env_name}（不能使用自动生成的本地密钥）")
+    path = instance / file_name
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(secrets.token_urlsafe(48))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return path.read_text().strip()
+
+
+def build_config(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the Flask config mapping: defaults, then environment, then explicit overrides."""
+    overrides = dict(overrides or {})
+    env = overrides.get("FIELDWORK_ENV") or os.environ.get("FIELDWORK_ENV", "development")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"FIELDWORK_ENV 只能是 {', '.join(ENVIRONMENTS)} 之一，而不是 {env!r}")
+    production = env == "production"
+    instance = Path(instance_path)
+
+    db_url = overrides.get("SQLALCHEMY_DATABASE_URI") or os.environ.get("DATABASE_URL", "")
+    if not db_url:
+        if production:
+            raise ConfigError("生产环境必须设置 DATABASE_URL（PostgreSQL）")
+        instance.mkdir(parents=True, exist_ok=True)
+        db_url = f"sqlite:///{instance / 'fieldwork.db'}"
+    db_url = normalise_database_url(db_url)
+
+    secret = overrides.get("SECRET_KEY") or _read_secret(
+        instance, "FIELDWORK_SECRET_KEY", "secret_key", production
+    )
+    field_key = overrides.get("FIELD_KEY") or os.environ.get("FIELDWORK_FIELD_KEY", "").strip()
+    if not field_key:
+        if production:
+            raise ConfigError("生产环境必须设置 FIELDWORK_FIELD_KEY（身份证号加密密钥）")
+        field_key = load_or_create_key_file(instance / "field_key")
+    # The blind-index key is separate so that the encryption keys can rotate without
+    # re-indexing every ID number.
+    index_key = overrides.get("INDEX_KEY") or _read_secret(
+        instance, "FIELDWORK_INDEX_KEY", "index_key", production
+    )
+
+    photo_dir = overrides.get("PHOTO_DIR") or os.environ.get(
+        "FIELDWORK_PHOTO_DIR", str(instance / "photos")
+    )
+    demo = os.environ.get("FIELDWORK_DEMO", "0" if production else "1") == "1"
+    if production and demo:
+        raise ConfigError("生产环境不能启用演示模式（FIELDWORK_DEMO=1）")
+
+    config: dict[str, Any] = {
+        "FIELDWORK_ENV": env,
+        "SECRET_KEY": secret,
+        "FIELD_KEY": field_key,
+        "INDEX_KEY": index_key,
+        "SQLALCHEMY_DATABASE_URI": db_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "PHOTO_DIR": photo_dir,
+        "DEMO_MODE": demo,
+        "TIMEZONE": "Asia/Shanghai",
+        "BABEL_DEFAULT_LOCALE": "zh_Hans_CN",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "LANGUAGES": {"zh_Hans_CN": "简体中文", "en": "English"},
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+        # A helper may be offline for two weeks: the remember-me cookie outlives that.
+        "REMEMBER_COOKIE_DURATION": timedelta(days=30),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": production,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_CSRF_SSL_STRICT": production,
+        "MAX_CONTENT_LENGTH": int(os.environ.get("FIELDWORK_MAX_UPLOAD_BYTES", 16 * 1024 * 1024)),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "MAP_TILES_URL": os.environ.get("FIELDWORK_MAP_TILES_URL", ""),
+        "GEOCODER": os.environ.get("FIELDWORK_GEOCODER", ""),
+    }
+    config.update(overrides)
+    return config

@@ -1,0 +1,310 @@
+"""The demo county: Nanyang's county-level units plus a seeded, plausible set of streets,
+communities, households, helpers and visits in 宛城区 and 卧龙区. Same data every run."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+
+from fieldwork.accounts import roles
+from fieldwork.accounts.models import User
+from fieldwork.extensions import db
+from fieldwork.households.constants import CATEGORIES, DIMENSIONS
+from fieldwork.households.models import Assignment, Household, Measure, Member, PlanMeasure
+from fieldwork.places.models import Place, PolicySettings
+from fieldwork.privacy.idnumber import make_test_id_number
+from fieldwork.privacy.service import protect_id
+from fieldwork.timeutil import CST, add_months, current_month, month_bounds, month_key
+
+DEMO_PASSWORD = "fieldwork-demo"  # noqa: S105 - the published demo password
+SEED = 20231221
+DEMO_COUNTIES = ("411302", "411303")  # 宛城区, 卧龙区
+GUANZHUANG_CODE = "411300GZ"  # 官庄工区 has no official code
+
+SURNAMES = (
+    "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余"
+    "杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏付方白邹孟熊秦邱江尹薛闫段雷侯史陶"
+    "黎贺顾毛郝龚邵万钱严武戴孔汤"
+)
+GIVEN = (
+    "建国军华明伟芳秀英丽娟敏静强磊洋艳勇杰涛超平刚桂兰玉凤霞红梅春燕志国海波宏文斌宇"
+    "浩然子涵梓萱雨欣佳怡俊豪"
+)
+ROADS = ("建设路", "人民路", "中州路", "工业路", "新华路", "仲景路", "七一路", "独山大道",
+         "滨河路", "车站路", "解放路", "百里奚路", "信臣路", "孔明路", "光武路")
+COMMUNITY_SUFFIXES = ("社区", "社区", "社区", "村")
+COMMUNITY_STEMS = ("和平", "幸福", "民主", "光明", "团结", "胜利", "健康", "新村", "东风", "红旗",
+                   "长青", "建设", "友谊", "永安", "金华", "翠园", "梅园", "南苑", "北苑", "卧龙")
+
+
+def _data(name: str) -> Any:
+    return json.loads(resources.files("fieldwork.data").joinpath(name).read_text("utf-8"))
+
+
+def has_data() -> bool:
+    return bool(db.session.scalar(sa.select(sa.func.count(Place.id))))
+
+
+def reset_database() -> None:
+    """Empty every table (children first), keeping the schema and its migration version."""
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(table.delete())
+    db.session.commit()
+
+
+def _add_place(code: str, name: str, level: str, parent: Place | None, lat: float | None,
+               lon: float | None, kind: str | None = None, official: bool = True) -> Place:
+    place = Place(code=code, name=name, level=level, parent=parent, lat=lat, lon=lon, kind=kind,
+                  official_code=official)
+    db.session.add(place)
+    db.session.flush()
+    place.path = f"{parent.path if parent else '/'}{place.id}/"
+    return place
+
+
+def load_places() -> dict[str, Place]:
+    """The city and its sixteen county-level units from the shipped reference data."""
+    data = _data("nanyang-counties.json")
+    city_d = data["city"]
+    city = _add_place(city_d["code"], city_d["name"], "city", None, city_d["lat"], city_d["lon"])
+    places = {city.code: city}
+    for c in data["counties"]:
+        code = c["code"] or GUANZHUANG_CODE
+        county = _add_place(code, c["name"], "county", city, c["lat"], c["lon"], c["kind"],
+                            official=c["code"] is not None)
+        db.session.add(PolicySettings(place=county))
+        places[code] = county
+        county.demo_streets = c.get("demo_streets", [])  # type: ignore[attr-defined]
+    return places
+
+
+def load_measures() -> list[Measure]:
+    measures = []
+    for m in _data("measures.json")["measures"]:
+        amount = Decimal(str(m["amount"])) if m["amount"] is not None else None
+        measures.append(Measure(county_id=None, area=m["area"], department=m["department"],
+                                name=m["name"], amount=amount, unit=m["unit"]))
+    db.session.add_all(measures)
+    return measures
+
+
+def _person_name(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def _near(rng: random.Random, lat: float, lon: float, metres: float) -> tuple[float, float]:
+    """A point within about `metres` of (lat, lon)."""
+    dlat = rng.uniform(-metres, metres) / 111_000
+    dlon = rng.uniform(-metres, metres) / 93_000  # ~cos(33°) shrinks a degree of longitude
+    return round(lat + dlat, 6), round(lon + dlon, 6)
+
+
+def seed_demo() -> str:
+    """Build the demo county into an empty database; returns a one-paragraph summary."""
+    rng = random.Random(SEED)  # noqa: S311 - reproducible demo data, not secrets
+    places = load_places()
+    measures = load_measures()
+    city = places["411300"]
+
+    communities: list[Place] = []
+    streets: list[Place] = []
+    stems = list(COMMUNITY_STEMS)
+    for county_code in DEMO_COUNTIES:
+        county = places[county_code]
+        for i, street_name in enumerate(county.demo_streets, start=1):  # type: ignore[attr-defined]
+            slat, slon = _near(rng, county.lat, county.lon, 2500)
+            street = _add_place(f"{county_code}{i:03d}", street_name, "street", county, slat, slon)
+            streets.append(street)
+            for j in range(1, 4):
+                clat, clon = _near(rng, slat, slon, 900)
+                stem = stems.pop(rng.randrange(len(stems))) if stems else f"第{j}"
+                if not stems:
+                    stems = list(COMMUNITY_STEMS)
+                name = stem + rng.choice(COMMUNITY_SUFFIXES)
+                communities.append(_add_place(f"{street.code}{j:03d}", name, "community",
+                                              street, clat, clon))
+
+    first_community = communities[0]
+    first_street = first_community.parent
+    accounts = [
+        ("demo-helper", roles.HELPER, first_street, "张红梅", "13837701234"),
+        ("demo-community", roles.COMMUNITY_WORKER, first_community, "李建国", "13837705678"),
+        ("demo-street", roles.STREET_REVIEWER, first_street, "王秀英", "13937709876"),
+        ("demo-county", roles.COUNTY_OFFICER, places["411302"], "刘志强", "0377-63112345"),
+        ("demo-city", roles.CITY_SUPERVISOR, city, "陈静", "0377-63154321"),
+        ("demo-admin", roles.ADMIN, city, "系统管理员", None),
+    ]
+    users: dict[str, User] = {}
+    for username, role, place, name, phone in accounts:
+        user = User(username=username, role=role, place=place, display_name=name, phone=phone)
+        user.set_password(DEMO_PASSWORD)
+        users[username] = user
+    helpers = [users["demo-helper"]]
+    for n in range(2, 21):
+        community = communities[(n * 7) % len(communities)]
+        user = User(username=f"helper{n:02d}", role=roles.HELPER, place=community.parent,
+                    display_name=_person_name(rng), phone=f"139{rng.randrange(10**8):08d}")
+        user.set_password(DEMO_PASSWORD)
+        helpers.append(user)
+    db.session.add_all(list(users.values()) + helpers)
+    db.session.flush()
+
+    today = datetime.now(CST).date()
+    this_month = current_month()
+    households: list[Household] = []
+    # demo-helper's households sit in the demo community and street, the rest spread out.
+    for n in range(300):
+        if n < 16:
+            community = first_community if n < 10 else communities[1]
+        else:
+            community = communities[rng.randrange(len(communities))]
+        hh = _make_household(rng, n, community, measures, today)
+        households.append(hh)
+    db.session.add_all(households)
+    db.session.flush()
+
+    # Helpers: demo-helper takes the first 16; others 10–20 each by community order.
+    ordered = households[:16] + sorted(households[16:], key=lambda h: h.place.code)
+    chunks: list[list[Household]] = [ordered[:16]]
+    rest = ordered[16:]
+    per = len(rest) // (len(helpers) - 1)
+    for i in range(len(helpers) - 1):
+        chunks.append(rest[i * per:(i + 1) * per] if i < len(helpers) - 2 else rest[i * per:])
+    visits = 0
+    for helper, chunk in zip(helpers, chunks, strict=True):
+        for hh in chunk:
+            enrolled = hh.enrolled_on or today
+            if hh.id % 9 == 0 and enrolled < today - timedelta(days=120):
+                # A helper changed job: the history shows who was responsible when.
+                previous = helpers[(helpers.index(helper) + 3) % len(helpers)]
+                switch = today.replace(day=1) - timedelta(days=62)
+                db.session.add(Assignment(household=hh, helper=previous, start_date=enrolled,
+                                          end_date=switch - timedelta(days=1),
+                                          reason="原帮扶责任人工作调动"))
+                db.session.add(Assignment(household=hh, helper=helper, start_date=switch,
+                                          reason="工作调动，重新指定帮扶责任人"))
+            else:
+                db.session.add(Assignment(household=hh, helper=helper, start_date=enrolled,
+                                          reason="县级解困办结对帮扶"))
+            if hh.status == "enrolled":
+                visits += _make_visits(rng, hh, helper, this_month, enrolled)
+    db.session.commit()
+    return (f"演示数据已生成：{len(places)} 个县级以上单位，{len(streets)} 个街道，"
+            f"{len(communities)} 个社区，{len(households)} 户，{len(helpers)} 名帮扶责任人，"
+            f"{visits} 次走访。")
+
+
+def _make_household(rng: random.Random, n: int, community: Place, measures: list[Measure],
+                    today: date) -> Household:
+    county_code = community.code[:6]
+    category = CATEGORIES[n % len(CATEGORIES)]
+    causes = {
+        "destitute": ["disability", "illness"],
+        "dibao_unemployed": ["layoff"],
+        "below_dibao": ["illness", "education"],
+        "edge": [rng.choice(["layoff", "illness", "education", "accident"])],
+        "expenditure": [rng.choice(["illness", "accident"])],
+        "restructuring": ["restructuring", "layoff"],
+    }[category]
+    size = rng.choice((1, 1, 2, 2, 3, 3, 3, 4, 4, 5))
+    head_birth = date(rng.randrange(1948, 1990), rng.randrange(1, 13), rng.randrange(1, 29))
+    head_name = _person_name(rng)
+    lat, lon = _near(rng, community.lat, community.lon, 400)
+    enrolled_days = rng.randrange(30, 700)
+    status = "enrolled" if n % 25 else rng.choice(("reviewing", "publicity", "watch", "exited"))
+    hh = Household(
+        head_name=head_name,
+        phone=f"13{rng.randrange(10**9):09d}",
+        address=f"{community.parent.name}{community.name}{rng.choice(ROADS)}"
+                f"{rng.randrange(1, 300)}号{rng.randrange(1, 12)}号楼{rng.randrange(1, 5)}单元"
+                f"{rng.randrange(1, 7)}0{rng.randrange(1, 4)}",
+        category=category,
+        causes=causes,
+        status=status,
+        members_count=size,
+        ref_lat=lat,
+        ref_lon=lon,
+        ref_source="demo",
+        ref_source_crs="wgs84",
+        ref_confirmed=True,
+        enrolled_on=today - timedelta(days=enrolled_days) if status in ("enrolled", "exited")
+        else None,
+    )
+    hh.set_place(community)
+    if status in ("enrolled", "exited"):
+        hh.file_no = f"{county_code}-{2024 + n % 3}-{n + 1:05d}"
+    head_id = make_test_id_number(county_code, head_birth, rng.randrange(1, 999))
+    protected = protect_id(head_id)
+    hh.head_id_enc, hh.head_id_index, hh.head_id_mask = protected
+    income = Decimal(rng.randrange(1200, 2600) if category == "edge" else rng.randrange(0, 1800))
+    hh.per_capita_income = (income / size).quantize(Decimal("0.01"))
+    relations = ["self", "spouse", "child", "child", "parent"]
+    for i in range(size):
+        if i == 0:
+            name, birth = head_name, head_birth
+        else:
+            name = head_name[0] + "".join(rng.choice(GIVEN) for _ in range(2))
+            birth = date(rng.randrange(1950, 2022), rng.randrange(1, 13), rng.randrange(1, 29))
+        pid = protect_id(make_test_id_number(county_code, birth, rng.randrange(1, 999)))
+        age = (today - birth).days // 365
+        hh.members.append(Member(
+            name=name, relation=relations[i], birth_date=birth, gender=rng.choice(("男", "女")),
+            id_enc=pid.enc, id_index=pid.index, id_mask=pid.mask,
+            health=rng.choice(("健康", "健康", "高血压", "糖尿病", "慢性肾病", "术后康复")),
+            disability=rng.choice(("", "", "", "肢体残疾三级", "视力残疾二级")),
+            schooling=("小学" if 6 <= age < 12 else "初中" if 12 <= age < 15
+                       else "高中" if 15 <= age < 18 else ""),
+            employment="" if age < 18 else rng.choice(("无业", "灵活就业", "公益性岗位", "退休")),
+        ))
+    if status in ("enrolled", "exited"):
+        by_area: dict[str, list[Measure]] = {}
+        for m in measures:
+            by_area.setdefault(m.area, []).append(m)
+        for area in rng.sample(DIMENSIONS, k=rng.randrange(1, 4)):
+            m = rng.choice(by_area[area])
+            hh.plan.append(PlanMeasure(measure=m, amount=m.amount, start_date=hh.enrolled_on))
+    return hh
+
+
+def _make_visits(rng: random.Random, hh: Household, helper: User, this_month: int,
+                 enrolled: date) -> int:
+    from fieldwork.visits.models import Visit
+
+    count = 0
+    for back in range(6, -1, -1):
+        month = add_months(this_month, -back)
+        start, end = month_bounds(month)
+        if end.astimezone(CST).date() <= enrolled:
+            continue
+        chance = 0.45 if back == 0 else 0.9
+        if rng.random() > chance:
+            continue
+        span = (min(end, datetime.now(UTC)) - start).total_seconds()
+        visited_at = (start + timedelta(seconds=rng.uniform(0, span * 0.95))).replace(microsecond=0)
+        lat, lon = _near(rng, hh.ref_lat, hh.ref_lon, 60)
+        statuses = {d: rng.choice(("ok", "ok", "ok", "at_risk", "problem")) for d in DIMENSIONS}
+        answers: dict[str, Any] = {"present": hh.head_name}
+        for d in DIMENSIONS:
+            answers[f"{d}_status"] = statuses[d]
+            answers[f"{d}_note"] = "" if statuses[d] == "ok" else "需持续关注"
+        income = (hh.per_capita_income or Decimal(0)) * hh.members_count
+        answers["household_income"] = float(income)
+        answers["needs"] = "" if rng.random() < 0.7 else "希望协调公益性岗位"
+        answers["next_steps"] = "下月继续走访"
+        db.session.add(Visit(
+            id=f"00000000-demo-4000-8000-{hh.id:06d}{back:06d}"[:36],
+            household_id=hh.id, helper_id=helper.id, visited_at=visited_at,
+            month=month_key(visited_at), recorded_at=visited_at + timedelta(minutes=5),
+            lat=lat, lon=lon, accuracy_m=float(rng.randrange(8, 40)), location_source="gps",
+            location_captured_at=visited_at, distance_m=None, answers=answers,
+            household_income=income, per_capita_income=hh.per_capita_income,
+            notes="", flags=[], flag_count=0,
+        ))
+        count += 1
+    return count

@@ -1,0 +1,104 @@
+"""Error answers: JSON under /api/ (SYNC-PROTOCOL.md "Errors"), friendly pages elsewhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+MESSAGES = {
+    400: "请求格式不正确",
+    401: "登录已过期，请重新登录",
+    403: "您没有权限执行此操作",
+    404: "找不到该页面或记录",
+    405: "不支持该请求方式",
+    409: "记录冲突",
+    413: "提交的内容太大",
+    415: "不支持的内容类型",
+    422: "提交的内容有误",
+    429: "操作过于频繁，请稍后再试",
+    500: "服务器内部错误，请稍后重试；您的数据未丢失",
+}
+CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+    500: "server_error",
+}
+
+
+class ApiError(Exception):
+    """Raise from an API view to answer with the protocol's error body."""
+
+    def __init__(
+        self, status: int, code: str, message: str, fields: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def api_error(status: int, code: str, message: str, fields: dict[str, Any] | None = None):
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    resp = jsonify({"error": body})
+    resp.status_code = status
+    return resp
+
+
+def _message(status: int) -> str:
+    return _(MESSAGES.get(status, MESSAGES[500]))
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def handle_api_error(err: ApiError):
+        return api_error(err.status, err.code, err.message, err.fields)
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf(err: CSRFError):
+        message = _("页面已过期或安全校验失败，请刷新页面后重试")
+        if is_api_request():
+            return api_error(400, "csrf", message)
+        return render_template("error.html", status=400, message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def handle_http(err: HTTPException):
+        status = err.code or 500
+        if status == 413:
+            limit_mb = app.config["MAX_CONTENT_LENGTH"] // 2**20
+            message = _("提交的内容太大（上限 %(mb)s MB）", mb=limit_mb)
+        elif status == 429:
+            message = _("操作过于频繁，请稍后再试")
+        else:
+            message = _message(status)
+        if is_api_request():
+            return api_error(status, CODES.get(status, "error"), message)
+        response: Response = err.get_response()
+        page = render_template("error.html", status=status, message=message)
+        return page, status, {k: v for k, v in response.headers.items() if k == "Allow"}
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(err: Exception):
+        app.logger.exception("unhandled error on %s", request.path)
+        from fieldwork.extensions import db
+
+        db.session.rollback()
+        message = _message(500)
+        if is_api_request():
+            return api_error(500, "server_error", message)
+        return render_template("error.html", status=500, message=message), 500

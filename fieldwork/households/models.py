@@ -1,0 +1,220 @@
+"""The registry: households, members, helper assignments, measures, plans and reviews."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fieldwork.accounts.models import User
+from fieldwork.dbtypes import JSONType, UTCDateTime, utcnow
+from fieldwork.extensions import db
+from fieldwork.households.constants import CATEGORIES, STATUSES
+from fieldwork.places.models import Place
+
+
+class Household(db.Model):
+    __tablename__ = "households"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Assigned at enrolment (一户一档); unique within the city.
+    file_no: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    head_name: Mapped[str] = mapped_column(sa.String(64))
+    # 居民身份证号: encrypted; blind index for duplicate checks; the mask is safe to list.
+    head_id_enc: Mapped[str | None] = mapped_column(sa.Text)
+    head_id_index: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    head_id_mask: Mapped[str | None] = mapped_column(sa.String(24))
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    address: Mapped[str] = mapped_column(sa.String(200))
+    place_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"), index=True)
+    # Denormalised from the place tree so county/street roll-ups need no recursive join.
+    county_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"), index=True)
+    street_id: Mapped[int | None] = mapped_column(sa.ForeignKey("places.id"), index=True)
+    category: Mapped[str] = mapped_column(sa.String(24))
+    causes: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    status: Mapped[str] = mapped_column(sa.String(16), default="reported", index=True)
+    members_count: Mapped[int] = mapped_column(default=1)
+    per_capita_income: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
+    # Reference location, always stored in WGS-84; source_crs says what it came in as.
+    ref_lat: Mapped[float | None]
+    ref_lon: Mapped[float | None]
+    ref_source: Mapped[str | None] = mapped_column(sa.String(16))
+    ref_source_crs: Mapped[str | None] = mapped_column(sa.String(8))
+    ref_confirmed: Mapped[bool] = mapped_column(default=False)
+    ref_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Proposed from the first visit with a good fix, until a county officer confirms it.
+    proposed_lat: Mapped[float | None]
+    proposed_lon: Mapped[float | None]
+    proposed_visit_id: Mapped[str | None] = mapped_column(sa.String(36))
+    notes: Mapped[str] = mapped_column(sa.Text, default="")
+    # Bumped on every change a phone should see (sync cursor).
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    enrolled_on: Mapped[date | None]
+    exited_on: Mapped[date | None]
+
+    place: Mapped[Place] = relationship(foreign_keys=[place_id], lazy="joined")
+    members: Mapped[list[Member]] = relationship(
+        back_populates="household", cascade="all, delete-orphan", order_by="Member.id"
+    )
+    assignments: Mapped[list[Assignment]] = relationship(
+        back_populates="household", cascade="all, delete-orphan", order_by="Assignment.start_date"
+    )
+    plan: Mapped[list[PlanMeasure]] = relationship(
+        back_populates="household", cascade="all, delete-orphan", order_by="PlanMeasure.id"
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint(sa.text(f"category in {CATEGORIES}"), name="category"),
+        sa.CheckConstraint(sa.text(f"status in {STATUSES}"), name="status"),
+        sa.Index("ix_households_county_status", "county_id", "status"),
+    )
+
+    def set_place(self, place: Place) -> None:
+        self.place = place
+        self.place_id = place.id
+        self.county_id = place.county_id() or place.id
+        self.street_id = place.street_id()
+
+    @property
+    def has_reference(self) -> bool:
+        return self.ref_lat is not None and self.ref_lon is not None
+
+    def current_assignment(self, on: date | None = None) -> Assignment | None:
+        from fieldwork.timeutil import today_local
+
+        day = on or today_local()
+        for a in reversed(self.assignments):
+            if a.start_date <= day and (a.end_date is None or a.end_date >= day):
+                return a
+        return None
+
+
+class Member(db.Model):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("households.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    relation: Mapped[str] = mapped_column(sa.String(16), default="other")
+    gender: Mapped[str | None] = mapped_column(sa.String(8))
+    birth_date: Mapped[date | None]
+    id_enc: Mapped[str | None] = mapped_column(sa.Text)
+    id_index: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    id_mask: Mapped[str | None] = mapped_column(sa.String(24))
+    # Sensitive: health, disability, schooling, work. Shown only to those in scope.
+    health: Mapped[str] = mapped_column(sa.String(200), default="")
+    disability: Mapped[str] = mapped_column(sa.String(100), default="")
+    schooling: Mapped[str] = mapped_column(sa.String(50), default="")
+    employment: Mapped[str] = mapped_column(sa.String(100), default="")
+    monthly_income: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
+
+    household: Mapped[Household] = relationship(back_populates="members")
+
+
+class Assignment(db.Model):
+    """Who was the household's helper, from when to when (结对帮扶 history)."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("households.id"))
+    helper_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    start_date: Mapped[date]
+    # Last day of responsibility (inclusive); None while current.
+    end_date: Mapped[date | None]
+    reason: Mapped[str] = mapped_column(sa.String(200), default="")
+    assigned_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    household: Mapped[Household] = relationship(back_populates="assignments")
+    helper: Mapped[User] = relationship(foreign_keys=[helper_id], lazy="joined")
+
+    __table_args__ = (
+        sa.Index("ix_assignments_household_start", "household_id", "start_date"),
+        sa.CheckConstraint("end_date is null or end_date >= start_date", name="dates"),
+    )
+
+
+class Measure(db.Model):
+    """The county's catalogue of assistance measures (分类施策)."""
+
+    __tablename__ = "measures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    county_id: Mapped[int | None] = mapped_column(sa.ForeignKey("places.id"), index=True)
+    area: Mapped[str] = mapped_column(sa.String(16))  # one of the six dimensions
+    department: Mapped[str] = mapped_column(sa.String(64), default="")
+    name: Mapped[str] = mapped_column(sa.String(120))
+    amount: Mapped[Decimal | None] = mapped_column(sa.Numeric(12, 2))
+    unit: Mapped[str] = mapped_column(sa.String(32), default="")
+    note: Mapped[str] = mapped_column(sa.String(300), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class PlanMeasure(db.Model):
+    """A measure in a household's plan (一户一计划、一户一措施)."""
+
+    __tablename__ = "plan_measures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("households.id"), index=True)
+    measure_id: Mapped[int] = mapped_column(sa.ForeignKey("measures.id"))
+    amount: Mapped[Decimal | None] = mapped_column(sa.Numeric(12, 2))
+    start_date: Mapped[date]
+    end_date: Mapped[date | None]
+    note: Mapped[str] = mapped_column(sa.String(300), default="")
+
+    household: Mapped[Household] = relationship(back_populates="plan")
+    measure: Mapped[Measure] = relationship(lazy="joined")
+
+    def in_force(self, on: date) -> bool:
+        return self.start_date <= on and (self.end_date is None or self.end_date >= on)
+
+
+class Case(db.Model):
+    """One pass of a household through a review chain: intake (三渠道) or exit (平稳退出)."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("households.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(12), default="intake")  # intake | exit
+    channel: Mapped[str] = mapped_column(sa.String(16), default="territorial")
+    stage: Mapped[str] = mapped_column(sa.String(24))  # the step now waiting for a decision
+    state: Mapped[str] = mapped_column(sa.String(12), default="open")  # open|approved|rejected
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    stage_since: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    publicity_ends_on: Mapped[date | None]
+    opened_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    source: Mapped[str] = mapped_column(sa.String(16), default="application")
+    draft_plan: Mapped[str] = mapped_column(sa.Text, default="")
+
+    household: Mapped[Household] = relationship()
+    decisions: Mapped[list[ReviewDecision]] = relationship(
+        back_populates="case", order_by="ReviewDecision.decided_at"
+    )
+
+    __table_args__ = (sa.Index("ix_cases_stage_state", "stage", "state"),)
+
+
+class ReviewDecision(db.Model):
+    """Who decided what, when, with which opinion: the 审核审批表 and the visit review."""
+
+    __tablename__ = "review_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    visit_id: Mapped[str | None] = mapped_column(sa.ForeignKey("visits.id"), index=True)
+    step: Mapped[str] = mapped_column(sa.String(24))
+    decision: Mapped[str] = mapped_column(sa.String(12))
+    opinion: Mapped[str] = mapped_column(sa.Text, default="")
+    reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    case: Mapped[Case | None] = relationship(back_populates="decisions")
+    reviewer: Mapped[User] = relationship(lazy="joined")

@@ -1,0 +1,36 @@
+"""Imports every model so that the metadata (and Alembic) sees all tables."""
+
+from fieldwork.accounts.models import User
+from fieldwork.audit.models import AuditEvent
+from fieldwork.discovery.models import DiscoveryReport
+from fieldwork.households.models import (
+    Assignment,
+    Case,
+    Household,
+    Measure,
+    Member,
+    PlanMeasure,
+    ReviewDecision,
+)
+from fieldwork.photos.models import Photo
+from fieldwork.places.models import Place, PolicySettings
+from fieldwork.visits.models import Visit
+from offline_sync.models import Device
+
+__all__ = [
+    "Assignment",
+    "AuditEvent",
+    "Case",
+    "Device",
+    "DiscoveryReport",
+    "Household",
+    "Measure",
+    "Member",
+    "Photo",
+    "Place",
+    "PlanMeasure",
+    "PolicySettings",
+    "ReviewDecision",
+    "User",
+    "Visit",
+]

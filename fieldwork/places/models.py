@@ -1,0 +1,96 @@
+"""The place tree (city > county-level unit > street > community) and per-county policy."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fieldwork.dbtypes import UTCDateTime, utcnow
+from fieldwork.extensions import db
+
+LEVELS = ("city", "county", "street", "community")
+
+
+class Place(db.Model):
+    __tablename__ = "places"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Administrative code (GB/T 2260 and its street/community extensions). Units without an
+    # official code (官庄工区) carry an internal one and official_code=False.
+    code: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    official_code: Mapped[bool] = mapped_column(default=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    level: Mapped[str] = mapped_column(sa.String(12))
+    kind: Mapped[str | None] = mapped_column(sa.String(30))
+    parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("places.id"), index=True)
+    # Materialised path of ids ("/1/4/27/"): scope checks are one prefix comparison.
+    path: Mapped[str] = mapped_column(sa.String(120), index=True, default="")
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
+
+    parent: Mapped[Place | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Place]] = relationship(
+        back_populates="parent", order_by="Place.code"
+    )
+
+    __table_args__ = (sa.CheckConstraint(sa.text(f"level in {LEVELS}"), name="level"),)
+
+    def __repr__(self) -> str:
+        return f"<Place {self.code} {self.name}>"
+
+    @property
+    def depth(self) -> int:
+        return LEVELS.index(self.level)
+
+    def is_within(self, other: Place) -> bool:
+        """True when self is other or lies below it in the tree."""
+        return self.path.startswith(other.path)
+
+    def ancestor_ids(self) -> list[int]:
+        return [int(p) for p in self.path.strip("/").split("/") if p]
+
+    def county_id(self) -> int | None:
+        ids = self.ancestor_ids()
+        return ids[1] if len(ids) > 1 else None
+
+    def street_id(self) -> int | None:
+        ids = self.ancestor_ids()
+        return ids[2] if len(ids) > 2 else None
+
+
+class PolicySettings(db.Model):
+    """A county's policy parameters (the text's numbers are data, not constants)."""
+
+    __tablename__ = "policy_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    place_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"), unique=True)
+    dibao_line: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), default=Decimal("630"))
+    visits_per_month: Mapped[int] = mapped_column(default=1)
+    geofence_m: Mapped[int] = mapped_column(default=300)
+    exit_months: Mapped[int] = mapped_column(default=6)
+    publicity_days: Mapped[int] = mapped_column(default=7)
+    poor_accuracy_m: Mapped[int] = mapped_column(default=100)
+    late_entry_hours: Mapped[int] = mapped_column(default=48)
+    clock_skew_minutes: Mapped[int] = mapped_column(default=30)
+    max_photo_px: Mapped[int] = mapped_column(default=1600)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+    place: Mapped[Place] = relationship()
+
+
+DEFAULT_POLICY = {
+    "dibao_line": Decimal("630"),
+    "visits_per_month": 1,
+    "geofence_m": 300,
+    "exit_months": 6,
+    "publicity_days": 7,
+    "poor_accuracy_m": 100,
+    "late_entry_hours": 48,
+    "clock_skew_minutes": 30,
+    "max_photo_px": 1600,
+}

@@ -1,0 +1,234 @@
+"""Shared fixtures: an app on a temporary database (SQLite, or PostgreSQL when
+TEST_DATABASE_URL is set, each run in its own database), the client, login helpers and
+factories that build just the data a test needs."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.security import generate_password_hash
+
+from fieldwork import create_app
+from fieldwork.extensions import db as _db
+from fieldwork.privacy.crypto import generate_key
+
+PASSWORD = "test-pass-123"
+_HASH = generate_password_hash(PASSWORD, method="scrypt")
+FIELD_KEY = generate_key()
+
+
+def _postgres_database(base_url: str) -> Iterator[str]:
+    """Create a throwaway database on the server of base_url; drop it afterwards."""
+    url = sa.engine.make_url(base_url.replace("postgres://", "postgresql://", 1))
+    if url.drivername in ("postgresql", "postgresql+psycopg2"):
+        url = url.set(drivername="postgresql+psycopg")
+    name = f"fieldwork_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+            ), {"n": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base = os.environ.get("TEST_DATABASE_URL")
+    if base:
+        yield from _postgres_database(base)
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tables, created once per run (tests only; the app itself uses migrations)."""
+    app = create_app(_test_config(database_url, tmp_path_factory.mktemp("schema")))
+    with app.app_context():
+        _db.create_all()
+        _db.engine.dispose()
+    return database_url
+
+
+def _test_config(database_url: str, instance: Path) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "FIELDWORK_ENV": "testing",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "INSTANCE_PATH": str(instance),
+        "PHOTO_DIR": str(instance / "photos"),
+        "SECRET_KEY": "test-secret",
+        "FIELD_KEY": FIELD_KEY,
+        "INDEX_KEY": "test-index-key",
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "SERVER_NAME": "localhost",
+    }
+
+
+@pytest.fixture
+def app_config(_schema: str, tmp_path: Path) -> dict[str, Any]:
+    """Override in a test module (or update in a test) to change the app's config."""
+    return _test_config(_schema, tmp_path / "instance")
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]):
+    application = create_app(app_config)
+    with application.app_context():
+        yield application
+        _db.session.remove()
+        _truncate()
+        _db.engine.dispose()
+
+
+def _truncate() -> None:
+    tables = list(reversed(_db.metadata.sorted_tables))
+    with _db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+class Auth:
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def login(self, as_: Any, password: str = PASSWORD, remember: bool = False):
+        username = as_ if isinstance(as_, str) else as_.username
+        data = {"username": username, "password": password}
+        if remember:
+            data["remember"] = "y"
+        return self.client.post("/login", data=data)
+
+    def logout(self):
+        return self.client.post("/logout")
+
+
+@pytest.fixture
+def auth(client) -> Auth:
+    return Auth(client)
+
+
+# ---------------------------------------------------------------- factories
+
+class World:
+    """A small place tree: the city, two counties, streets and communities."""
+
+    def __init__(self) -> None:
+        from fieldwork.places.models import Place, PolicySettings
+
+        def add(code, name, level, parent, lat=33.0, lon=112.5):
+            p = Place(code=code, name=name, level=level, parent=parent, lat=lat, lon=lon)
+            _db.session.add(p)
+            _db.session.flush()
+            p.path = f"{parent.path if parent else '/'}{p.id}/"
+            return p
+
+        self.city = add("411300", "南阳市", "city", None)
+        self.county = add("411302", "宛城区", "county", self.city, 32.994, 112.540)
+        self.county_b = add("411303", "卧龙区", "county", self.city, 32.989, 112.520)
+        self.street = add("411302001", "东关街道", "street", self.county)
+        self.street_2 = add("411302002", "新华街道", "street", self.county)
+        self.street_b = add("411303001", "七一街道", "street", self.county_b)
+        self.community = add("411302001001", "和平社区", "community", self.street, 32.995, 112.541)
+        self.community_2 = add("411302001002", "幸福社区", "community", self.street)
+        self.community_3 = add("411302002001", "民主社区", "community", self.street_2)
+        self.community_b = add("411303001001", "光明社区", "community", self.street_b)
+        for county in (self.county, self.county_b):
+            _db.session.add(PolicySettings(place=county))
+        _db.session.commit()
+
+
+@pytest.fixture
+def world(app) -> World:
+    return World()
+
+
+@pytest.fixture
+def make_user(app, world):
+    from fieldwork.accounts.models import User
+
+    counter = iter(range(1, 10_000))
+
+    def make(role: str = "helper", place=None, username: str | None = None, **kw):
+        place = place or {
+            "helper": world.street, "community_worker": world.community,
+            "street_reviewer": world.street, "county_officer": world.county,
+            "city_supervisor": world.city, "admin": world.city,
+        }[role]
+        user = User(username=username or f"{role.replace('_', '-')}-{next(counter)}",
+                    role=role, place=place, display_name=kw.pop("display_name", "测试用户"),
+                    password_hash=_HASH, **kw)
+        _db.session.add(user)
+        _db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_household(app, world):
+    from fieldwork.households.models import Assignment, Household
+
+    counter = iter(range(1, 100_000))
+
+    def make(place=None, helper=None, status: str = "enrolled", assigned_on: date | None = None,
+             **kw):
+        n = next(counter)
+        hh = Household(head_name=kw.pop("head_name", f"住户{n}"),
+                       address=kw.pop("address", f"东关街道建设路{n}号"),
+                       category=kw.pop("category", "below_dibao"), causes=kw.pop("causes",
+                       ["illness"]), status=status, members_count=kw.pop("members_count", 3),
+                       per_capita_income=kw.pop("per_capita_income", Decimal("500")),
+                       file_no=kw.pop("file_no", f"TEST-{n:05d}"), **kw)
+        hh.set_place(place or world.community)
+        _db.session.add(hh)
+        _db.session.flush()
+        if helper is not None:
+            _db.session.add(Assignment(household=hh, helper=helper,
+                                       start_date=assigned_on or date(2020, 1, 1)))
+        _db.session.commit()
+        return hh
+
+    return make
+
+
+@pytest.fixture
+def make_visit(app):
+    from fieldwork.timeutil import month_key
+    from fieldwork.visits.models import Visit
+
+    def make(household, helper, visited_at: datetime | None = None, **kw):
+        at = visited_at or datetime.now(UTC) - timedelta(hours=1)
+        visit = Visit(id=kw.pop("id", str(uuid.uuid4())), household_id=household.id,
+                      helper_id=helper.id, visited_at=at, month=month_key(at),
+                      answers=kw.pop("answers", {}), **kw)
+        _db.session.add(visit)
+        _db.session.commit()
+        return visit
+
+    return make
