@@ -62,13 +62,17 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     from fieldwork.accounts.views import bp as accounts_bp
     from fieldwork.home.views import bp as home_bp
     from fieldwork.households.views import bp as households_bp
+    from fieldwork.photos.views import bp as photos_bp
     from fieldwork.places.views import bp as places_bp
+    from fieldwork.visits.views import bp as visits_bp
     from offline_sync.views import bp as sync_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(home_bp)
     app.register_blueprint(households_bp)
     app.register_blueprint(places_bp)
+    app.register_blueprint(visits_bp)
+    app.register_blueprint(photos_bp)
     app.register_blueprint(sync_bp)
 
     from fieldwork.cli import register_cli

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from fieldwork.privacy.crypto import load_or_create_key_file
+from fieldwork.privacy.crypto import load_or_create_key_file, split_keys
 
 
 class ConfigError(Exception):
@@ -19,6 +22,26 @@ class ConfigError(Exception):
 
 
 ENVIRONMENTS = ("development", "production", "testing")
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for error messages (logs must not carry it)."""
+    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
+def _check_field_key(field_key: str) -> None:
+    keys = split_keys(field_key)
+    if not keys:
+        raise ConfigError("FIELDWORK_FIELD_KEY 为空")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            # Never echo the key itself.
+            raise ConfigError(
+                f"FIELDWORK_FIELD_KEY 的第 {position} 个密钥无效：应为 Fernet 密钥"
+                "（32 字节的 URL 安全 base64 编码，44 个字符）"
+            ) from None
 
 
 def normalise_database_url(url: str) -> str:
@@ -30,8 +53,8 @@ def normalise_database_url(url: str) -> str:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise ConfigError(
-            f"DATABASE_URL 无法解析（{url!r}）：应形如 postgresql://用户:密码@主机:5432/库名 "
-            "或 sqlite:////绝对路径/fieldwork.db"
+            f"DATABASE_URL 无法解析（{_redact(url)!r}）："
+            "应形如 postgresql://用户:密码@主机:5432/库名 或 sqlite:////绝对路径/fieldwork.db"
         ) from exc
     backend = parsed.get_backend_name()
     if backend == "postgresql":
@@ -52,14 +75,35 @@ def _read_secret(instance: Path, env_name: str, file_name: str, production: bool
     if production:
         raise ConfigError(f"生产环境必须设置 {env_name}（不能使用自动生成的本地密钥）")
     path = instance / file_name
-    if path.exists():
-        return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(secrets.token_urlsafe(48))
-    tmp.chmod(0o600)
-    tmp.replace(path)
-    return path.read_text().strip()
+    if not path.exists():
+        _publish_secret_file(path, secrets.token_urlsafe(48))
+    value = path.read_text().strip()
+    if not value:
+        raise ConfigError(f"{path} 是空文件：请从备份恢复，或删除它以生成新的密钥")
+    return value
+
+
+def _publish_secret_file(path: Path, value: str) -> None:
+    """Write a new secret readable only by its owner from the first byte, without replacing one
+    that another process (a second worker starting at the same time) wrote first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(value + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # someone else's secret is already there: use theirs
+        except OSError:
+            if not path.exists():  # filesystems without hard links
+                os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def build_config(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -86,7 +130,11 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
     if not field_key:
         if production:
             raise ConfigError("生产环境必须设置 FIELDWORK_FIELD_KEY（身份证号加密密钥）")
-        field_key = load_or_create_key_file(instance / "field_key")
+        try:
+            field_key = load_or_create_key_file(instance / "field_key")
+        except ValueError as exc:  # a damaged key file: never replace it silently
+            raise ConfigError(str(exc)) from None
+    _check_field_key(field_key)
     # The blind-index key is separate so that the encryption keys can rotate without
     # re-indexing every ID number.
     index_key = overrides.get("INDEX_KEY") or _read_secret(
@@ -129,6 +177,8 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "RATELIMIT_HEADERS_ENABLED": True,
         "MAP_TILES_URL": os.environ.get("FIELDWORK_MAP_TILES_URL", ""),
         "GEOCODER": os.environ.get("FIELDWORK_GEOCODER", ""),
+        "GEOCODER_KEY": os.environ.get("FIELDWORK_GEOCODER_KEY", ""),
+        "GEOCODER_CRS": os.environ.get("FIELDWORK_GEOCODER_CRS", ""),
     }
     config.update(overrides)
     return config

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
@@ -24,6 +25,7 @@ from fieldwork.timeutil import CST, add_months, current_month, month_bounds, mon
 
 DEMO_PASSWORD = "fieldwork-demo"  # noqa: S105 - the published demo password
 SEED = 20231221
+DEMO_NAMESPACE = uuid.UUID("6f1c2a9e-5b0d-4c1e-9a51-4e5a2d0b7c11")
 DEMO_COUNTIES = ("411302", "411303")  # 宛城区, 卧龙区
 GUANZHUANG_CODE = "411300GZ"  # 官庄工区 has no official code
 
@@ -169,18 +171,25 @@ def seed_demo() -> str:
     db.session.add_all(households)
     db.session.flush()
 
-    # Helpers: demo-helper takes the first 16; others 10–20 each by community order.
+    # Helpers: demo-helper takes the first 16; the others share the rest evenly (14–15 each)
+    # in community order.
     ordered = households[:16] + sorted(households[16:], key=lambda h: h.place.code)
     chunks: list[list[Household]] = [ordered[:16]]
     rest = ordered[16:]
-    per = len(rest) // (len(helpers) - 1)
+    per, extra = divmod(len(rest), len(helpers) - 1)
+    start = 0
     for i in range(len(helpers) - 1):
-        chunks.append(rest[i * per:(i + 1) * per] if i < len(helpers) - 2 else rest[i * per:])
+        size = per + (1 if i < extra else 0)
+        chunks.append(rest[start:start + size])
+        start += size
+    # The position in creation order, not the database id: PostgreSQL sequences do not restart
+    # after `demo --reset`, and the demo must come out the same every time.
+    position = {id(hh): n for n, hh in enumerate(households, start=1)}
     visits = 0
     for helper, chunk in zip(helpers, chunks, strict=True):
         for hh in chunk:
             enrolled = hh.enrolled_on or today
-            if hh.id % 9 == 0 and enrolled < today - timedelta(days=120):
+            if position[id(hh)] % 9 == 0 and enrolled < today - timedelta(days=120):
                 # A helper changed job: the history shows who was responsible when.
                 previous = helpers[(helpers.index(helper) + 3) % len(helpers)]
                 switch = today.replace(day=1) - timedelta(days=62)
@@ -298,7 +307,7 @@ def _make_visits(rng: random.Random, hh: Household, helper: User, this_month: in
         answers["needs"] = "" if rng.random() < 0.7 else "希望协调公益性岗位"
         answers["next_steps"] = "下月继续走访"
         db.session.add(Visit(
-            id=f"00000000-demo-4000-8000-{hh.id:06d}{back:06d}"[:36],
+            id=str(uuid.uuid5(DEMO_NAMESPACE, f"visit-{hh.id}-{month}")),
             household_id=hh.id, helper_id=helper.id, visited_at=visited_at,
             month=month_key(visited_at), recorded_at=visited_at + timedelta(minutes=5),
             lat=lat, lon=lon, accuracy_m=float(rng.randrange(8, 40)), location_source="gps",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import Babel
 from flask_login import current_user
 
@@ -25,6 +25,9 @@ def normalise_locale(value: str | None) -> str | None:
 
 
 def select_locale() -> str:
+    # Outside a request (command line, background work) there is no user, session or browser.
+    if not has_request_context():
+        return DEFAULT_LOCALE
     if current_user and current_user.is_authenticated:
         chosen = normalise_locale(current_user.locale)
         if chosen:

@@ -14,6 +14,7 @@ from fieldwork.households import constants as hc
 from fieldwork.i18n import html_lang
 from fieldwork.privacy.idnumber import mask_phone
 from fieldwork.timeutil import local
+from fieldwork.visits.flags import FLAG_LABELS
 
 
 def init_templating(app: Flask) -> None:
@@ -54,5 +55,6 @@ def init_templating(app: Flask) -> None:
             "locale": locale,
             "languages": app.config["LANGUAGES"],
             "labels": hc,
+            "flag_labels": FLAG_LABELS,
             "is_htmx": request.headers.get("HX-Request") == "true",
         }

@@ -96,3 +96,34 @@ def get_place_or_404(user: User, place_id: int) -> Place:
     if place is None or not can_see_place(user, place):
         abort(404)
     return place
+
+
+def visit_clause(user: User) -> ColumnElement[bool]:
+    """Visits the user may see: those of visible households, and a helper's own."""
+    from fieldwork.visits.models import Visit
+
+    visible = Visit.household_id.in_(sa.select(Household.id).where(household_clause(user)))
+    if user.role == roles.HELPER:
+        return sa.or_(Visit.helper_id == user.id, visible)
+    return visible
+
+
+def get_visit_or_404(user: User, visit_id: str):
+    from fieldwork.visits.models import Visit
+
+    visit = db.session.scalar(sa.select(Visit).where(Visit.id == visit_id, visit_clause(user)))
+    if visit is None:
+        abort(404)
+    return visit
+
+
+def photo_clause(user: User) -> ColumnElement[bool]:
+    """Photos the user may see: of households or visits in scope, and their own uploads."""
+    from fieldwork.photos.models import Photo
+    from fieldwork.visits.models import Visit
+
+    return sa.or_(
+        Photo.uploader_id == user.id,
+        Photo.household_id.in_(sa.select(Household.id).where(household_clause(user))),
+        Photo.visit_id.in_(sa.select(Visit.id).where(visit_clause(user))),
+    )

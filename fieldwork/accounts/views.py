@@ -5,7 +5,16 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -28,8 +37,16 @@ def _safe_next(target: str | None) -> str:
     if not target:
         return url_for("home.index")
     parts = urlsplit(target)
-    # Only local paths: never redirect a freshly logged-in user to another site.
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    # Only local paths: never redirect a freshly logged-in user to another site. Browsers read
+    # "/\\evil.example" as "//evil.example" and drop tabs and newlines, so refuse those too.
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+    ):
         return url_for("home.index")
     return target
 
@@ -89,8 +106,10 @@ def change_password():
             user.must_change_password = False
             audit.record("user.password_change", target_type="user", target_id=user.id)
             db.session.commit()
-            # The token rotated: log in again with it so this phone stays signed in.
-            login_user(user, remember=True)
+            # The token rotated: log in again with it so this phone stays signed in, renewing
+            # the remember-me cookie only where the user had chosen it.
+            remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+            login_user(user, remember=remember_cookie in request.cookies)
             flash(_("密码已修改"), "success")
             return redirect(url_for("home.index"))
     return render_template("accounts/password.html", form=form)

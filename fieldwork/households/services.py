@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -34,18 +33,6 @@ def visit_counts(household_ids: Iterable[int], months: Iterable[int]) -> dict[tu
         .group_by(Visit.household_id, Visit.month)
     )
     return {(hid, month): n for hid, month, n in rows}
-
-
-def last_visits(household_ids: Iterable[int]) -> dict[int, datetime]:
-    ids = list(household_ids)
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        sa.select(Visit.household_id, sa.func.max(Visit.visited_at))
-        .where(Visit.household_id.in_(ids), valid_visit_clause())
-        .group_by(Visit.household_id)
-    )
-    return {hid: at for hid, at in rows}
 
 
 @dataclass(frozen=True)
@@ -90,3 +77,30 @@ def counts_by_child(parent: Place, statuses: tuple[str, ...], month: int,
         if pid is not None:
             out[pid] = {"households": total, "visited": seen}
     return out
+
+
+def latest_visits(household_ids: Iterable[int]) -> dict[int, Visit]:
+    """The latest valid visit of each household (one query)."""
+    ids = list(household_ids)
+    if not ids:
+        return {}
+    ranked = (
+        sa.select(Visit.id, sa.func.row_number().over(
+            partition_by=Visit.household_id,
+            order_by=(Visit.visited_at.desc(), Visit.id.desc())).label("rn"))
+        .where(Visit.household_id.in_(ids), valid_visit_clause())
+        .subquery()
+    )
+    visits = db.session.scalars(
+        sa.select(Visit).join(ranked, ranked.c.id == Visit.id).where(ranked.c.rn == 1)
+    )
+    return {v.household_id: v for v in visits}
+
+
+def open_problems(visit: Visit | None) -> list[str]:
+    """Dimensions the last visit found at risk or in difficulty."""
+    if visit is None:
+        return []
+    from fieldwork.households.constants import DIMENSIONS
+
+    return [d for d in DIMENSIONS if visit.answers.get(f"{d}_status") in ("at_risk", "problem")]

@@ -32,7 +32,14 @@ class Photo(db.Model):
     stored_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     upload_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     stored_sha256: Mapped[str | None] = mapped_column(sa.String(64))
-    phash: Mapped[str | None] = mapped_column(sa.String(16), index=True)
+    phash: Mapped[str | None] = mapped_column(sa.String(16))
+    # The 64-bit perceptual hash cut into five bands (13+13+13+13+12 bits): two hashes within
+    # 4 bits share a band (pigeonhole), so near-duplicates are found by index, not by a scan.
+    ph0: Mapped[int | None] = mapped_column(index=True)
+    ph1: Mapped[int | None] = mapped_column(index=True)
+    ph2: Mapped[int | None] = mapped_column(index=True)
+    ph3: Mapped[int | None] = mapped_column(index=True)
+    ph4: Mapped[int | None] = mapped_column(index=True)
     width: Mapped[int | None]
     height: Mapped[int | None]
     size: Mapped[int | None]

@@ -44,7 +44,8 @@ class Visit(db.Model):
     flag_count: Mapped[int] = mapped_column(default=0)
     # none | accepted | rejected (doubtful-visit review); rejected visits do not count.
     review_status: Mapped[str] = mapped_column(sa.String(10), default="none")
-    supersedes_id: Mapped[str | None] = mapped_column(sa.ForeignKey("visits.id"))
+    # May name a record the server rejected (and so never stored): no foreign key.
+    supersedes_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     superseded: Mapped[bool] = mapped_column(default=False)
     # Hash of the record as sent, to tell a safe repeat from a conflicting reuse of the id.
     content_hash: Mapped[str] = mapped_column(sa.String(64), default="")

@@ -24,6 +24,7 @@ from fieldwork.photos.pipeline import (
     PHASH_MATCH_DISTANCE,
     PhotoError,
     ProcessedPhoto,
+    dhash,
     hamming,
     phash_matches,
     process_photo,
@@ -57,7 +58,7 @@ def upright_scene(width: int = 160, height: int = 100) -> Image.Image:
 
 def photo_like(width: int, height: int, seed: int) -> Image.Image:
     """Smooth lighting, objects and grain: closer to a phone photo than a flat test card."""
-    rng = random.Random(seed)  # noqa: S311
+    rng = random.Random(seed)
     light = Image.linear_gradient("L").rotate(rng.randrange(360), fillcolor=128)
     base = Image.merge(
         "RGB", (light, Image.radial_gradient("L"), light.transpose(Image.Transpose.ROTATE_90))
@@ -65,7 +66,12 @@ def photo_like(width: int, height: int, seed: int) -> Image.Image:
     draw = ImageDraw.Draw(base)
     for _ in range(25):
         x, y = rng.randrange(width), rng.randrange(height)
-        box = (x, y, x + rng.randrange(width // 20, width // 3), y + rng.randrange(height // 20, height // 3))
+        box = (
+            x,
+            y,
+            x + rng.randrange(width // 20, width // 3),
+            y + rng.randrange(height // 20, height // 3),
+        )
         colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
         (draw.rectangle if rng.random() < 0.5 else draw.ellipse)(box, fill=colour)
     grain = Image.effect_noise((width, height), 30)
@@ -195,7 +201,7 @@ INVERSE_FOR_ORIENTATION: dict[int, Image.Transpose | None] = {
     3: Image.Transpose.ROTATE_180,  # upside down: self-inverse
     4: Image.Transpose.FLIP_TOP_BOTTOM,  # self-inverse
     5: Image.Transpose.TRANSPOSE,  # mirror across main diagonal: self-inverse
-    6: Image.Transpose.ROTATE_90,  # viewer turns 90 deg clockwise, so stored is turned anticlockwise
+    6: Image.Transpose.ROTATE_90,  # viewer turns it 90 deg clockwise, so stored anticlockwise
     7: Image.Transpose.TRANSVERSE,  # self-inverse
     8: Image.Transpose.ROTATE_270,  # viewer turns 90 deg anticlockwise
 }
@@ -233,12 +239,11 @@ def test_orientation_applied_on_downscaled_12mp_jpeg() -> None:
 
 
 def test_metadata_is_stripped() -> None:
-    exif = exif_with(
-        make="Xiaomi", model="Redmi Note 12", gps=True, original="2024:05:17 10:32:08"
-    )
+    exif = exif_with(make="Xiaomi", model="Redmi Note 12", gps=True, original="2024:05:17 10:32:08")
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    source = encode(upright_scene(), quality=95, exif=exif.tobytes(), icc_profile=icc,
-                    comment=b"helper Wang")
+    source = encode(
+        upright_scene(), quality=95, exif=exif.tobytes(), icc_profile=icc, comment=b"helper Wang"
+    )
     assert decode(source).getexif().get_ifd(GPS_IFD)  # the input really carries GPS
 
     result = process_photo(source)
@@ -282,7 +287,10 @@ def test_png_text_and_exif_are_stripped() -> None:
             datetime(2022, 1, 2, 3, 4, 5),
         ),
         ({"original": "    :  :     :  :  "}, None),
-        ({"original": "2024:05:17 10:32:08", "offset_original": "junk"}, datetime(2024, 5, 17, 10, 32, 8)),
+        (
+            {"original": "2024:05:17 10:32:08", "offset_original": "junk"},
+            datetime(2024, 5, 17, 10, 32, 8),
+        ),
         ({"make": "Huawei"}, None),
     ],
 )
@@ -531,12 +539,41 @@ def test_truncated_upload_is_corrupt(fmt: str, params: dict[str, object], keep: 
     assert_photo_error(excinfo, "corrupt")
 
 
-def test_png_with_bad_crc_is_corrupt() -> None:
+def _png_chunks(data: bytes) -> dict[bytes, int]:
+    """Chunk type -> offset of its length field (last one wins)."""
+    offsets, pos = {}, 8
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        offsets[bytes(data[pos + 4 : pos + 8])] = pos
+        pos += 12 + length
+    return offsets
+
+
+def test_png_with_bad_checksum_is_corrupt() -> None:
+    # The pixels still decode, so only verify() notices the damaged transfer.
     data = bytearray(encode(upright_scene(), "PNG"))
-    idat = data.index(b"IDAT")
-    data[idat + 10] ^= 0xFF
+    idat = _png_chunks(bytes(data))[b"IDAT"]
+    crc_at = idat + 8 + int.from_bytes(data[idat : idat + 4], "big")
+    data[crc_at] ^= 0xFF
     with pytest.raises(PhotoError) as excinfo:
         process_photo(bytes(data))
+    assert_photo_error(excinfo, "corrupt")
+
+
+def test_png_cut_just_before_the_end_is_corrupt() -> None:
+    data = encode(upright_scene(), "PNG")
+    with pytest.raises(PhotoError) as excinfo:
+        process_photo(data[: _png_chunks(data)[b"IEND"]])
+    assert_photo_error(excinfo, "corrupt")
+
+
+@pytest.mark.parametrize(("fmt", "keep"), [("JPEG", 4), ("PNG", 8), ("WEBP", 16), ("HEIF", 40)])
+def test_upload_cut_after_signature_is_corrupt_not_not_image(fmt: str, keep: int) -> None:
+    # It is a photo whose upload broke off; "not a photo" would be the wrong advice.
+    data = encode(upright_scene(), fmt)[:keep]
+    assert sniff_mime(data) is not None
+    with pytest.raises(PhotoError) as excinfo:
+        process_photo(data)
     assert_photo_error(excinfo, "corrupt")
 
 
@@ -561,9 +598,13 @@ def test_escalated_pillow_warnings_do_not_escape() -> None:
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about the mangled EXIF
 def test_random_corruption_never_escapes() -> None:
-    rng = random.Random(20240517)  # noqa: S311
+    rng = random.Random(20240517)
     sources = [
-        encode(upright_scene(), quality=90, exif=exif_with(orientation=6, original="2024:01:01 00:00:00").tobytes()),
+        encode(
+            upright_scene(),
+            quality=90,
+            exif=exif_with(orientation=6, original="2024:01:01 00:00:00").tobytes(),
+        ),
         encode(upright_scene(), "PNG"),
         encode(upright_scene(), "WEBP"),
         encode(upright_scene(), "HEIF", quality=60),
@@ -588,7 +629,7 @@ def test_random_corruption_never_escapes() -> None:
 def _scenes() -> dict[str, Image.Image]:
     shapes = Image.new("RGB", (640, 480), (200, 190, 170))
     draw = ImageDraw.Draw(shapes)
-    rng = random.Random(3)  # noqa: S311
+    rng = random.Random(3)
     for _ in range(12):
         x, y = rng.randrange(640), rng.randrange(480)
         colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
@@ -629,7 +670,9 @@ def test_phash_matches_reencoded_and_resized_copies(
 
 
 def test_phash_distinguishes_different_photos(scenes: dict[str, Image.Image]) -> None:
-    hashes = {name: process_photo(encode(image, quality=90)).phash for name, image in scenes.items()}
+    hashes = {
+        name: process_photo(encode(image, quality=90)).phash for name, image in scenes.items()
+    }
     for (name_a, hash_a), (name_b, hash_b) in combinations(hashes.items(), 2):
         assert not phash_matches(hash_a, hash_b), (name_a, name_b, hamming(hash_a, hash_b))
         assert hamming(hash_a, hash_b) > 2 * PHASH_MATCH_DISTANCE
@@ -648,9 +691,20 @@ def test_phash_same_for_exif_rotated_and_pre_rotated_upload(scenes: dict[str, Im
     # The phone's raw upload (sideways + orientation tag) and the browser-rotated upload of the
     # same shot must match, because hashing happens after orientation is applied.
     photo = scenes["photo_a"]
-    raw = encode(photo.transpose(Image.Transpose.ROTATE_90), exif=exif_with(orientation=6).tobytes())
+    raw = encode(
+        photo.transpose(Image.Transpose.ROTATE_90), exif=exif_with(orientation=6).tobytes()
+    )
     browser = encode(photo, quality=80)
     assert phash_matches(process_photo(raw).phash, process_photo(browser).phash)
+
+
+def test_dhash_bit_meaning() -> None:
+    # Bit set = left neighbour brighter. Pins the definition so stored hashes stay comparable.
+    brightening = Image.linear_gradient("L").rotate(90).resize((320, 240))  # dark -> bright
+    assert dhash(brightening) == "0" * 16
+    assert dhash(brightening.transpose(Image.Transpose.FLIP_LEFT_RIGHT)) == "f" * 16
+    result = process_photo(encode(brightening.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    assert result.phash == "f" * 16
 
 
 def test_hamming() -> None:
@@ -690,8 +744,19 @@ def _ftyp(major: bytes, *compatible: bytes) -> bytes:
         (b"", None),
     ],
     ids=[
-        "jpeg", "png", "webp", "heic", "mif1-heic", "mif1", "avif", "mif1-avif", "mp4", "gif",
-        "html", "short", "empty",
+        "jpeg",
+        "png",
+        "webp",
+        "heic",
+        "mif1-heic",
+        "mif1",
+        "avif",
+        "mif1-avif",
+        "mp4",
+        "gif",
+        "html",
+        "short",
+        "empty",
     ],
 )
 def test_sniff_mime(data: bytes, expected: str | None) -> None:

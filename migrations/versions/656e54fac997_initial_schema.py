@@ -1,8 +1,8 @@
-"""initial schema: places, accounts, registry, visits, photos, discovery, audit, devices
+"""initial schema
 
-Revision ID: 113e83fa4452
+Revision ID: 656e54fac997
 Revises: 
-Create Date: 2026-11-28 18:25:18.066193
+Create Date: 2026-11-28 18:31:34.786665
 
 """
 from alembic import op
@@ -13,7 +13,7 @@ import fieldwork.dbtypes  # noqa: F401  (UTC timestamp columns)
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '113e83fa4452'
+revision = '656e54fac997'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -327,13 +327,13 @@ def upgrade():
     sa.CheckConstraint("review_status in ('none', 'accepted', 'rejected')", name=op.f('ck_visits_review_status')),
     sa.ForeignKeyConstraint(['helper_id'], ['users.id'], name=op.f('fk_visits_helper_id_users')),
     sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_visits_household_id_households')),
-    sa.ForeignKeyConstraint(['supersedes_id'], ['visits.id'], name=op.f('fk_visits_supersedes_id_visits')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visits'))
     )
     with op.batch_alter_table('visits', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_visits_helper_id'), ['helper_id'], unique=False)
         batch_op.create_index('ix_visits_household_month', ['household_id', 'month'], unique=False)
         batch_op.create_index('ix_visits_month_household', ['month', 'household_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_visits_supersedes_id'), ['supersedes_id'], unique=False)
 
     op.create_table('photos',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -349,6 +349,11 @@ def upgrade():
     sa.Column('upload_sha256', sa.String(length=64), nullable=True),
     sa.Column('stored_sha256', sa.String(length=64), nullable=True),
     sa.Column('phash', sa.String(length=16), nullable=True),
+    sa.Column('ph0', sa.Integer(), nullable=True),
+    sa.Column('ph1', sa.Integer(), nullable=True),
+    sa.Column('ph2', sa.Integer(), nullable=True),
+    sa.Column('ph3', sa.Integer(), nullable=True),
+    sa.Column('ph4', sa.Integer(), nullable=True),
     sa.Column('width', sa.Integer(), nullable=True),
     sa.Column('height', sa.Integer(), nullable=True),
     sa.Column('size', sa.Integer(), nullable=True),
@@ -363,7 +368,11 @@ def upgrade():
     with op.batch_alter_table('photos', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_photos_discovery_id'), ['discovery_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_photos_household_id'), ['household_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_photos_phash'), ['phash'], unique=False)
+        batch_op.create_index(batch_op.f('ix_photos_ph0'), ['ph0'], unique=False)
+        batch_op.create_index(batch_op.f('ix_photos_ph1'), ['ph1'], unique=False)
+        batch_op.create_index(batch_op.f('ix_photos_ph2'), ['ph2'], unique=False)
+        batch_op.create_index(batch_op.f('ix_photos_ph3'), ['ph3'], unique=False)
+        batch_op.create_index(batch_op.f('ix_photos_ph4'), ['ph4'], unique=False)
         batch_op.create_index(batch_op.f('ix_photos_visit_id'), ['visit_id'], unique=False)
 
     op.create_table('review_decisions',
@@ -396,12 +405,17 @@ def downgrade():
     op.drop_table('review_decisions')
     with op.batch_alter_table('photos', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_photos_visit_id'))
-        batch_op.drop_index(batch_op.f('ix_photos_phash'))
+        batch_op.drop_index(batch_op.f('ix_photos_ph4'))
+        batch_op.drop_index(batch_op.f('ix_photos_ph3'))
+        batch_op.drop_index(batch_op.f('ix_photos_ph2'))
+        batch_op.drop_index(batch_op.f('ix_photos_ph1'))
+        batch_op.drop_index(batch_op.f('ix_photos_ph0'))
         batch_op.drop_index(batch_op.f('ix_photos_household_id'))
         batch_op.drop_index(batch_op.f('ix_photos_discovery_id'))
 
     op.drop_table('photos')
     with op.batch_alter_table('visits', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_visits_supersedes_id'))
         batch_op.drop_index('ix_visits_month_household')
         batch_op.drop_index('ix_visits_household_month')
         batch_op.drop_index(batch_op.f('ix_visits_helper_id'))

@@ -1,0 +1,328 @@
+"""Recording a visit: one service for the visit page and the sync API's push."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+
+from fieldwork.accounts import roles
+from fieldwork.accounts.models import User
+from fieldwork.accounts.scope import current_assignment_clause
+from fieldwork.extensions import db
+from fieldwork.households.models import Assignment, Household
+from fieldwork.photos.models import Photo
+from fieldwork.places.coords import distance_m
+from fieldwork.places.services import Policy, policy_for_county
+from fieldwork.records import (
+    LocationFix,
+    PhotoDecl,
+    RecordError,
+    content_hash,
+    parse_location,
+    parse_photos,
+    parse_text,
+    parse_time,
+    parse_uuid,
+)
+from fieldwork.timeutil import month_key, now_utc
+from fieldwork.visits import form
+from fieldwork.visits.models import Visit
+
+MAX_NOTES = 2000
+# A fix this good may become the household's proposed reference point.
+PROPOSAL_ACCURACY_M = 50
+# How far in the future visited_at may be before the record is refused outright.
+FUTURE_TOLERANCE = timedelta(minutes=10)
+MAX_AGE = timedelta(days=400)
+
+
+@dataclass(frozen=True)
+class VisitRecord:
+    id: str
+    household_id: int
+    visited_at: datetime
+    location: LocationFix | None
+    answers: dict[str, Any]
+    notes: str
+    photos: list[PhotoDecl]
+    supersedes: str | None
+    device_id: str | None
+    device_time: datetime | None
+    raw_hash: str
+
+
+@dataclass
+class RecordResult:
+    """The push result of one record (SYNC-PROTOCOL.md)."""
+
+    id: str
+    status: str  # created | duplicate | rejected
+    errors: dict[str, str] = field(default_factory=dict)
+    missing_photos: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    visit: Visit | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "status": self.status}
+        if self.status == "rejected":
+            out["errors"] = self.errors
+        else:
+            out["missing_photos"] = self.missing_photos
+            out["flags"] = self.flags
+        return out
+
+
+def parse_visit_record(raw: Any, *, device_id: str | None = None,
+                       device_time: datetime | None = None) -> VisitRecord:
+    """Check the shape of a visit record; raises RecordError({field: message})."""
+    if not isinstance(raw, dict):
+        raise RecordError({"record": _("记录格式不正确")})
+    errors: dict[str, str] = {}
+    rid = parse_uuid(raw.get("id"))
+    if rid is None:
+        errors["id"] = _("记录编号应为 UUID")
+    hid = raw.get("household_id")
+    household_id = None
+    if isinstance(hid, int) and not isinstance(hid, bool):
+        household_id = hid
+    elif isinstance(hid, str) and hid.strip().isdigit() and len(hid) < 12:
+        household_id = int(hid)
+    if household_id is None:
+        errors["household_id"] = _("缺少住户编号")
+    visited_at = parse_time(raw.get("visited_at"))
+    if visited_at is None:
+        errors["visited_at"] = _("走访时间格式不正确，应为带时区的 ISO 8601 时间")
+    location = parse_location(raw.get("location"), errors)
+    answers = raw.get("answers")
+    if not isinstance(answers, dict):
+        errors["answers"] = _("缺少调查内容")
+        answers = {}
+    notes = parse_text(raw.get("notes"), "notes", _("备注"), MAX_NOTES, errors)
+    photos = parse_photos(raw.get("photos"), errors)
+    supersedes = None
+    if raw.get("supersedes") is not None:
+        supersedes = parse_uuid(raw.get("supersedes"))
+        if supersedes is None:
+            errors["supersedes"] = _("被更正记录的编号应为 UUID")
+    if errors:
+        raise RecordError(errors)
+    return VisitRecord(
+        id=rid, household_id=household_id, visited_at=visited_at, location=location,
+        answers=answers, notes=notes, photos=photos, supersedes=supersedes,
+        device_id=device_id, device_time=device_time, raw_hash=content_hash(raw),
+    )
+
+
+def _assignment_state(user: User, household_id: int, on) -> str:
+    """'current' if the helper is assigned now, 'former' if they were once, else 'never'."""
+    rows = db.session.execute(
+        sa.select(Assignment.id, current_assignment_clause(on).label("now"))
+        .where(Assignment.household_id == household_id, Assignment.helper_id == user.id)
+    ).all()
+    if any(r.now for r in rows):
+        return "current"
+    return "former" if rows else "never"
+
+
+def _existing_result(visit: Visit, raw_hash: str) -> RecordResult:
+    if visit.content_hash != raw_hash:
+        return RecordResult(visit.id, "rejected", errors={"id": "conflict"})
+    return RecordResult(visit.id, "duplicate", missing_photos=missing_photos(visit),
+                        flags=list(visit.flags), visit=visit)
+
+
+def missing_photos(visit: Visit) -> list[str]:
+    return list(db.session.scalars(
+        sa.select(Photo.id).where(Photo.visit_id == visit.id, Photo.stored_at.is_(None))
+        .order_by(Photo.created_at, Photo.id)
+    ))
+
+
+def compute_flags(visit: Visit, household: Household, policy: Policy, *,
+                  received_at: datetime, device_time: datetime | None,
+                  after_reassignment: bool, reused: bool = False) -> list[str]:
+    flags: list[str] = []
+    if visit.lat is None:
+        flags.append("no_location")
+    else:
+        if visit.accuracy_m is not None and visit.accuracy_m > policy.poor_accuracy_m:
+            flags.append("poor_accuracy")
+        if visit.distance_m is not None and \
+                visit.distance_m > policy.geofence_m + (visit.accuracy_m or 0):
+            flags.append("far_from_household")
+    if visit.photos_declared == 0:
+        flags.append("no_photo")
+    if reused:
+        flags.append("photo_reused")
+    if received_at - visit.visited_at > timedelta(hours=policy.late_entry_hours):
+        flags.append("late_entry")
+    if device_time is not None and \
+            abs(device_time - received_at) > timedelta(minutes=policy.clock_skew_minutes):
+        flags.append("clock_skew")
+    if after_reassignment:
+        flags.append("after_reassignment")
+    return flags
+
+
+def set_flags(visit: Visit, flags: list[str]) -> None:
+    visit.flags = flags
+    visit.flag_count = len(flags)
+
+
+def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None) -> RecordResult:
+    """Validate and store one visit with its photo declarations, inside a savepoint.
+
+    Safe to repeat: the same id and content answers `duplicate`; the same id with other
+    content is `rejected` with errors {"id": "conflict"}. The caller commits.
+    """
+    received = now or now_utc()
+    existing = db.session.get(Visit, rec.id)
+    if existing is not None:
+        return _existing_result(existing, rec.raw_hash)
+
+    def reject(errors: dict[str, str]) -> RecordResult:
+        return RecordResult(rec.id, "rejected", errors=errors)
+
+    if user.role != roles.HELPER:
+        return reject({"type": _("只有帮扶责任人可以登记走访")})
+    household = db.session.get(Household, rec.household_id)
+    state = _assignment_state(user, rec.household_id, None) if household else "never"
+    if household is None or state == "never":
+        return reject({"household_id": _("该户不在您的帮扶名单中")})
+    if rec.visited_at > received + FUTURE_TOLERANCE:
+        return reject({"visited_at": _("走访时间晚于当前时间，请检查手机的日期和时间")})
+    if rec.visited_at < received - MAX_AGE:
+        return reject({"visited_at": _("走访时间过早，无法登记一年以前的走访")})
+
+    measure_ids = {pm.measure_id for pm in household.plan}
+    answers, errors = form.validate_answers(rec.answers, measure_ids)
+    if errors:
+        return reject({f"answers.{k}": v for k, v in errors.items()})
+
+    declared_ids = [p.id for p in rec.photos]
+    if declared_ids and db.session.scalar(
+        sa.select(sa.func.count(Photo.id)).where(Photo.id.in_(declared_ids))
+    ):
+        return reject({"photos": _("照片编号已被其他记录使用")})
+
+    old = None
+    if rec.supersedes:
+        old = db.session.get(Visit, rec.supersedes)
+        if old is not None and (old.helper_id != user.id or old.household_id != household.id):
+            return reject({"supersedes": _("只能更正本人对同一户的走访记录")})
+
+    policy = policy_for_county(household.county_id)
+    income = Decimal(str(answers["household_income"]))
+    members = max(household.members_count, 1)
+    visit = Visit(
+        id=rec.id, household_id=household.id, helper_id=user.id, visited_at=rec.visited_at,
+        month=month_key(rec.visited_at), recorded_at=received, device_id=rec.device_id,
+        device_time=rec.device_time, form_version=form.VERSION, answers=answers,
+        notes=rec.notes, household_income=income,
+        per_capita_income=(income / members).quantize(Decimal("0.01")),
+        supersedes_id=rec.supersedes, content_hash=rec.raw_hash,
+        photos_declared=len(rec.photos), photos_stored=0,
+    )
+    if rec.location is not None:
+        loc = rec.location
+        visit.lat, visit.lon, visit.accuracy_m = loc.lat, loc.lon, loc.accuracy_m
+        visit.location_captured_at, visit.location_source = loc.captured_at, loc.source
+        if household.has_reference:
+            visit.distance_m = round(distance_m(loc.lat, loc.lon, household.ref_lat,
+                                                household.ref_lon), 1)
+    set_flags(visit, compute_flags(
+        visit, household, policy, received_at=received, device_time=rec.device_time,
+        after_reassignment=state == "former",
+    ))
+    try:
+        with db.session.begin_nested():
+            db.session.add(visit)
+            for p in rec.photos:
+                db.session.add(Photo(
+                    id=p.id, visit_id=visit.id, household_id=household.id, uploader_id=user.id,
+                    declared_sha256=p.sha256, declared_bytes=p.bytes, taken_at=p.taken_at,
+                    caption=p.caption,
+                ))
+            db.session.flush()
+    except IntegrityError:
+        # Another request stored this id between our look-up and insert.
+        existing = db.session.get(Visit, rec.id)
+        if existing is not None:
+            return _existing_result(existing, rec.raw_hash)
+        return reject({"photos": _("照片编号已被其他记录使用")})
+
+    if old is not None:
+        old.superseded = True
+    _update_household(household, visit)
+    return RecordResult(visit.id, "created", missing_photos=declared_ids,
+                        flags=list(visit.flags), visit=visit)
+
+
+def _update_household(household: Household, visit: Visit) -> None:
+    """Keep the file current: latest income, and a proposed reference point if none."""
+    latest = db.session.scalar(
+        sa.select(sa.func.max(Visit.visited_at)).where(
+            Visit.household_id == household.id, Visit.id != visit.id,
+            Visit.review_status != "rejected",
+        )
+    )
+    if latest is None or visit.visited_at >= latest:
+        household.per_capita_income = visit.per_capita_income
+    if (not household.has_reference and household.proposed_lat is None
+            and visit.lat is not None and visit.accuracy_m is not None
+            and visit.accuracy_m <= PROPOSAL_ACCURACY_M):
+        household.proposed_lat, household.proposed_lon = visit.lat, visit.lon
+        household.proposed_visit_id = visit.id
+    household.version += 1
+
+
+def photo_stored(photo: Photo) -> None:
+    """A declared photo's bytes arrived: count it and look for re-use elsewhere."""
+    from fieldwork.photos.services import reused_elsewhere
+
+    if photo.visit_id is None:
+        if photo.discovery_id is not None:
+            from fieldwork.discovery.models import DiscoveryReport
+
+            report = db.session.get(DiscoveryReport, photo.discovery_id)
+            if report is not None:
+                report.photos_stored += 1
+        return
+    visit = db.session.get(Visit, photo.visit_id)
+    if visit is None:
+        return
+    visit.photos_stored = (visit.photos_stored or 0) + 1
+    if "photo_reused" not in visit.flags and reused_elsewhere(photo):
+        set_flags(visit, [*visit.flags, "photo_reused"])
+
+
+def flag_details(visit: Visit) -> list[dict[str, str]]:
+    from fieldwork.visits.flags import FLAG_LABELS, explain
+
+    policy = policy_for_county(visit.household.county_id)
+    return [{"code": f, "label": str(FLAG_LABELS.get(f, f)), "reason": explain(f, visit, policy)}
+            for f in visit.flags]
+
+
+def confirm_reference(household: Household, officer: User, *, lat: float, lon: float,
+                      source: str, crs: str = "wgs84") -> None:
+    """Set the household's reference point (stored in WGS-84) and audit it."""
+    from fieldwork.audit import services as audit
+    from fieldwork.places.coords import to_wgs84
+
+    wlat, wlon = to_wgs84(lat, lon, crs)
+    household.ref_lat, household.ref_lon = round(wlat, 7), round(wlon, 7)
+    household.ref_source, household.ref_source_crs = source, crs
+    household.ref_confirmed = True
+    household.ref_updated_at = now_utc()
+    household.proposed_lat = household.proposed_lon = None
+    household.proposed_visit_id = None
+    household.version += 1
+    audit.record("household.reference", target_type="household", target_id=household.id,
+                 place_id=household.county_id, source=source, crs=crs)
