@@ -60,12 +60,15 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     init_security(app)
 
     from fieldwork.accounts.views import bp as accounts_bp
+    from fieldwork.discovery.views import bp as discovery_bp
     from fieldwork.home.views import bp as home_bp
     from fieldwork.households.views import bp as households_bp
     from fieldwork.photos.views import bp as photos_bp
     from fieldwork.places.views import bp as places_bp
+    from fieldwork.pwa.views import bp as pwa_bp
     from fieldwork.visits.views import bp as visits_bp
     from offline_sync.views import bp as sync_bp
+    from offline_sync.views import openapi_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(home_bp)
@@ -74,6 +77,9 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     app.register_blueprint(visits_bp)
     app.register_blueprint(photos_bp)
     app.register_blueprint(sync_bp)
+    app.register_blueprint(openapi_bp)
+    app.register_blueprint(discovery_bp)
+    app.register_blueprint(pwa_bp)
 
     from fieldwork.cli import register_cli
 

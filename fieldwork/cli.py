@@ -7,7 +7,7 @@ import sys
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from fieldwork.accounts import roles
@@ -77,6 +77,7 @@ def deactivate(username):
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--reset", is_flag=True, help="清空数据库并重建演示县")
 def demo_command(reset):
     """Load the demo county (seeded: the same data every time)."""
@@ -93,6 +94,7 @@ def demo_command(reset):
 
 
 @click.command("bootstrap")
+@with_appcontext
 def bootstrap_command():
     """Apply migrations and, in demo mode, seed the demo county into an empty database."""
     from flask_migrate import upgrade

@@ -15,7 +15,7 @@ from fieldwork.households.models import (
 from fieldwork.photos.models import Photo
 from fieldwork.places.models import Place, PolicySettings
 from fieldwork.visits.models import Visit
-from offline_sync.models import Device
+from offline_sync.models import Device, SyncCursor
 
 __all__ = [
     "Assignment",
@@ -31,6 +31,7 @@ __all__ = [
     "PlanMeasure",
     "PolicySettings",
     "ReviewDecision",
+    "SyncCursor",
     "User",
     "Visit",
 ]

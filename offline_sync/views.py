@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+import json
+
+from flask import Blueprint, current_app, jsonify, request
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 
+from fieldwork.errors import ApiError
+from fieldwork.extensions import db
+from fieldwork.photos import services as photos
+from fieldwork.records import parse_uuid
+from offline_sync import services
+from offline_sync.openapi import spec
+
 bp = Blueprint("sync", __name__, url_prefix="/api/sync/v1")
+openapi_bp = Blueprint("openapi", __name__)
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
 
 
 def user_json(user) -> dict:
@@ -16,16 +29,140 @@ def user_json(user) -> dict:
         "name": user.name,
         "role": user.role,
         "role_label": user.role_label,
-        "place": {"id": str(user.place.id), "code": user.place.code, "name": user.place.name},
+        "place": {"id": str(user.place.id), "code": user.place.code, "name": user.place.name,
+                  "level": user.place.level},
         "must_change_password": user.must_change_password,
         "locale": user.locale,
     }
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/session")
 @login_required
 def session():
     """Who is logged in, and the CSRF token for state-changing requests."""
-    response = jsonify({"user": user_json(current_user), "csrf_token": generate_csrf()})
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _no_store(jsonify({"user": user_json(current_user), "csrf_token": generate_csrf()}))
+
+
+@bp.get("/pull")
+@login_required
+def pull():
+    since = request.args.get("since") or None
+    if since is not None and len(since) > 100:
+        since = None  # an unknown cursor answers with a full pull, not an error
+    payload = services.pull(current_user, since)
+    device_id = request.args.get("device_id")
+    if device_id and len(device_id) <= 64:
+        services._touch_device(current_user, device_id, request.user_agent.string or "",
+                               push=False)
+    db.session.commit()
+    return _no_store(jsonify(payload))
+
+
+def _json_body():
+    limit = current_app.config.get("PUSH_MAX_BYTES", 4 * 1024 * 1024)
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "too_large", _("一次提交的内容太大（上限 %(mb)s MB），请分批同步",
+                                           mb=limit // 2**20))
+    data = request.get_data(cache=False)
+    if len(data) > limit:
+        raise ApiError(413, "too_large", _("一次提交的内容太大（上限 %(mb)s MB），请分批同步",
+                                           mb=limit // 2**20))
+    if not request.mimetype == "application/json":
+        raise ApiError(400, "bad_request",
+                       _("请以 JSON 格式提交（Content-Type: application/json）"))
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad_json", _("提交的内容不是有效的 JSON")) from exc
+
+
+@bp.post("/push")
+@login_required
+def push():
+    body = _json_body()
+    try:
+        result = services.push(current_user, body, user_agent=request.user_agent.string or "")
+    except services.PushError as exc:
+        db.session.rollback()
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    db.session.commit()
+    return _no_store(jsonify(result))
+
+
+@bp.put("/photos/<photo_id>")
+@login_required
+def put_photo(photo_id: str):
+    pid = parse_uuid(photo_id)
+    if pid is None:
+        raise ApiError(404, "unknown_photo", _("照片编号无效"))
+    if request.mimetype not in IMAGE_TYPES:
+        raise ApiError(400, "not_image", _("照片格式应为 JPEG、PNG、WEBP 或 HEIC"))
+    data = request.get_data(cache=False)
+    outcome = photos.upload(pid, data, request.headers.get("X-Content-SHA256", ""),
+                            current_user.id)
+    if outcome.status >= 400:
+        db.session.rollback()
+        raise ApiError(outcome.status, outcome.code, _(outcome.message))
+    db.session.commit()
+    from fieldwork.visits.services import record_complete
+
+    response = jsonify({"id": pid, "status": "stored" if outcome.status == 201 else
+                        "already_stored", "record_complete": record_complete(outcome.photo)})
+    response.status_code = outcome.status
+    return _no_store(response)
+
+
+@bp.get("/status")
+@login_required
+def status():
+    device_id = request.args.get("device_id")
+    if device_id is not None and len(device_id) > 64:
+        raise ApiError(400, "bad_request", _("设备编号过长"))
+    return _no_store(jsonify(services.status(current_user, device_id)))
+
+
+@bp.post("/discovery/check")
+@login_required
+def discovery_check():
+    """Likely duplicates of a household about to be reported (before it is submitted)."""
+    from fieldwork.accounts.scope import can_see_place
+    from fieldwork.discovery.services import find_duplicates
+    from fieldwork.places.models import Place
+    from fieldwork.privacy.idnumber import IdNumberError, validate_id_number
+    from fieldwork.records import parse_location
+
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", _("请求内容应为 JSON 对象"))
+    errors: dict[str, str] = {}
+    id_number = None
+    if body.get("id_number"):
+        try:
+            id_number = validate_id_number(str(body["id_number"]))
+        except IdNumberError as exc:
+            errors["id_number"] = exc.message
+    loc = parse_location(body.get("location"), errors)
+    place = None
+    if body.get("region_id") is not None:
+        place = db.session.get(Place, int(body["region_id"])) if str(
+            body["region_id"]).isdigit() else None
+        if place is None or not can_see_place(current_user, place):
+            errors["region_id"] = _("所选社区不在您的辖区内")
+    if errors:
+        raise ApiError(422, "invalid", _("提交的内容有误"), errors)
+    candidates = find_duplicates(
+        head_name=str(body.get("head_name") or "")[:64], address=str(body.get("address") or
+                                                                     "")[:200],
+        id_number=id_number, lat=loc.lat if loc else None, lon=loc.lon if loc else None,
+        place=place)
+    return _no_store(jsonify({"candidates": candidates}))
+
+
+@openapi_bp.get("/api/openapi.json")
+def openapi():
+    return jsonify(spec())

@@ -113,6 +113,28 @@ def db(app):
     return _db
 
 
+@pytest.fixture
+def fresh_g(app):
+    """Give every test-client request its own `g`, as a server does.
+
+    The app context pushed for the test is reused by the client's requests (Flask 3.1), so
+    without this `g` carries Flask-Login's loaded user, Flask-Babel's locale and Flask-WTF's
+    CSRF token from one request to the next: a session that the server ended would still look
+    logged in.
+    """
+    from flask import g, request_started
+
+    baseline = set(vars(g._get_current_object()))
+
+    def clear(sender, **extra):
+        state = g._get_current_object()
+        for key in [k for k in vars(state) if k not in baseline]:
+            delattr(state, key)
+
+    with request_started.connected_to(clear, app):
+        yield
+
+
 class Auth:
     def __init__(self, client) -> None:
         self.client = client

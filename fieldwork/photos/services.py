@@ -67,10 +67,33 @@ def save_processed(photo: Photo, processed: ProcessedPhoto) -> None:
     photo.exif_taken_at = taken
 
 
+def _correction_chain(visit_id: str) -> set[str]:
+    """The visit with the visits it corrects and those that correct it (`supersedes`): one
+    record's versions, which may rightly carry the same picture under new photo ids."""
+    from fieldwork.visits.models import Visit
+
+    chain, current = {visit_id}, visit_id
+    for _ in range(50):  # back through what this visit corrects
+        current = db.session.scalar(sa.select(Visit.supersedes_id).where(Visit.id == current))
+        if current is None or current in chain:
+            break
+        chain.add(current)
+    frontier = set(chain)
+    for _ in range(50):  # forward through later corrections
+        frontier = set(db.session.scalars(
+            sa.select(Visit.id).where(Visit.supersedes_id.in_(frontier))
+        )) - chain
+        if not frontier:
+            break
+        chain |= frontier
+    return chain
+
+
 def reused_elsewhere(photo: Photo) -> list[Photo]:
     """Stored photos of another visit or household that look like this one."""
     if photo.phash is None:
         return []
+    same_visit = _correction_chain(photo.visit_id) if photo.visit_id else set()
     candidates = db.session.scalars(
         sa.select(Photo).where(
             Photo.id != photo.id,
@@ -81,7 +104,7 @@ def reused_elsewhere(photo: Photo) -> list[Photo]:
     )
     out = []
     for other in candidates:
-        same_record = (photo.visit_id and other.visit_id == photo.visit_id) or (
+        same_record = (other.visit_id is not None and other.visit_id in same_visit) or (
             photo.discovery_id and other.discovery_id == photo.discovery_id)
         if same_record:
             continue

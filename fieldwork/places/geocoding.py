@@ -67,7 +67,13 @@ def configured() -> tuple[Geocoder, str] | None:
         crs = normalize_crs(crs)
     except ValueError as exc:
         raise GeocodingError(str(exc)) from exc
-    return _load(spec)(**kwargs), crs
+    cls = _load(spec)
+    try:
+        return cls(**kwargs), crs
+    except (TypeError, ValueError, GeopyError) as exc:
+        # A missing FIELDWORK_GEOCODER_KEY (Baidu) or a key the geocoder does not take.
+        message = f"地址解析器 {spec} 配置有误（请检查 FIELDWORK_GEOCODER_KEY）：{exc}"
+        raise GeocodingError(message) from exc
 
 
 def geocode(address: str) -> GeocodeResult | None:

@@ -65,17 +65,19 @@ GROUPS = [
 ]
 
 
+def plain(v: Any) -> Any:
+    """The schema with lazy labels resolved to strings (JSON-ready)."""
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    if type(v).__name__ == "LazyString":
+        return str(v)
+    return v
+
+
 def definition() -> dict[str, Any]:
     """The schema with labels in the current language (for the page and `forms.visit`)."""
-    def plain(v: Any) -> Any:
-        if isinstance(v, list):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        if hasattr(v, "__html__") or type(v).__name__ == "LazyString":
-            return str(v)
-        return v
-
     return {
         "version": VERSION,
         "groups": [{"name": n, "label": str(label)} for n, label in GROUPS],
@@ -173,4 +175,7 @@ def parse_money(value: Any) -> Decimal | None:
         return None
     if not amount.is_finite():
         return None
+    if amount.adjusted() >= 15:
+        # Far beyond any income; quantize would overflow the context (InvalidOperation).
+        return amount
     return amount.quantize(Decimal("0.01"))

@@ -269,7 +269,7 @@ def _update_household(household: Household, visit: Visit) -> None:
     latest = db.session.scalar(
         sa.select(sa.func.max(Visit.visited_at)).where(
             Visit.household_id == household.id, Visit.id != visit.id,
-            Visit.review_status != "rejected",
+            Visit.review_status != "rejected", Visit.superseded.is_(False),
         )
     )
     if latest is None or visit.visited_at >= latest:
@@ -314,8 +314,9 @@ def confirm_reference(household: Household, officer: User, *, lat: float, lon: f
                       source: str, crs: str = "wgs84") -> None:
     """Set the household's reference point (stored in WGS-84) and audit it."""
     from fieldwork.audit import services as audit
-    from fieldwork.places.coords import to_wgs84
+    from fieldwork.places.coords import normalize_crs, to_wgs84
 
+    crs = normalize_crs(crs)  # "GCJ-02", "gcj" -> "gcj02": the page compares the code
     wlat, wlon = to_wgs84(lat, lon, crs)
     household.ref_lat, household.ref_lon = round(wlat, 7), round(wlon, 7)
     household.ref_source, household.ref_source_crs = source, crs
@@ -325,4 +326,14 @@ def confirm_reference(household: Household, officer: User, *, lat: float, lon: f
     household.proposed_visit_id = None
     household.version += 1
     audit.record("household.reference", target_type="household", target_id=household.id,
-                 place_id=household.county_id, source=source, crs=crs)
+                 place_id=household.county_id, user=officer, source=source, crs=crs)
+
+
+def record_complete(photo: Photo | None) -> bool:
+    """True when every photo declared by the photo's record is stored."""
+    if photo is None:
+        return False
+    owner = Photo.visit_id == photo.visit_id if photo.visit_id else \
+        Photo.discovery_id == photo.discovery_id
+    return not db.session.scalar(
+        sa.select(sa.func.count(Photo.id)).where(owner, Photo.stored_at.is_(None)))

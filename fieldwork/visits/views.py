@@ -19,7 +19,7 @@ from fieldwork.households.models import Household
 from fieldwork.photos import services as photos
 from fieldwork.photos.models import CAPTIONS, Photo
 from fieldwork.photos.pipeline import PhotoError
-from fieldwork.records import RecordError, parse_time
+from fieldwork.records import RecordError, parse_time, parse_uuid
 from fieldwork.timeutil import CST, now_utc, today_local
 from fieldwork.visits import form
 from fieldwork.visits.services import (
@@ -101,7 +101,9 @@ def new(household_id: int):
     schema = schema_for(household)
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
-    record_id = request.form.get("record_id") or str(uuid.uuid4())
+    # The photo ids derive from the record id, so a garbled one (an old page, a hand-made post)
+    # is replaced rather than allowed to break the save.
+    record_id = parse_uuid(request.form.get("record_id")) or str(uuid.uuid4())
     if request.method == "POST":
         values = _answers_from_form(schema)
         files = [f for f in request.files.getlist("photo") if f and f.filename]

@@ -1,4 +1,5 @@
 // Page enhancements shared by every page. No inline scripts (strict CSP).
+import { initSyncBar, initLogout } from "./sync-ui.js";
 
 // htmx sends the CSRF token on every request it makes.
 document.addEventListener("htmx:configRequest", (event) => {
@@ -21,3 +22,40 @@ document.addEventListener("click", async (event) => {
   if (window.htmx) window.htmx.trigger(form, "nearby");
   else form.submit();
 });
+
+// The service worker: offline pages, and sending the outbox when the page is closed.
+async function registerWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  let reg;
+  try {
+    reg = await navigator.serviceWorker.register("/sw.js", { type: "module", scope: "/" });
+  } catch (err) {
+    console.warn("fieldwork: service worker not available", err);
+    return;
+  }
+  const banner = document.querySelector("[data-update-banner]");
+  const offer = (worker) => {
+    if (!banner || !worker) return;
+    banner.hidden = false;
+    banner.querySelector('[data-action="apply-update"]').onclick = () => worker.postMessage({ type: "SKIP_WAITING" });
+  };
+  // A new version waits until the user says so: unsent work lives in IndexedDB and survives,
+  // but a half-filled form on screen would not survive a reload under the user's hands.
+  if (reg.waiting && navigator.serviceWorker.controller) offer(reg.waiting);
+  reg.addEventListener("updatefound", () => {
+    const worker = reg.installing;
+    worker?.addEventListener("statechange", () => {
+      if (worker.state === "installed" && navigator.serviceWorker.controller) offer(worker);
+    });
+  });
+  let reloading = false;
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    if (reloading || !banner || banner.hidden) return;
+    reloading = true;
+    location.reload();
+  });
+}
+
+initLogout();
+initSyncBar();
+registerWorker();

@@ -1,138 +1,106 @@
-// The visit form: GPS check-in, per-capita income, photos downscaled on the phone.
-import { watchFix } from "./geo.js";
-import { downscale } from "./camera.js";
+// The visit form: GPS check-in, per-capita income, photos shrunk on the phone, and saving
+// into the outbox (online or not). Used by the server-rendered page and the offline shell.
+import { collectAnswers, showErrors } from "./schema-form.js";
+import { attachGps, attachPhotos, isoWithOffset, localInputValue, saveToOutbox, setField, showSaved } from "./field-kit.js";
+import * as outbox from "./outbox.js";
 
-const form = document.getElementById("visit-form");
-const photos = []; // {buffer, type, bytes, sha256, caption, url}
-
-function setField(name, value) {
-  const input = form.elements.namedItem(name);
-  if (input) input.value = value ?? "";
+function schemaFromPage(form) {
+  const node = document.getElementById("visit-schema");
+  return node ? JSON.parse(node.dataset.schema) : null;
 }
 
-function localInputValue(date) {
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
-}
-
-/** ISO 8601 with the phone's offset, e.g. 2026-11-20T15:04:00+08:00 */
-export function isoWithOffset(date) {
-  const off = -date.getTimezoneOffset();
-  const sign = off >= 0 ? "+" : "-";
-  const pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, "0");
-  return `${localInputValue(date)}:${pad(date.getSeconds())}${sign}${pad(off / 60)}:${pad(off % 60)}`;
-}
-
-// --- GPS
-const status = form.querySelector("[data-gps-status]");
-let stopWatching = null;
-function locate() {
-  if (stopWatching) stopWatching();
-  stopWatching = watchFix(({ state, fix, message }) => {
-    status.dataset.state = state;
-    if (fix) {
-      setField("lat", fix.lat.toFixed(7));
-      setField("lon", fix.lon.toFixed(7));
-      setField("accuracy_m", fix.accuracy_m);
-      setField("location_captured_at", fix.captured_at);
-    }
-    if (state === "locating") {
-      status.textContent = fix ? `正在提高定位精度… 当前精度 ${fix.accuracy_m} 米` : "正在定位…";
-    } else if (state === "ok") {
-      status.textContent = `已定位，精度 ${fix.accuracy_m} 米`;
-    } else {
-      status.textContent = message;
-    }
-  });
-}
-form.querySelector('[data-action="locate"]').addEventListener("click", locate);
-locate();
-
-// --- visit time
-const localTime = form.elements.namedItem("visited_at_local");
-if (localTime && !localTime.value) localTime.value = localInputValue(new Date());
-
-// --- per-capita income
-const members = Number(form.dataset.members) || 1;
-const income = form.elements.namedItem("household_income");
-const perCapita = form.querySelector("output[name=per_capita]");
-function updatePerCapita() {
-  const v = Number(String(income.value).replace(/,/g, ""));
-  perCapita.textContent = income.value !== "" && Number.isFinite(v) ? (v / members).toFixed(2) : "—";
-}
-income?.addEventListener("input", updatePerCapita);
-if (income) updatePerCapita();
-
-// --- a note is required when its dimension is not "ok"
-function syncRequired() {
+function syncRequired(form) {
   for (const el of form.querySelectorAll("[data-required-unless]")) {
     const [field, okValue] = el.dataset.requiredUnless.split(":");
     const chosen = form.querySelector(`input[name="${field}"]:checked`);
     const textarea = el.querySelector("textarea");
-    const needed = chosen && chosen.value !== okValue;
-    textarea.required = Boolean(needed);
-    el.classList.toggle("is-required", Boolean(needed));
+    const needed = Boolean(chosen && chosen.value !== okValue);
+    textarea.required = needed;
+    el.classList.toggle("is-required", needed);
     // Keep the form short: a note shows when it is needed or already has text.
     el.hidden = !needed && !textarea.value && !el.classList.contains("has-error");
   }
 }
-form.addEventListener("change", syncRequired);
-syncRequired();
 
-// --- photos
-const fileInput = form.elements.namedItem("photo");
-const previews = form.querySelector("[data-photo-previews]");
-const captionTemplate = form.querySelector("[data-caption-template]");
-captionTemplate.disabled = true; // the per-photo selects are sent instead
-const maxPx = Number(fileInput.dataset.maxPx) || 1600;
-
-function renderPreviews() {
-  previews.replaceChildren(...photos.map((p, i) => {
-    const li = document.createElement("li");
-    const img = document.createElement("img");
-    img.src = p.url;
-    img.alt = `照片 ${i + 1}`;
-    const select = captionTemplate.cloneNode(true);
-    select.disabled = false;
-    select.className = "";
-    select.removeAttribute("aria-hidden");
-    select.removeAttribute("tabindex");
-    select.removeAttribute("data-caption-template");
-    select.setAttribute("aria-label", `照片 ${i + 1} 的内容`);
-    select.value = p.caption;
-    select.addEventListener("change", () => { p.caption = select.value; });
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.className = "btn btn-small btn-quiet";
-    remove.textContent = "删除";
-    remove.addEventListener("click", () => { URL.revokeObjectURL(p.url); photos.splice(i, 1); renderPreviews(); });
-    const size = document.createElement("span");
-    size.className = "muted small";
-    size.textContent = `${Math.round(p.bytes / 1024)} KB`;
-    li.append(img, select, size, remove);
-    return li;
-  }));
+async function prefillFix(form, fixId) {
+  // "Fix and resend" a record the server rejected: the new record supersedes the old.
+  const entry = await outbox.get(fixId);
+  if (!entry || entry.type !== "visit") return null;
+  const answers = entry.record.answers || {};
+  for (const [name, value] of Object.entries(answers)) {
+    const inputs = form.querySelectorAll(`[name="${name}"]`);
+    for (const input of inputs) {
+      if (input.type === "radio" || input.type === "checkbox") {
+        input.checked = Array.isArray(value) ? value.map(String).includes(input.value) : String(value) === input.value;
+      } else input.value = value ?? "";
+    }
+  }
+  setField(form, "notes", entry.record.notes || "");
+  showErrors(form, entry.errors);
+  return entry;
 }
 
-fileInput.addEventListener("change", async () => {
-  const files = Array.from(fileInput.files || []);
-  fileInput.value = "";
-  for (const file of files) {
-    const shrunk = await downscale(file, maxPx);
-    const blob = new Blob([shrunk.buffer], { type: shrunk.type });
-    photos.push({ ...shrunk, caption: photos.length ? "living" : "household", url: URL.createObjectURL(blob) });
-  }
-  renderPreviews();
-});
+export function initVisitForm(form, { household = null, schema = null } = {}) {
+  schema ||= schemaFromPage(form);
+  const householdId = household?.id ?? form.dataset.householdId;
+  const label = household ? `走访 ${household.head_name}` : `走访 ${form.dataset.headName || ""}`.trim();
+  const gps = attachGps(form);
+  const photos = attachPhotos(form);
 
-// --- submit: the downscaled photos replace whatever the input held
-form.addEventListener("submit", (event) => {
-  syncRequired();
-  if (!form.reportValidity()) { event.preventDefault(); return; }
-  if (stopWatching) stopWatching();
-  setField("device_time", new Date().toISOString());
-  if (localTime?.value) setField("visited_at", isoWithOffset(new Date(localTime.value)));
-  const dt = new DataTransfer();
-  photos.forEach((p, i) => dt.items.add(new File([p.buffer], `photo-${i + 1}.jpg`, { type: p.type })));
-  fileInput.files = dt.files;
-});
+  const localTime = form.elements.namedItem("visited_at_local");
+  if (localTime && !localTime.value) localTime.value = localInputValue(new Date());
+
+  const members = Number(form.dataset.members) || 1;
+  const income = form.elements.namedItem("household_income");
+  const perCapita = form.querySelector("output[name=per_capita]");
+  const updatePerCapita = () => {
+    const v = Number(String(income.value).replace(/,/g, ""));
+    perCapita.textContent = income.value !== "" && Number.isFinite(v) ? (v / members).toFixed(2) : "—";
+  };
+  income?.addEventListener("input", updatePerCapita);
+  if (income) updatePerCapita();
+
+  form.addEventListener("change", () => syncRequired(form));
+  syncRequired(form);
+
+  let fixing = null;
+  const fixId = new URLSearchParams(location.search).get("fix");
+  if (fixId) prefillFix(form, fixId).then((entry) => { fixing = entry; syncRequired(form); });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    syncRequired(form);
+    if (!form.reportValidity()) return;
+    if (form.dataset.photosBusy) return;
+    const button = form.querySelector("[type=submit]");
+    button.disabled = true;
+    gps.stop();
+    const id = crypto.randomUUID();
+    const visitedAt = localTime?.value ? new Date(localTime.value) : new Date();
+    const list = photos.list();
+    const record = {
+      type: "visit",
+      id,
+      household_id: String(householdId),
+      visited_at: isoWithOffset(visitedAt),
+      location: gps.fix(),
+      answers: collectAnswers(form, schema),
+      notes: form.elements.namedItem("notes")?.value.trim() || "",
+      photos: list.map((p) => ({ id: p.id, sha256: p.sha256, bytes: p.bytes, taken_at: p.taken_at, caption: p.caption })),
+      supersedes: fixing ? fixing.id : null,
+    };
+    try {
+      await saveToOutbox({ record, photos: list, label });
+      if (fixing) await outbox.remove(fixing.id);
+    } catch (err) {
+      button.disabled = false;
+      showErrors(form, { record: err.message });
+      return;
+    }
+    showSaved(form, { id, backHref: `/households/${householdId}`, backText: "返回该户", viewHref: `/visits/${id}` });
+  });
+}
+
+// The server-rendered page: start at once.
+const pageForm = document.getElementById("visit-form");
+if (pageForm && !pageForm.closest("[data-offline-app]")) initVisitForm(pageForm);

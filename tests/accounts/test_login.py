@@ -19,6 +19,8 @@ PASSWORD = "test-pass-123"  # the password of every make_user account (tests/con
 NEW_PASSWORD = "brand-new-pass-456"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
+pytestmark = pytest.mark.usefixtures("fresh_g")
+
 
 @pytest.fixture
 def app_config(app_config):

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 656e54fac997
+Revision ID: 63bb8efca20d
 Revises: 
-Create Date: 2026-11-28 18:31:34.786665
+Create Date: 2026-11-28 18:34:05.916424
 
 """
 from alembic import op
@@ -13,7 +13,7 @@ import fieldwork.dbtypes  # noqa: F401  (UTC timestamp columns)
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '656e54fac997'
+revision = '63bb8efca20d'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -296,6 +296,18 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_policy_settings')),
     sa.UniqueConstraint('place_id', name=op.f('uq_policy_settings_place_id'))
     )
+    op.create_table('sync_cursors',
+    sa.Column('token', sa.String(length=43), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('issued_at', fieldwork.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('month', sa.Integer(), nullable=False),
+    sa.Column('household_ids', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_sync_cursors_user_id_users')),
+    sa.PrimaryKeyConstraint('token', name=op.f('pk_sync_cursors'))
+    )
+    with op.batch_alter_table('sync_cursors', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sync_cursors_user_id'), ['user_id'], unique=False)
+
     op.create_table('visits',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('household_id', sa.Integer(), nullable=False),
@@ -421,6 +433,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_visits_helper_id'))
 
     op.drop_table('visits')
+    with op.batch_alter_table('sync_cursors', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sync_cursors_user_id'))
+
+    op.drop_table('sync_cursors')
     op.drop_table('policy_settings')
     with op.batch_alter_table('plan_measures', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_plan_measures_household_id'))

@@ -1,0 +1,273 @@
+"""Pull, push and status (SYNC-PROTOCOL.md), on top of the same services as the pages."""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import gettext as _
+
+from fieldwork.accounts.models import User
+from fieldwork.accounts.scope import household_clause
+from fieldwork.discovery import form as discovery_form
+from fieldwork.discovery.views import REPORTERS, communities_for
+from fieldwork.extensions import db
+from fieldwork.households import services as registry
+from fieldwork.households.constants import CATEGORY_LABELS, VISITED_STATUSES
+from fieldwork.households.models import Household, PlanMeasure
+from fieldwork.photos.models import Photo
+from fieldwork.places.models import PolicySettings
+from fieldwork.places.services import policy_for_county
+from fieldwork.records import RecordError
+from fieldwork.timeutil import add_months, current_month, now_utc, today_local
+from fieldwork.visits import form as visit_form
+from fieldwork.visits.models import Visit
+from fieldwork.visits.services import RecordResult, parse_visit_record, record_visit
+from offline_sync.models import Device, SyncCursor
+
+MAX_RECORDS = 100
+# Transactions commit out of order: re-send what changed shortly before the last cursor.
+CURSOR_OVERLAP = timedelta(minutes=5)
+CURSOR_TTL = timedelta(days=45)
+KEEP_CURSORS = 5
+
+
+def settings_json(user: User) -> dict[str, Any]:
+    county_id = user.place.county_id() if user.place.level not in ("city", "county") else (
+        user.place_id if user.place.level == "county" else None)
+    policy = policy_for_county(county_id)
+    return {
+        "geofence_m": policy.geofence_m,
+        "max_photo_px": policy.max_photo_px,
+        "visits_per_month": policy.visits_per_month,
+        "poor_accuracy_m": policy.poor_accuracy_m,
+        "gps_timeout_s": 20,
+        "max_records_per_push": MAX_RECORDS,
+        "max_photo_bytes": current_app.config.get("PHOTO_MAX_BYTES", 15 * 1024 * 1024),
+        "dibao_line": policy.dibao_line,
+        "timezone": "Asia/Shanghai",
+    }
+
+
+def _scope_ids(user: User) -> list[int]:
+    return sorted(db.session.scalars(
+        sa.select(Household.id).where(household_clause(user),
+                                      Household.status.in_(_pulled_statuses(user)))
+    ))
+
+
+def _pulled_statuses(user: User) -> tuple[str, ...]:
+    # A helper's phone holds the households it visits; others also see those under review.
+    if user.role == "helper":
+        return VISITED_STATUSES
+    return ("reported", "reviewing", "publicity", "enrolled", "watch")
+
+
+def households_json(ids: list[int]) -> list[dict[str, Any]]:
+    """The pull shape of each household: everything the phone needs offline, no ID numbers."""
+    if not ids:
+        return []
+    out: list[dict[str, Any]] = []
+    month = current_month()
+    today = today_local()
+    for chunk_start in range(0, len(ids), 500):
+        chunk = ids[chunk_start:chunk_start + 500]
+        households = db.session.scalars(
+            sa.select(Household).where(Household.id.in_(chunk)).order_by(Household.id)
+        ).unique().all()
+        counts = registry.visit_counts(chunk, [month, add_months(month, -1)])
+        latest = registry.latest_visits(chunk)
+        measures: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for pm in db.session.scalars(
+            sa.select(PlanMeasure).where(PlanMeasure.household_id.in_(chunk))
+        ):
+            if pm.in_force(today):
+                measures[pm.household_id].append({
+                    "id": pm.measure_id, "name": pm.measure.name, "area": pm.measure.area,
+                    "amount": float(pm.amount) if pm.amount is not None else None,
+                    "unit": pm.measure.unit})
+        required: dict[int, int] = {}
+        for h in households:
+            if h.county_id not in required:
+                required[h.county_id] = policy_for_county(h.county_id).visits_per_month
+            state = registry.month_state(counts, h.id, month, required[h.county_id])
+            last = latest.get(h.id)
+            out.append({
+                "id": str(h.id),
+                "version": h.version,
+                "file_no": h.file_no,
+                "head_name": h.head_name,
+                "address": h.address,
+                "region": {"id": str(h.place_id), "name": h.place.name},
+                "location": {"lat": h.ref_lat, "lon": h.ref_lon} if h.has_reference else None,
+                "status": h.status,
+                "last_visit_at": last.visited_at.isoformat() if last else None,
+                "due_this_month": state.state != registry.VISITED,
+                "measures": measures.get(h.id, []),
+                "members_count": h.members_count,
+                # Extensions for the offline pages.
+                "visit_state": state.state,
+                "category": h.category,
+                "category_label": str(CATEGORY_LABELS.get(h.category, h.category)),
+                "open_problems": registry.open_problems(last),
+                "per_capita_income": float(h.per_capita_income)
+                if h.per_capita_income is not None else None,
+            })
+    return out
+
+
+def pull(user: User, since: str | None) -> dict[str, Any]:
+    now = now_utc()
+    month = current_month()
+    ids = _scope_ids(user)
+    cursor = db.session.get(SyncCursor, since) if since else None
+    full = (
+        cursor is None
+        or cursor.user_id != user.id
+        or cursor.month != month  # due_this_month changes with the month
+        or now - cursor.issued_at > CURSOR_TTL
+        or _policy_changed_since(user, cursor.issued_at)
+    )
+    if full:
+        changed, removed = ids, []
+    else:
+        held = set(cursor.household_ids)
+        current = set(ids)
+        removed = sorted(held - current)
+        fresh = current - held
+        recent = set(db.session.scalars(
+            sa.select(Household.id).where(
+                Household.id.in_(ids), Household.updated_at > cursor.issued_at - CURSOR_OVERLAP)
+        ))
+        changed = sorted(fresh | recent)
+    token = secrets.token_urlsafe(32)
+    db.session.add(SyncCursor(token=token, user_id=user.id, issued_at=now, month=month,
+                              household_ids=ids))
+    _prune_cursors(user, now)
+    return {
+        "cursor": token,
+        "server_time": now.isoformat(),
+        "full": full,
+        "households": households_json(changed),
+        "removed": [str(i) for i in removed],
+        "forms": {"visit": visit_form.definition(), "discovery": discovery_form.definition()},
+        "settings": settings_json(user),
+        # Extension: communities a reporter may file discoveries in.
+        "regions": communities_for(user) if user.role in REPORTERS else [],
+    }
+
+
+def _policy_changed_since(user: User, when: datetime) -> bool:
+    return bool(db.session.scalar(
+        sa.select(sa.func.count(PolicySettings.id)).where(PolicySettings.updated_at > when)
+    ))
+
+
+def _prune_cursors(user: User, now: datetime) -> None:
+    keep = db.session.scalars(
+        sa.select(SyncCursor.token).where(SyncCursor.user_id == user.id)
+        .order_by(SyncCursor.issued_at.desc()).limit(KEEP_CURSORS)
+    ).all()
+    db.session.execute(sa.delete(SyncCursor).where(
+        SyncCursor.user_id == user.id,
+        sa.or_(SyncCursor.issued_at < now - CURSOR_TTL, SyncCursor.token.not_in(keep or [""])),
+    ))
+
+
+class PushError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def push(user: User, body: Any, *, user_agent: str = "") -> dict[str, Any]:
+    """Store each record on its own (one bad record never fails the others); the caller
+    commits once, after which the answer may be sent."""
+    if not isinstance(body, dict):
+        raise PushError(400, "bad_request", _("请求内容应为 JSON 对象"))
+    device_id = body.get("device_id")
+    if not isinstance(device_id, str) or not (1 <= len(device_id) <= 64):
+        raise PushError(400, "bad_request", _("缺少设备编号 device_id"))
+    records = body.get("records")
+    if not isinstance(records, list):
+        raise PushError(400, "bad_request", _("缺少记录列表 records"))
+    if len(records) > MAX_RECORDS:
+        raise PushError(400, "too_many_records",
+                        _("每次最多提交 %(n)d 条记录", n=MAX_RECORDS))
+    from fieldwork.records import parse_time
+
+    sent_at = parse_time(body.get("sent_at")) if body.get("sent_at") else None
+    now = now_utc()
+    results = [_push_one(user, raw, device_id, sent_at, now).as_json() for raw in records]
+    _touch_device(user, device_id, user_agent, push=True)
+    return {"results": results, "server_time": now.isoformat()}
+
+
+def _record_id(raw: Any) -> str:
+    value = raw.get("id") if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and len(value) <= 64 else ""
+
+
+def _push_one(user: User, raw: Any, device_id: str, sent_at: datetime | None,
+              now: datetime) -> RecordResult:
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    try:
+        if kind == "visit":
+            rec = parse_visit_record(raw, device_id=device_id, device_time=sent_at)
+            return record_visit(user, rec, now=now)
+        if kind == "discovery":
+            from fieldwork.discovery.services import parse_discovery_record, record_discovery
+
+            drec = parse_discovery_record(raw, device_id=device_id)
+            return record_discovery(user, drec, now=now)
+    except RecordError as exc:
+        return RecordResult(_record_id(raw), "rejected", errors=exc.errors)
+    return RecordResult(_record_id(raw), "rejected", errors={"type": _("未知的记录类型")})
+
+
+def _touch_device(user: User, device_id: str, user_agent: str, *, push: bool) -> None:
+    device = db.session.scalar(sa.select(Device).where(
+        Device.device_id == device_id, Device.user_id == user.id))
+    if device is None:
+        device = Device(device_id=device_id, user_id=user.id, user_agent=user_agent[:200])
+        db.session.add(device)
+    if push:
+        device.last_push_at = now_utc()
+    else:
+        device.last_pull_at = now_utc()
+
+
+def status(user: User, device_id: str | None) -> dict[str, Any]:
+    """What the server still waits for from this user (and device)."""
+    from fieldwork.discovery.models import DiscoveryReport
+
+    visit_q = sa.select(Visit.id).where(Visit.helper_id == user.id)
+    report_q = sa.select(DiscoveryReport.id).where(DiscoveryReport.reporter_id == user.id)
+    if device_id:
+        visit_q = visit_q.where(Visit.device_id == device_id)
+        report_q = report_q.where(DiscoveryReport.device_id == device_id)
+    missing = db.session.scalars(
+        sa.select(Photo.id).where(
+            Photo.uploader_id == user.id, Photo.stored_at.is_(None),
+            sa.or_(Photo.visit_id.in_(visit_q), Photo.discovery_id.in_(report_q)),
+        ).order_by(Photo.created_at, Photo.id)
+    ).all()
+    last_push = None
+    if device_id:
+        device = db.session.scalar(sa.select(Device).where(
+            Device.device_id == device_id, Device.user_id == user.id))
+        last_push = device.last_push_at if device else None
+    else:
+        last_push = db.session.scalar(
+            sa.select(sa.func.max(Device.last_push_at)).where(Device.user_id == user.id))
+    return {
+        "missing_photos": list(missing),
+        "last_push_at": last_push.isoformat() if last_push else None,
+        "server_time": now_utc().isoformat(),
+    }
+
+

@@ -1,0 +1,81 @@
+// IndexedDB: the phone's copy of its households and the outbox of unsent records.
+// Used by the pages and by the service worker. Photo bytes are ArrayBuffers (Safari's
+// IndexedDB handles Blobs poorly), kept in their own store so lists never load them.
+
+const DB_NAME = "fieldwork";
+const DB_VERSION = 1;
+let opening = null;
+
+function upgrade(db, oldVersion) {
+  // Each step only adds: unsent work survives every upgrade.
+  if (oldVersion < 1) {
+    const outbox = db.createObjectStore("outbox", { keyPath: "seq", autoIncrement: true });
+    outbox.createIndex("id", "id", { unique: true });
+    outbox.createIndex("user_id", "user_id");
+    const photos = db.createObjectStore("photos", { keyPath: "id" });
+    photos.createIndex("record_id", "record_id");
+    const households = db.createObjectStore("households", { keyPath: ["user_id", "id"] });
+    households.createIndex("user_id", "user_id");
+    db.createObjectStore("meta", { keyPath: "key" });
+  }
+}
+
+export function openDb() {
+  if (opening) return opening;
+  opening = new Promise((resolve, reject) => {
+    const req = indexedDB.open(DB_NAME, DB_VERSION);
+    req.onupgradeneeded = (e) => upgrade(req.result, e.oldVersion);
+    req.onsuccess = () => {
+      const db = req.result;
+      // A newer page wants to upgrade: let it (our data stays; we reopen next time).
+      db.onversionchange = () => { db.close(); opening = null; };
+      resolve(db);
+    };
+    req.onerror = () => { opening = null; reject(req.error); };
+    req.onblocked = () => console.warn("fieldwork: database upgrade waits for other tabs");
+  });
+  return opening;
+}
+
+function promisify(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+/** Run fn(stores) in one transaction; resolves with fn's result once it has committed. */
+export async function tx(storeNames, mode, fn) {
+  const db = await openDb();
+  const names = Array.isArray(storeNames) ? storeNames : [storeNames];
+  const t = db.transaction(names, mode);
+  const stores = Object.fromEntries(names.map((n) => [n, t.objectStore(n)]));
+  let result;
+  const done = new Promise((resolve, reject) => {
+    t.oncomplete = () => resolve(result);
+    t.onerror = () => reject(t.error);
+    t.onabort = () => reject(t.error || new Error("transaction aborted"));
+  });
+  result = await fn(stores, promisify);
+  return done;
+}
+
+export const req = promisify;
+
+export async function getMeta(key, fallback = null) {
+  const row = await tx("meta", "readonly", (s, p) => p(s.meta.get(key)));
+  return row ? row.value : fallback;
+}
+
+export async function setMeta(key, value) {
+  return tx("meta", "readwrite", (s, p) => p(s.meta.put({ key, value })));
+}
+
+export async function deviceId() {
+  let id = await getMeta("device_id");
+  if (!id) {
+    id = crypto.randomUUID();
+    await setMeta("device_id", id);
+  }
+  return id;
+}

@@ -1,0 +1,106 @@
+// The sync bar on every page, and everything that makes the outbox send by itself:
+// on load, after a save, when the phone comes online, every few minutes, on "sync now",
+// and through the service worker's Background Sync where the browser has it.
+import { syncNow, resetBackoff, forgetUser } from "./sync.js";
+import * as outbox from "./outbox.js";
+import { getMeta } from "./db.js";
+import { humanBytes } from "./outbox.js";
+
+const INTERVAL_MS = 3 * 60_000;
+
+function hhmm(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+}
+
+export function initSyncBar() {
+  const bar = document.querySelector("[data-syncbar]");
+  if (!bar) return;
+  const text = bar.querySelector("[data-sync-text]");
+  const progress = bar.querySelector("[data-sync-progress]");
+  let lastStatus = { state: navigator.onLine ? "idle" : "offline" };
+
+  async function render(status = lastStatus) {
+    lastStatus = status;
+    const user = await getMeta("session_user");
+    const sum = await outbox.summary(user ? user.id : null);
+    const lastSync = user ? await getMeta(`last_sync:${user.id}`) : null;
+    const waiting = sum.records + sum.accepted;
+    let state = status.state;
+    if (!navigator.onLine && state !== "sending") state = "offline";
+    bar.dataset.state = state;
+    bar.dataset.waiting = String(waiting);
+    bar.dataset.photos = String(sum.photos);
+    progress.hidden = state !== "sending" || !status.total;
+    if (!progress.hidden) { progress.max = status.total; progress.value = status.sent || 0; }
+    const pending = waiting || sum.photos
+      ? `本机待上传：${waiting} 条记录、${sum.photos} 张照片（${humanBytes(sum.photoBytes)}）` : "";
+    const rejected = sum.rejected ? `；${sum.rejected} 条被退回，请查看` : "";
+    if (state === "sending") {
+      const pct = status.total ? Math.round((100 * (status.sent || 0)) / status.total) : null;
+      text.textContent = `正在同步…${pct != null ? ` ${pct}%` : ""}${pending ? `　${pending}` : ""}`;
+    } else if (state === "offline") {
+      text.textContent = waiting || sum.photos ? `离线：${waiting} 条记录、${sum.photos} 张照片保存在本机，联网后自动上传` : "离线：可以继续走访，记录会保存在本机";
+    } else if (state === "login_required") {
+      text.textContent = `登录已过期，请重新登录后继续同步${waiting ? `（${waiting} 条记录保存在本机，不会丢失）` : ""}`;
+    } else if (state === "error") {
+      const secs = status.retry_in_ms ? Math.round(status.retry_in_ms / 1000) : null;
+      text.textContent = `同步未完成${secs ? `，${secs} 秒后重试` : ""}${pending ? `。${pending}` : ""}`;
+    } else if (pending) {
+      text.textContent = pending + rejected;
+    } else {
+      text.textContent = `已全部同步${lastSync ? ` · 上次同步 ${hhmm(lastSync)}` : ""}${rejected}`;
+    }
+    let login = bar.querySelector("[data-login-link]");
+    if (state === "login_required" && !login) {
+      login = document.createElement("a");
+      login.dataset.loginLink = "";
+      login.className = "btn btn-small btn-primary";
+      login.href = `/login?next=${encodeURIComponent(location.pathname)}`;
+      login.textContent = "重新登录";
+      bar.append(login);
+    } else if (state !== "login_required" && login) login.remove();
+  }
+
+  const run = (reason) => {
+    if (!navigator.onLine) return render({ state: "offline" });
+    return syncNow({ reason });
+  };
+
+  window.addEventListener("fieldwork:sync", (e) => render(e.detail));
+  window.addEventListener("fieldwork:outbox", () => render());
+  outbox.channelFor()?.addEventListener("message", (e) => {
+    if (e.data?.type === "sync-status") render(e.data);
+    else render();
+  });
+  window.addEventListener("online", () => { resetBackoff(); run("online"); });
+  window.addEventListener("offline", () => render({ state: "offline" }));
+  window.addEventListener("fieldwork:request-sync", async () => {
+    // Background Sync keeps trying after the page is closed; the page tries at once too.
+    try {
+      const reg = await navigator.serviceWorker?.ready;
+      await reg?.sync?.register("fieldwork-outbox");
+    } catch (_) { /* not supported: the page's own triggers cover it */ }
+    run("save");
+  });
+  bar.querySelector('[data-action="sync-now"]').addEventListener("click", () => { resetBackoff(); run("manual"); });
+  setInterval(() => run("interval"), INTERVAL_MS);
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") run("visible"); });
+  render();
+  run("load");
+}
+
+/** Logging out forgets this user's households on the phone; unsent records stay. */
+export function initLogout() {
+  for (const form of document.querySelectorAll("form[data-logout]")) {
+    form.addEventListener("submit", async (event) => {
+      if (form.dataset.cleared) return;
+      event.preventDefault();
+      const user = await getMeta("session_user");
+      if (user) await forgetUser(user.id);
+      form.dataset.cleared = "1";
+      form.submit();
+    });
+  }
+}

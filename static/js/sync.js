@@ -1,0 +1,290 @@
+// The sender and the puller: records in order, then their photos; the phone's copy of its
+// households refreshed with the pull cursor. Runs in pages and in the service worker.
+import { deviceId, getMeta, setMeta, tx } from "./db.js";
+import * as outbox from "./outbox.js";
+
+const API = "/api/sync/v1";
+const MAX_BATCH = 100;
+const MAX_BATCH_BYTES = 1_500_000;
+const BACKOFF_BASE_MS = 5_000;
+const BACKOFF_MAX_MS = 5 * 60_000;
+
+export class LoginRequired extends Error {}
+class NetworkError extends Error {}
+
+let running = null;
+let failures = 0;
+let retryTimer = null;
+
+function emit(status) {
+  const msg = { type: "sync-status", ...status, at: new Date().toISOString() };
+  outbox.channelFor()?.postMessage(msg);
+  if (typeof window !== "undefined") window.dispatchEvent(new CustomEvent("fieldwork:sync", { detail: msg }));
+}
+
+async function api(path, { method = "GET", body, csrf, headers = {} } = {}) {
+  let res;
+  try {
+    res = await fetch(API + path, {
+      method,
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { Accept: "application/json", ...(csrf ? { "X-CSRFToken": csrf } : {}), ...headers },
+      body,
+    });
+  } catch (err) {
+    throw new NetworkError(err.message || "network");
+  }
+  if (res.status === 401) throw new LoginRequired();
+  let data = null;
+  try { data = await res.json(); } catch (_) { /* a proxy's HTML error page */ }
+  if (res.status >= 500 || (!data && !res.ok)) throw new NetworkError(`HTTP ${res.status}`);
+  return { status: res.status, data };
+}
+
+/** The session user and a CSRF token, or LoginRequired. */
+export async function session() {
+  const { data } = await api("/session");
+  await setMeta("session_user", data.user);
+  return data;
+}
+
+function uploadWithProgress(url, photo, csrf, onProgress) {
+  // XMLHttpRequest reports upload progress; the service worker has only fetch.
+  if (typeof XMLHttpRequest === "undefined") {
+    return fetch(url, {
+      method: "PUT", credentials: "same-origin", body: photo.buffer,
+      headers: { "Content-Type": photo.mime, "X-Content-SHA256": photo.sha256, "X-CSRFToken": csrf, Accept: "application/json" },
+    }).then(async (res) => ({ status: res.status, data: await res.json().catch(() => null) }),
+            (err) => { throw new NetworkError(err.message); });
+  }
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", url);
+    xhr.setRequestHeader("Content-Type", photo.mime);
+    xhr.setRequestHeader("X-Content-SHA256", photo.sha256);
+    xhr.setRequestHeader("X-CSRFToken", csrf);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    xhr.onload = () => {
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+      resolve({ status: xhr.status, data });
+    };
+    xhr.onerror = () => reject(new NetworkError("upload interrupted"));
+    xhr.onabort = () => reject(new NetworkError("upload aborted"));
+    xhr.ontimeout = () => reject(new NetworkError("upload timed out"));
+    xhr.timeout = 120_000;
+    xhr.send(photo.buffer);
+  });
+}
+
+async function pushRecords(user, csrf) {
+  const entries = (await outbox.list()).filter((e) => e.user_id === String(user.id) && e.state === "pending");
+  const device = await deviceId();
+  let i = 0;
+  while (i < entries.length) {
+    const batch = [];
+    let size = 0;
+    while (i < entries.length && batch.length < MAX_BATCH) {
+      const s = JSON.stringify(entries[i].record).length;
+      if (batch.length && size + s > MAX_BATCH_BYTES) break;
+      batch.push(entries[i]);
+      size += s;
+      i += 1;
+    }
+    const body = JSON.stringify({ device_id: device, sent_at: new Date().toISOString(), records: batch.map((e) => e.record) });
+    const { status, data } = await api("/push", { method: "POST", body, csrf, headers: { "Content-Type": "application/json" } });
+    if (status !== 200) {
+      // The request as a whole was refused: send the records one by one to find the culprit.
+      if (batch.length > 1) {
+        for (const e of batch) await pushOne(e, device, csrf);
+        continue;
+      }
+      batch[0].state = "rejected";
+      batch[0].errors = { record: data?.error?.message || `HTTP ${status}` };
+      await outbox.update(batch[0]);
+      continue;
+    }
+    await applyResults(batch, data.results);
+  }
+}
+
+async function pushOne(entry, device, csrf) {
+  const body = JSON.stringify({ device_id: device, sent_at: new Date().toISOString(), records: [entry.record] });
+  const { status, data } = await api("/push", { method: "POST", body, csrf, headers: { "Content-Type": "application/json" } });
+  if (status === 200) return applyResults([entry], data.results);
+  entry.state = "rejected";
+  entry.errors = { record: data?.error?.message || `HTTP ${status}` };
+  return outbox.update(entry);
+}
+
+async function applyResults(batch, results) {
+  const byId = new Map(results.map((r) => [r.id, r]));
+  for (const entry of batch) {
+    const r = byId.get(entry.id);
+    if (!r) continue;
+    entry.attempts += 1;
+    if (r.status === "rejected") {
+      entry.state = "rejected";
+      entry.errors = r.errors || {};
+    } else {
+      entry.state = "accepted";
+      entry.flags = r.flags || [];
+      const missing = new Set(r.missing_photos || []);
+      for (const photo of await outbox.photosOf(entry.id, { withBytes: true })) {
+        if (!missing.has(photo.id) && photo.state !== "stored") {
+          await outbox.putPhoto({ ...photo, state: "stored", buffer: null });
+        }
+      }
+    }
+    await outbox.update(entry);
+  }
+}
+
+async function uploadPhotos(user, csrf, progress) {
+  const entries = (await outbox.list()).filter((e) => e.user_id === String(user.id) && e.state === "accepted");
+  for (const entry of entries) {
+    const photos = await outbox.photosOf(entry.id, { withBytes: true });
+    for (const photo of photos) {
+      if (photo.state === "stored" || photo.state === "failed") continue;
+      const before = progress.sent;
+      const { status, data } = await uploadWithProgress(`${API}/photos/${photo.id}`, photo, csrf, (loaded) => {
+        progress.sent = before + loaded;
+        emit({ state: "sending", ...progress });
+      });
+      if (status === 401) throw new LoginRequired();
+      if (status === 200 || status === 201) {
+        progress.sent = before + photo.bytes;
+        await outbox.putPhoto({ ...photo, state: "stored", buffer: null, error: null });
+      } else if (status === 404) {
+        // The server does not know the record (yet): send the record again, then retry.
+        entry.state = "pending";
+        await outbox.update(entry);
+        break;
+      } else if (status >= 500 || status === 0) {
+        throw new NetworkError(`HTTP ${status}`);
+      } else {
+        // 400/409/413: this photo can never be stored as it is; keep it visible to the user.
+        await outbox.putPhoto({ ...photo, state: "failed", error: data?.error?.message || `HTTP ${status}` });
+      }
+    }
+    const after = await outbox.photosOf(entry.id);
+    if (entry.state === "accepted" && after.every((p) => p.state === "stored")) {
+      await rememberSent(entry);
+      await outbox.remove(entry.id);
+    } else if (after.some((p) => p.state === "failed")) {
+      entry.errors = { photos: after.filter((p) => p.state === "failed").map((p) => p.error).join("；") };
+      await outbox.update(entry);
+    }
+  }
+}
+
+async function rememberSent(entry) {
+  const log = await getMeta("sent_log", []);
+  log.unshift({ id: entry.id, type: entry.type, label: entry.label, user_id: entry.user_id,
+                created_at: entry.created_at, sent_at: new Date().toISOString(), flags: entry.flags });
+  await setMeta("sent_log", log.slice(0, 50));
+}
+
+/** Refresh the phone's households for this user (cursor-based; full replace when told). */
+export async function pull(user) {
+  const key = `cursor:${user.id}`;
+  const cursor = await getMeta(key);
+  const device = await deviceId();
+  const qs = new URLSearchParams({ device_id: device });
+  if (cursor) qs.set("since", cursor);
+  const { status, data } = await api(`/pull?${qs}`);
+  if (status !== 200) throw new NetworkError(`HTTP ${status}`);
+  const uid = String(user.id);
+  await tx(["households", "meta"], "readwrite", async (s, p) => {
+    if (data.full) {
+      const keys = await p(s.households.index("user_id").getAllKeys(uid));
+      for (const k of keys) s.households.delete(k);
+    }
+    for (const id of data.removed) s.households.delete([uid, String(id)]);
+    for (const h of data.households) s.households.put({ ...h, id: String(h.id), user_id: uid });
+    s.meta.put({ key, value: data.cursor });
+    s.meta.put({ key: `forms:${uid}`, value: data.forms });
+    s.meta.put({ key: `settings:${uid}`, value: data.settings });
+    s.meta.put({ key: `regions:${uid}`, value: data.regions || [] });
+    s.meta.put({ key: `pulled_at:${uid}`, value: data.server_time });
+  });
+  return data;
+}
+
+/** Forget the cached households of every other user (privacy on a shared phone). */
+export async function forgetOtherUsers(userId) {
+  const uid = String(userId);
+  await tx("households", "readwrite", async (s, p) => {
+    const keys = await p(s.households.getAllKeys());
+    for (const k of keys) if (k[0] !== uid) s.households.delete(k);
+  });
+}
+
+export async function forgetUser(userId) {
+  const uid = String(userId);
+  await tx(["households", "meta"], "readwrite", async (s, p) => {
+    const keys = await p(s.households.index("user_id").getAllKeys(uid));
+    for (const k of keys) s.households.delete(k);
+    s.meta.delete(`cursor:${uid}`);
+  });
+  await setMeta("session_user", null);
+}
+
+async function withLock(fn) {
+  if (typeof navigator !== "undefined" && navigator.locks) {
+    return navigator.locks.request("fieldwork-sync", { ifAvailable: true }, (lock) => (lock ? fn() : "busy"));
+  }
+  return fn();
+}
+
+function scheduleRetry() {
+  clearTimeout(retryTimer);
+  const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(failures, 10));
+  retryTimer = setTimeout(() => syncNow({ reason: "retry" }), delay);
+  return delay;
+}
+
+/** Send everything this user has waiting, then pull. Safe to call at any time, from anywhere. */
+export function syncNow({ reason = "manual", pullToo = true } = {}) {
+  if (running) return running;
+  running = withLock(async () => {
+    emit({ state: "sending", reason, sent: 0 });
+    try {
+      const { user, csrf_token: csrf } = await session();
+      await forgetOtherUsers(user.id);
+      const before = await outbox.summary(user.id);
+      const progress = { sent: 0, total: before.photoBytes };
+      await pushRecords(user, csrf);
+      await uploadPhotos(user, csrf, progress);
+      // A 404 on a photo put its record back to pending: one more round fixes it.
+      if ((await outbox.summary(user.id)).records) {
+        await pushRecords(user, csrf);
+        await uploadPhotos(user, csrf, progress);
+      }
+      if (pullToo) await pull(user);
+      failures = 0;
+      const now = new Date().toISOString();
+      await setMeta(`last_sync:${user.id}`, now);
+      emit({ state: "idle", last_sync: now, ...(await outbox.summary(user.id)) });
+      return "ok";
+    } catch (err) {
+      if (err instanceof LoginRequired) {
+        emit({ state: "login_required", ...(await outbox.summary()) });
+        return "login_required";
+      }
+      failures += 1;
+      const delay = scheduleRetry();
+      const offline = typeof navigator !== "undefined" && navigator.onLine === false;
+      emit({ state: offline ? "offline" : "error", retry_in_ms: delay, message: err.message, ...(await outbox.summary()) });
+      return "error";
+    }
+  }).finally(() => { running = null; });
+  return running;
+}
+
+export function resetBackoff() {
+  failures = 0;
+  clearTimeout(retryTimer);
+}

@@ -1,0 +1,191 @@
+"""A helper records a visit on the phone: GPS check-in, survey, photo, save."""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image, ImageDraw
+from playwright.sync_api import Page, expect
+
+from fieldwork.extensions import db
+from fieldwork.households.constants import DIMENSIONS
+from fieldwork.households.models import Household
+from fieldwork.photos.models import Photo
+from fieldwork.visits.models import Visit
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+VISIT_URL = re.compile(r"/visits/(?P<id>[0-9a-f-]{36})$")
+
+
+def _offset(lat: float, lon: float, north_m: float) -> tuple[float, float]:
+    """The point north_m metres north of (lat, lon)."""
+    return lat + north_m / 111_195, lon
+
+
+def _photo(seed: int, size: tuple[int, int] = (3000, 2000)) -> bytes:
+    """A camera-sized JPEG; each seed looks different, so no visit trips photo_reused."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x, y = rng.randrange(size[0]), rng.randrange(size[1])
+        w, h = rng.randrange(200, 1500), rng.randrange(200, 1000)
+        draw.rectangle((x, y, x + w, y + h), fill=tuple(rng.randrange(256) for _ in range(3)))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _query(live_server: Any, fn) -> Any:
+    with live_server.app.app_context():
+        try:
+            return fn()
+        finally:
+            db.session.remove()
+
+
+def _open_first_household(page: Page, live_server: Any) -> Household:
+    """Open the top household of 我的帮扶户; returns it (detached) with its reference point."""
+    page.goto("/households/mine")
+    page.locator("#household-list .list-link").first.click()
+    page.wait_for_url(re.compile(r"/households/\d+$"))
+    household_id = int(page.url.rsplit("/", 1)[1])
+    household = _query(live_server, lambda: db.session.get(Household, household_id))
+    assert household.has_reference
+    return household
+
+
+def _check_in(page: Page, household: Household, north_m: float) -> None:
+    lat, lon = _offset(household.ref_lat, household.ref_lon, north_m)
+    page.context.set_geolocation({"latitude": lat, "longitude": lon, "accuracy": 10})
+    page.get_by_test_id("record-visit").click()
+    expect(page.locator("[data-gps-status]")).to_have_attribute("data-state", "ok")
+    expect(page.locator("[data-gps-status]")).to_contain_text("已定位")
+
+
+def _fill_survey(page: Page, household: Household) -> None:
+    page.locator("#f-present").fill("户主本人")
+    for dim in DIMENSIONS:
+        page.locator(f'[data-field="{dim}_status"] label.seg-ok').click()
+        expect(page.locator(f'input[name="{dim}_status"][value="ok"]')).to_be_checked()
+    page.locator("#f-household_income").fill("1500")
+    expected = f"{1500 / household.members_count:.2f}"
+    expect(page.locator("output[name=per_capita]")).to_have_text(expected)
+
+
+def _attach_photo(page: Page, seed: int) -> dict[str, Any]:
+    """Choose a 3000×2000 photo; returns what the preview shows: natural size and KB."""
+    page.locator("#f-photo").set_input_files(
+        {"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": _photo(seed)}
+    )
+    preview = page.locator("[data-photo-previews] li")
+    expect(preview).to_have_count(1)
+    img = preview.locator("img")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=img.element_handle())
+    return {
+        "size": img.evaluate("img => [img.naturalWidth, img.naturalHeight]"),
+        "kb": int(preview.locator("span.small").inner_text().removesuffix(" KB")),
+    }
+
+
+def _save(page: Page) -> str:
+    """Save the form; returns the new visit's id, or fails with what the page complained of."""
+    with page.expect_navigation():
+        page.get_by_test_id("save-visit").click()
+    match = VISIT_URL.search(page.url)
+    if not match:
+        problems = page.locator("#form-errors, .error").all_inner_texts()
+        page.console_errors.clear()  # the 422 itself; the problems are the failure
+        pytest.fail(f"the visit was not saved ({page.url}): {problems}")
+    return match["id"]
+
+
+def _flags(page: Page) -> set[str]:
+    return set(page.locator("[data-flag]").evaluate_all("els => els.map(e => e.dataset.flag)"))
+
+
+def _screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")  # else the sticky top bar lands mid-page
+    page.screenshot(path=SCREENSHOTS / name, full_page=True, scale="css",
+                    animations="disabled", caret="hide")
+
+
+def test_helper_records_a_visit_with_a_photo_and_a_fix(live_server, page, login):
+    login(page, "demo-helper")
+    household = _open_first_household(page, live_server)
+    household_url = page.url
+
+    _check_in(page, household, north_m=20)
+    _fill_survey(page, household)
+    preview = _attach_photo(page, seed=1)
+    assert preview["size"] == [1600, 1067]  # downscaled on the phone, before it travels
+    _screenshot(page, "visit-form.png")
+    visit_id = _save(page)
+
+    distance = page.get_by_test_id("visit-distance")
+    expect(distance).to_have_text(re.compile(r"^\d+ 米$"))
+    assert 10 <= int(distance.inner_text().split()[0]) < 50
+    expect(page.get_by_test_id("visit-no-flags")).to_be_visible()
+    _screenshot(page, "visit-recorded.png")
+
+    page.goto(household_url)
+    thumb = page.locator(f'a[href="/visits/{visit_id}"] img')
+    expect(thumb).to_have_count(1)
+    thumb.scroll_into_view_if_needed()  # the thumbnails load lazily
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                           arg=thumb.element_handle())
+
+    photos = _query(live_server, lambda: db.session.scalars(
+        sa.select(Photo).where(Photo.visit_id == visit_id)).all())
+    assert len(photos) == 1
+    photo = photos[0]
+    assert photo.stored
+    assert max(photo.width, photo.height) <= 1600
+    # What arrived is the phone's JPEG from the preview, not the 3000 px original (the server
+    # caps at 1600 px too, so the stored size alone would not tell).
+    assert round(photo.declared_bytes / 1024) == preview["kb"]
+    assert photo.declared_bytes < len(_photo(seed=1)) / 2
+
+
+def test_a_fix_far_from_the_household_is_flagged(live_server, page, login):
+    login(page, "demo-helper")
+    household = _open_first_household(page, live_server)
+
+    _check_in(page, household, north_m=5000)
+    _fill_survey(page, household)
+    _attach_photo(page, seed=2)
+    _save(page)
+
+    expect(page.locator("[data-flag=far_from_household]")).to_be_visible()
+    assert _flags(page) == {"far_from_household"}
+    distance = int(page.get_by_test_id("visit-distance").inner_text().split()[0])
+    assert math.isclose(distance, 5000, rel_tol=0.02)
+
+
+def test_without_location_permission_the_visit_still_saves_flagged(live_server, new_page, login):
+    page = new_page(permissions=[])  # the helper said no to the location prompt
+    login(page, "demo-helper")
+    household = _open_first_household(page, live_server)
+
+    page.get_by_test_id("record-visit").click()
+    status = page.locator("[data-gps-status]")
+    # Chromium refuses at once; GEO_TIMEOUT_MS (20 s) must not be what ends the wait.
+    expect(status).to_have_attribute("data-state", "failed", timeout=3_000)
+    expect(status).to_contain_text("定位权限被拒绝")
+    _fill_survey(page, household)
+    visit_id = _save(page)
+
+    assert "no_location" in _flags(page)
+    visit = _query(live_server, lambda: db.session.get(Visit, visit_id))
+    assert visit.lat is None and "no_location" in visit.flags
