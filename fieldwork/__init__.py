@@ -60,12 +60,19 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     init_security(app)
 
     from fieldwork.accounts.views import bp as accounts_bp
+    from fieldwork.audit.views import bp as audit_bp
     from fieldwork.discovery.views import bp as discovery_bp
     from fieldwork.home.views import bp as home_bp
+    from fieldwork.households.manage_views import bp as manage_bp
+    from fieldwork.households.review_views import bp as reviews_bp
     from fieldwork.households.views import bp as households_bp
     from fieldwork.photos.views import bp as photos_bp
     from fieldwork.places.views import bp as places_bp
+    from fieldwork.privacy.views import bp as privacy_bp
     from fieldwork.pwa.views import bp as pwa_bp
+    from fieldwork.supervision.export import bp as ledger_bp
+    from fieldwork.supervision.printing import bp as printing_bp
+    from fieldwork.supervision.views import bp as supervision_bp
     from fieldwork.visits.views import bp as visits_bp
     from offline_sync.views import bp as sync_bp
     from offline_sync.views import openapi_bp
@@ -80,6 +87,9 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     app.register_blueprint(openapi_bp)
     app.register_blueprint(discovery_bp)
     app.register_blueprint(pwa_bp)
+    for blueprint in (supervision_bp, ledger_bp, printing_bp, reviews_bp, manage_bp, audit_bp,
+                      privacy_bp):
+        app.register_blueprint(blueprint)
 
     from fieldwork.cli import register_cli
 

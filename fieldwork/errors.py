@@ -6,21 +6,23 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+# Marked for extraction, translated when used.
 MESSAGES = {
-    400: "请求格式不正确",
-    401: "登录已过期，请重新登录",
-    403: "您没有权限执行此操作",
-    404: "找不到该页面或记录",
-    405: "不支持该请求方式",
-    409: "记录冲突",
-    413: "提交的内容太大",
-    415: "不支持的内容类型",
-    422: "提交的内容有误",
-    429: "操作过于频繁，请稍后再试",
-    500: "服务器内部错误，请稍后重试；您的数据未丢失",
+    400: _l("请求格式不正确"),
+    401: _l("登录已过期，请重新登录"),
+    403: _l("您没有权限执行此操作"),
+    404: _l("找不到该页面或记录"),
+    405: _l("不支持该请求方式"),
+    409: _l("记录冲突"),
+    413: _l("提交的内容太大"),
+    415: _l("不支持的内容类型"),
+    422: _l("提交的内容有误"),
+    429: _l("操作过于频繁，请稍后再试"),
+    500: _l("服务器内部错误，请稍后重试；您的数据未丢失"),
 }
 CODES = {
     400: "bad_request",
@@ -61,7 +63,7 @@ def api_error(status: int, code: str, message: str, fields: dict[str, Any] | Non
 
 
 def _message(status: int) -> str:
-    return _(MESSAGES.get(status, MESSAGES[500]))
+    return str(MESSAGES.get(status, MESSAGES[500]))
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -86,11 +88,15 @@ def register_error_handlers(app: Flask) -> None:
             message = _("操作过于频繁，请稍后再试")
         else:
             message = _message(status)
-        if is_api_request():
-            return api_error(status, CODES.get(status, "error"), message)
         response: Response = err.get_response()
+        # A 405 names the methods that are allowed, for the API as for pages.
+        allow = {k: v for k, v in response.headers.items() if k == "Allow"}
+        if is_api_request():
+            answer = api_error(status, CODES.get(status, "error"), message)
+            answer.headers.update(allow)
+            return answer
         page = render_template("error.html", status=status, message=message)
-        return page, status, {k: v for k, v in response.headers.items() if k == "Allow"}
+        return page, status, allow
 
     @app.errorhandler(Exception)
     def handle_unexpected(err: Exception):

@@ -9,6 +9,7 @@ from fieldwork.households.models import (
     Household,
     Measure,
     Member,
+    Objection,
     PlanMeasure,
     ReviewDecision,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "Household",
     "Measure",
     "Member",
+    "Objection",
     "Photo",
     "Place",
     "PlanMeasure",

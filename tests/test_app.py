@@ -319,7 +319,7 @@ def test_api_404_is_json(client):
     assert response.is_json
     error = response.get_json()["error"]
     assert error["code"] == "not_found"
-    assert error["message"]
+    assert error["message"] == "找不到该页面或记录"
 
 
 def test_api_405_is_json(client):
@@ -328,7 +328,8 @@ def test_api_405_is_json(client):
     assert response.is_json
     error = response.get_json()["error"]
     assert error["code"] == "method_not_allowed"
-    assert error["message"]
+    assert error["message"] == "不支持该请求方式"
+    assert "GET" in response.headers["Allow"]
 
 
 def test_html_404_is_a_chinese_page(client):

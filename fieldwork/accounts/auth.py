@@ -57,3 +57,23 @@ def init_login(app: Flask, login_manager: LoginManager) -> None:
             flash(message, "warning")
             return redirect(url_for("accounts.change_password"))
         return None
+
+
+def role_required(*allowed: str):
+    """Views for some roles only: others get 404, as if the page did not exist for them."""
+    from functools import wraps
+
+    from flask import abort
+    from flask_login import login_required
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if current_user.role not in allowed:
+                abort(404)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

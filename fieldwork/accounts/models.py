@@ -26,6 +26,8 @@ class User(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(64), default="")
     phone: Mapped[str | None] = mapped_column(sa.String(20))
+    # The department or sector body of a department reviewer (e.g. 民政局, 残联, 工会).
+    organisation: Mapped[str] = mapped_column(sa.String(64), default="")
     role: Mapped[str] = mapped_column(sa.String(24))
     place_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)

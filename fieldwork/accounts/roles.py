@@ -9,9 +9,11 @@ COMMUNITY_WORKER = "community_worker"
 STREET_REVIEWER = "street_reviewer"
 COUNTY_OFFICER = "county_officer"
 CITY_SUPERVISOR = "city_supervisor"
+DEPARTMENT_REVIEWER = "department_reviewer"
 ADMIN = "admin"
 
-ROLES = (HELPER, COMMUNITY_WORKER, STREET_REVIEWER, COUNTY_OFFICER, CITY_SUPERVISOR, ADMIN)
+ROLES = (HELPER, COMMUNITY_WORKER, STREET_REVIEWER, COUNTY_OFFICER, CITY_SUPERVISOR,
+         DEPARTMENT_REVIEWER, ADMIN)
 
 ROLE_LABELS = {
     HELPER: _l("帮扶责任人"),
@@ -19,6 +21,7 @@ ROLE_LABELS = {
     STREET_REVIEWER: _l("街道(乡镇)审核人"),
     COUNTY_OFFICER: _l("县级解困办"),
     CITY_SUPERVISOR: _l("市解困办督查"),
+    DEPARTMENT_REVIEWER: _l("部门/行业审核人"),
     ADMIN: _l("系统管理员"),
 }
 
@@ -29,6 +32,9 @@ ROLE_PLACE_LEVELS = {
     STREET_REVIEWER: ("street",),
     COUNTY_OFFICER: ("county",),
     CITY_SUPERVISOR: ("city",),
+    # 商务、工信、供销社 (departmental channel) or 民政、残联、工会 (sector channel): a
+    # department of a county, or of the city (its cases go to the county where it sits).
+    DEPARTMENT_REVIEWER: ("county",),
     ADMIN: ("city", "county"),
 }
 

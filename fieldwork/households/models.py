@@ -192,6 +192,9 @@ class Case(db.Model):
     publicity_ends_on: Mapped[date | None]
     opened_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     source: Mapped[str] = mapped_column(sa.String(16), default="application")
+    discovery_id: Mapped[str | None] = mapped_column(sa.ForeignKey("discovery_reports.id"))
+    # The department or sector body that screened the case (departmental / sector channels).
+    organisation: Mapped[str] = mapped_column(sa.String(64), default="")
     draft_plan: Mapped[str] = mapped_column(sa.Text, default="")
 
     household: Mapped[Household] = relationship()
@@ -200,6 +203,22 @@ class Case(db.Model):
     )
 
     __table_args__ = (sa.Index("ix_cases_stage_state", "stage", "state"),)
+
+
+class Objection(db.Model):
+    """An objection raised during the publicity period (公示), and how it was resolved."""
+
+    __tablename__ = "objections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    text: Mapped[str] = mapped_column(sa.Text)
+    raised_by: Mapped[str] = mapped_column(sa.String(64), default="")
+    recorded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    resolution: Mapped[str] = mapped_column(sa.Text, default="")
+    upheld: Mapped[bool | None]
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ReviewDecision(db.Model):

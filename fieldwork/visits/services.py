@@ -243,6 +243,9 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None) -
     try:
         with db.session.begin_nested():
             db.session.add(visit)
+            # Photo has no relationship() to Visit, so the unit of work does not know to
+            # insert the visit first; PostgreSQL checks the foreign key at once.
+            db.session.flush()
             for p in rec.photos:
                 db.session.add(Photo(
                     id=p.id, visit_id=visit.id, household_id=household.id, uploader_id=user.id,

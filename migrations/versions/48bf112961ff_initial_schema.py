@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 63bb8efca20d
+Revision ID: 48bf112961ff
 Revises: 
-Create Date: 2026-11-28 18:34:05.916424
+Create Date: 2026-11-28 18:40:30.063296
 
 """
 from alembic import op
@@ -13,7 +13,7 @@ import fieldwork.dbtypes  # noqa: F401  (UTC timestamp columns)
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '63bb8efca20d'
+revision = '48bf112961ff'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -110,6 +110,7 @@ def upgrade():
     sa.Column('username', sa.String(length=64), nullable=False),
     sa.Column('display_name', sa.String(length=64), nullable=False),
     sa.Column('phone', sa.String(length=20), nullable=True),
+    sa.Column('organisation', sa.String(length=64), nullable=False),
     sa.Column('role', sa.String(length=24), nullable=False),
     sa.Column('place_id', sa.Integer(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
@@ -119,7 +120,7 @@ def upgrade():
     sa.Column('locale', sa.String(length=16), nullable=True),
     sa.Column('created_at', fieldwork.dbtypes.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_login_at', fieldwork.dbtypes.UTCDateTime(timezone=True), nullable=True),
-    sa.CheckConstraint("role in ('helper', 'community_worker', 'street_reviewer', 'county_officer', 'city_supervisor', 'admin')", name=op.f('ck_users_role')),
+    sa.CheckConstraint("role in ('helper', 'community_worker', 'street_reviewer', 'county_officer', 'city_supervisor', 'department_reviewer', 'admin')", name=op.f('ck_users_role')),
     sa.ForeignKeyConstraint(['place_id'], ['places.id'], name=op.f('fk_users_place_id_places')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
@@ -167,28 +168,6 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_audit_events_at'), ['at'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_events_place_id'), ['place_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_events_user_id'), ['user_id'], unique=False)
-
-    op.create_table('cases',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('household_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.String(length=12), nullable=False),
-    sa.Column('channel', sa.String(length=16), nullable=False),
-    sa.Column('stage', sa.String(length=24), nullable=False),
-    sa.Column('state', sa.String(length=12), nullable=False),
-    sa.Column('opened_at', fieldwork.dbtypes.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('stage_since', fieldwork.dbtypes.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closed_at', fieldwork.dbtypes.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('publicity_ends_on', sa.Date(), nullable=True),
-    sa.Column('opened_by_id', sa.Integer(), nullable=True),
-    sa.Column('source', sa.String(length=16), nullable=False),
-    sa.Column('draft_plan', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_cases_household_id_households')),
-    sa.ForeignKeyConstraint(['opened_by_id'], ['users.id'], name=op.f('fk_cases_opened_by_id_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_cases'))
-    )
-    with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_cases_household_id'), ['household_id'], unique=False)
-        batch_op.create_index('ix_cases_stage_state', ['stage', 'state'], unique=False)
 
     op.create_table('devices',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -347,6 +326,31 @@ def upgrade():
         batch_op.create_index('ix_visits_month_household', ['month', 'household_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_visits_supersedes_id'), ['supersedes_id'], unique=False)
 
+    op.create_table('cases',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('household_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('stage', sa.String(length=24), nullable=False),
+    sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('opened_at', fieldwork.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('stage_since', fieldwork.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', fieldwork.dbtypes.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('publicity_ends_on', sa.Date(), nullable=True),
+    sa.Column('opened_by_id', sa.Integer(), nullable=True),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('discovery_id', sa.String(length=36), nullable=True),
+    sa.Column('organisation', sa.String(length=64), nullable=False),
+    sa.Column('draft_plan', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['discovery_id'], ['discovery_reports.id'], name=op.f('fk_cases_discovery_id_discovery_reports')),
+    sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_cases_household_id_households')),
+    sa.ForeignKeyConstraint(['opened_by_id'], ['users.id'], name=op.f('fk_cases_opened_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cases'))
+    )
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cases_household_id'), ['household_id'], unique=False)
+        batch_op.create_index('ix_cases_stage_state', ['stage', 'state'], unique=False)
+
     op.create_table('photos',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('visit_id', sa.String(length=36), nullable=True),
@@ -387,6 +391,23 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_photos_ph4'), ['ph4'], unique=False)
         batch_op.create_index(batch_op.f('ix_photos_visit_id'), ['visit_id'], unique=False)
 
+    op.create_table('objections',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('raised_by', sa.String(length=64), nullable=False),
+    sa.Column('recorded_by_id', sa.Integer(), nullable=False),
+    sa.Column('recorded_at', fieldwork.dbtypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('resolution', sa.Text(), nullable=False),
+    sa.Column('upheld', sa.Boolean(), nullable=True),
+    sa.Column('resolved_at', fieldwork.dbtypes.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_objections_case_id_cases')),
+    sa.ForeignKeyConstraint(['recorded_by_id'], ['users.id'], name=op.f('fk_objections_recorded_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_objections'))
+    )
+    with op.batch_alter_table('objections', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_objections_case_id'), ['case_id'], unique=False)
+
     op.create_table('review_decisions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=True),
@@ -415,6 +436,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_review_decisions_case_id'))
 
     op.drop_table('review_decisions')
+    with op.batch_alter_table('objections', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_objections_case_id'))
+
+    op.drop_table('objections')
     with op.batch_alter_table('photos', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_photos_visit_id'))
         batch_op.drop_index(batch_op.f('ix_photos_ph4'))
@@ -426,6 +451,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_photos_discovery_id'))
 
     op.drop_table('photos')
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.drop_index('ix_cases_stage_state')
+        batch_op.drop_index(batch_op.f('ix_cases_household_id'))
+
+    op.drop_table('cases')
     with op.batch_alter_table('visits', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_visits_supersedes_id'))
         batch_op.drop_index('ix_visits_month_household')
@@ -457,11 +487,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_devices_user_id'))
 
     op.drop_table('devices')
-    with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.drop_index('ix_cases_stage_state')
-        batch_op.drop_index(batch_op.f('ix_cases_household_id'))
-
-    op.drop_table('cases')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_events_user_id'))
         batch_op.drop_index(batch_op.f('ix_audit_events_place_id'))
