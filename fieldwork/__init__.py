@@ -40,6 +40,10 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     from fieldwork.extensions import babel, csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
+    from fieldwork.dbsetup import configure_engine, read_body_before_database
+
+    with app.app_context():
+        configure_engine(app, db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -99,6 +103,7 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
 
     init_templating(app)
 
+    read_body_before_database(app)
     if app.config["FIELDWORK_ENV"] == "production":
         from fieldwork.accounts.services import refuse_demo_accounts
 

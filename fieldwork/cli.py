@@ -110,13 +110,30 @@ def bootstrap_command():
         upgrade()
     except SQLAlchemyError as exc:
         fail(f"数据库迁移失败：{exc}")
-    if current_app.config["DEMO_MODE"]:
+    if not current_app.config["DEMO_MODE"]:
+        _load_reference_data()
+    else:
         if not has_data():
             click.echo(seed_demo())
         click.echo(
             "演示模式 / demo mode — 账号 accounts: demo-helper, demo-community, demo-street, "
             f"demo-county, demo-city, demo-admin；密码 password: {DEMO_PASSWORD}"
         )
+
+
+def _load_reference_data() -> None:
+    """A new production database gets the city's county-level units and the measures
+    catalogue (both idempotent); streets, communities and accounts are the county's to add."""
+    from fieldwork.demo import has_data, load_places
+    from fieldwork.households.plans import seed_catalogue
+
+    if not has_data():
+        load_places()
+        click.echo("已载入南阳市及所辖县级单位 / loaded the city and its county-level units")
+    added = seed_catalogue()
+    db.session.commit()
+    if added:
+        click.echo(f"已载入帮扶措施目录 {added} 项 / loaded {added} measures")
 
 
 def register_cli(app: Flask) -> None:

@@ -87,13 +87,13 @@ def load_places() -> dict[str, Place]:
 
 
 def load_measures() -> list[Measure]:
-    measures = []
-    for m in _data("measures.json")["measures"]:
-        amount = Decimal(str(m["amount"])) if m["amount"] is not None else None
-        measures.append(Measure(county_id=None, area=m["area"], department=m["department"],
-                                name=m["name"], amount=amount, unit=m["unit"]))
-    db.session.add_all(measures)
-    return measures
+    """The city-wide catalogue (seeded once, as in production), in catalogue order."""
+    from fieldwork.households.plans import seed_catalogue
+
+    seed_catalogue()
+    db.session.flush()
+    return list(db.session.scalars(
+        sa.select(Measure).where(Measure.county_id.is_(None)).order_by(Measure.id)))
 
 
 def _person_name(rng: random.Random) -> str:

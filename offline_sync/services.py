@@ -26,7 +26,13 @@ from fieldwork.records import RecordError
 from fieldwork.timeutil import add_months, current_month, now_utc, today_local
 from fieldwork.visits import form as visit_form
 from fieldwork.visits.models import Visit
-from fieldwork.visits.services import RecordResult, parse_visit_record, record_visit
+from fieldwork.visits.services import (
+    RecordResult,
+    VisitBatch,
+    VisitRecord,
+    parse_visit_record,
+    record_visit,
+)
 from offline_sync.models import Device, SyncCursor
 
 MAX_RECORDS = 100
@@ -94,7 +100,8 @@ def households_json(ids: list[int]) -> list[dict[str, Any]]:
         for h in households:
             if h.county_id not in required:
                 required[h.county_id] = policy_for_county(h.county_id).visits_per_month
-            state = registry.month_state(counts, h.id, month, required[h.county_id])
+            state = registry.month_state(counts, h.id, month, required[h.county_id],
+                                         h.enrolled_on)
             last = latest.get(h.id)
             out.append({
                 "id": str(h.id),
@@ -130,7 +137,7 @@ def pull(user: User, since: str | None) -> dict[str, Any]:
         or cursor.user_id != user.id
         or cursor.month != month  # due_this_month changes with the month
         or now - cursor.issued_at > CURSOR_TTL
-        or _policy_changed_since(user, cursor.issued_at)
+        or _policy_changed_since(ids, cursor.issued_at)
     )
     if full:
         changed, removed = ids, []
@@ -161,9 +168,12 @@ def pull(user: User, since: str | None) -> dict[str, Any]:
     }
 
 
-def _policy_changed_since(user: User, when: datetime) -> bool:
+def _policy_changed_since(household_ids: list[int], when: datetime) -> bool:
+    """A county changed its policy (visits per month, geofence…) since the cursor."""
+    counties = sa.select(Household.county_id).where(Household.id.in_(household_ids)).distinct()
     return bool(db.session.scalar(
-        sa.select(sa.func.count(PolicySettings.id)).where(PolicySettings.updated_at > when)
+        sa.select(sa.func.count(PolicySettings.id)).where(
+            PolicySettings.updated_at > when, PolicySettings.place_id.in_(counties))
     ))
 
 
@@ -202,7 +212,11 @@ def push(user: User, body: Any, *, user_agent: str = "") -> dict[str, Any]:
 
     sent_at = parse_time(body.get("sent_at")) if body.get("sent_at") else None
     now = now_utc()
-    results = [_push_one(user, raw, device_id, sent_at, now).as_json() for raw in records]
+    parsed = [_parse_one(raw, device_id, sent_at) for raw in records]
+    visits = [p for p in parsed if isinstance(p, VisitRecord)]
+    batch = VisitBatch(user, visits) if visits else None
+    results = [_record_one(user, raw, p, now, batch).as_json()
+               for raw, p in zip(records, parsed, strict=True)]
     _touch_device(user, device_id, user_agent, push=True)
     return {"results": results, "server_time": now.isoformat()}
 
@@ -212,21 +226,30 @@ def _record_id(raw: Any) -> str:
     return value if isinstance(value, str) and len(value) <= 64 else ""
 
 
-def _push_one(user: User, raw: Any, device_id: str, sent_at: datetime | None,
-              now: datetime) -> RecordResult:
+def _parse_one(raw: Any, device_id: str, sent_at: datetime | None):
+    """A parsed record, or the RecordResult that rejects it."""
+    from fieldwork.discovery.services import parse_discovery_record
+
     kind = raw.get("type") if isinstance(raw, dict) else None
     try:
         if kind == "visit":
-            rec = parse_visit_record(raw, device_id=device_id, device_time=sent_at)
-            return record_visit(user, rec, now=now)
+            return parse_visit_record(raw, device_id=device_id, device_time=sent_at)
         if kind == "discovery":
-            from fieldwork.discovery.services import parse_discovery_record, record_discovery
-
-            drec = parse_discovery_record(raw, device_id=device_id)
-            return record_discovery(user, drec, now=now)
+            return parse_discovery_record(raw, device_id=device_id)
     except RecordError as exc:
         return RecordResult(_record_id(raw), "rejected", errors=exc.errors)
     return RecordResult(_record_id(raw), "rejected", errors={"type": _("未知的记录类型")})
+
+
+def _record_one(user: User, raw: Any, parsed: Any, now: datetime,
+                batch: VisitBatch | None) -> RecordResult:
+    from fieldwork.discovery.services import record_discovery
+
+    if isinstance(parsed, RecordResult):
+        return parsed
+    if isinstance(parsed, VisitRecord):
+        return record_visit(user, parsed, now=now, batch=batch)
+    return record_discovery(user, parsed, now=now)
 
 
 def _touch_device(user: User, device_id: str, user_agent: str, *, push: bool) -> None:

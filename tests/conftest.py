@@ -87,10 +87,30 @@ def app_config(_schema: str, tmp_path: Path) -> dict[str, Any]:
     return _test_config(_schema, tmp_path / "instance")
 
 
+def _clear_g_per_request(application):
+    """Give every test-client request its own `g`, as a server does.
+
+    The app context pushed for a test is reused by the client's requests (Flask 3.1), so
+    without this `g` carries Flask-Login's loaded user, Flask-Babel's locale and Flask-WTF's
+    CSRF token from one request to the next: a session that the server ended would still look
+    logged in.
+    """
+    from flask import g, request_started
+
+    baseline = set(vars(g._get_current_object()))
+
+    def clear(sender, **extra):
+        state = g._get_current_object()
+        for key in [k for k in vars(state) if k not in baseline]:
+            delattr(state, key)
+
+    return request_started.connected_to(clear, application)
+
+
 @pytest.fixture
 def app(app_config: dict[str, Any]):
     application = create_app(app_config)
-    with application.app_context():
+    with application.app_context(), _clear_g_per_request(application):
         yield application
         _db.session.remove()
         _truncate()
@@ -115,24 +135,8 @@ def db(app):
 
 @pytest.fixture
 def fresh_g(app):
-    """Give every test-client request its own `g`, as a server does.
-
-    The app context pushed for the test is reused by the client's requests (Flask 3.1), so
-    without this `g` carries Flask-Login's loaded user, Flask-Babel's locale and Flask-WTF's
-    CSRF token from one request to the next: a session that the server ended would still look
-    logged in.
-    """
-    from flask import g, request_started
-
-    baseline = set(vars(g._get_current_object()))
-
-    def clear(sender, **extra):
-        state = g._get_current_object()
-        for key in [k for k in vars(state) if k not in baseline]:
-            delattr(state, key)
-
-    with request_started.connected_to(clear, app):
-        yield
+    """Kept for the tests that ask for it; every app now clears `g` per request (see app)."""
+    yield
 
 
 class Auth:

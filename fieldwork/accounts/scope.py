@@ -51,6 +51,17 @@ def household_clause(user: User, on: date | None = None) -> ColumnElement[bool]:
                 Assignment.helper_id == user.id, current_assignment_clause(on)
             )
         )
+    if user.role == roles.DEPARTMENT_REVIEWER:
+        # A department or sector body sees the cases it screened, not the whole county.
+        from fieldwork.households.models import Case
+
+        return sa.and_(
+            Household.county_id == user.place_id,
+            Household.id.in_(sa.select(Case.household_id).where(sa.or_(
+                Case.opened_by_id == user.id,
+                sa.and_(Case.organisation != "", Case.organisation == user.organisation),
+            ))),
+        )
     level = user.place.level
     if level == "city":
         return sa.true()

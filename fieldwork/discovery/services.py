@@ -192,6 +192,7 @@ def record_discovery(user: User, rec: DiscoveryRecord, *,
     try:
         with db.session.begin_nested():
             db.session.add(report)
+            db.session.flush()  # the report row first: photos refer to it
             for p in rec.photos:
                 db.session.add(Photo(id=p.id, discovery_id=rec.id, uploader_id=user.id,
                                      declared_sha256=p.sha256, declared_bytes=p.bytes,
@@ -200,11 +201,13 @@ def record_discovery(user: User, rec: DiscoveryRecord, *,
     except IntegrityError:
         existing = db.session.get(DiscoveryReport, rec.id)
         if existing is not None:
-            return RecordResult(rec.id, "duplicate" if existing.content_hash == rec.raw_hash
-                                else "rejected", missing_photos=_missing(existing),
-                                errors={} if existing.content_hash == rec.raw_hash
-                                else {"id": "conflict"})
-        return reject({"photos": _("照片编号已被其他记录使用")})
+            if existing.content_hash != rec.raw_hash:
+                return RecordResult(rec.id, "rejected", errors={"id": "conflict"})
+            return RecordResult(rec.id, "duplicate", missing_photos=_missing(existing))
+        if declared and db.session.scalar(
+                sa.select(sa.func.count(Photo.id)).where(Photo.id.in_(declared))):
+            return reject({"photos": _("照片编号已被其他记录使用")})
+        raise
     flags = ["possible_duplicate"] if report.duplicate_candidates else []
     return RecordResult(rec.id, "created", missing_photos=declared, flags=flags)
 

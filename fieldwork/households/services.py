@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 import sqlalchemy as sa
 
 from fieldwork.extensions import db
 from fieldwork.households.models import Household
 from fieldwork.places.models import Place
-from fieldwork.timeutil import add_months
+from fieldwork.timeutil import add_months, month_of_date
 from fieldwork.visits.models import Visit
 
 VISITED, DUE, OVERDUE = "visited", "due", "overdue"
@@ -43,13 +44,14 @@ class MonthState:
 
 
 def month_state(counts: dict[tuple[int, int], int], household_id: int, month: int,
-                required: int) -> MonthState:
+                required: int, enrolled_on: date | None = None) -> MonthState:
     """Visited when the month has the required valid visits; overdue when the previous month
-    was missed too; otherwise due."""
+    was missed too (and the household was already enrolled then); otherwise due."""
     n = counts.get((household_id, month), 0)
     if n >= required:
         return MonthState(VISITED, n, required)
-    if counts.get((household_id, add_months(month, -1)), 0) < required:
+    new_this_month = enrolled_on is not None and month_of_date(enrolled_on) >= month
+    if not new_this_month and counts.get((household_id, add_months(month, -1)), 0) < required:
         return MonthState(OVERDUE, n, required)
     return MonthState(DUE, n, required)
 

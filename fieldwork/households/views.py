@@ -44,8 +44,8 @@ def mine():
     here = _here()
     query = visible_households(current_user).where(Household.status.in_(VISITED_STATUSES))
     if q:
-        like = f"%{q}%"
-        query = query.where(sa.or_(Household.head_name.like(like), Household.address.like(like)))
+        query = query.where(sa.or_(Household.head_name.contains(q, autoescape=True),
+                                   Household.address.contains(q, autoescape=True)))
     households = list(db.session.scalars(query.order_by(Household.id)))
     ids = [h.id for h in households]
     counts = services.visit_counts(ids, [month, add_months(month, -1)])
@@ -55,7 +55,7 @@ def mine():
     for h in households:
         if h.county_id not in required:
             required[h.county_id] = policy_for_county(h.county_id).visits_per_month
-        state = services.month_state(counts, h.id, month, required[h.county_id])
+        state = services.month_state(counts, h.id, month, required[h.county_id], h.enrolled_on)
         distance = (distance_m(here[0], here[1], h.ref_lat, h.ref_lon)
                     if here and h.has_reference else None)
         visit = last.get(h.id)
@@ -92,7 +92,7 @@ def detail(household_id: int):
     month = current_month()
     required = policy_for_county(household.county_id).visits_per_month
     counts = services.visit_counts([household.id], [month, add_months(month, -1)])
-    state = services.month_state(counts, household.id, month, required)
+    state = services.month_state(counts, household.id, month, required, household.enrolled_on)
     return render_template(
         "households/detail.html", household=household, visits=visits, thumbs=thumbs,
         measures=[pm for pm in household.plan if pm.in_force(today)],

@@ -97,7 +97,12 @@ def responsible_helper(month: int) -> sa.Subquery:
             Assignment.helper_id,
             sa.func.row_number().over(
                 partition_by=Assignment.household_id,
-                order_by=(Assignment.start_date.desc(), Assignment.id.desc()),
+                # In force at the end of the month first, then the latest to start: with
+                # overlapping assignments (a temporary stand-in) the one holding the household
+                # when the month closes is responsible, as the rule says.
+                order_by=(sa.case((sa.or_(Assignment.end_date.is_(None),
+                                          Assignment.end_date >= last), 0), else_=1),
+                          Assignment.start_date.desc(), Assignment.id.desc()),
             ).label("rn"),
         )
         .where(Assignment.start_date <= last,
@@ -174,21 +179,41 @@ def totals(scope: ColumnElement[bool], month: int,
     return _counts(r) if r is not None and r.due else Counts()
 
 
-def breakdown(place: Place, scope: ColumnElement[bool], month: int) -> list[Row]:
-    """The children of place (or its helpers, for a community) with their counts."""
+def _helper_names(ids) -> dict[int, str]:
+    """Display name (or user name, when none was set) of each helper id."""
     from fieldwork.accounts.models import User
+
+    wanted = [k for k in ids if k is not None]
+    if not wanted:
+        return {}
+    return dict(db.session.execute(
+        sa.select(User.id, sa.func.coalesce(sa.func.nullif(User.display_name, ""),
+                                            User.username))
+        .where(User.id.in_(wanted))).all())
+
+
+def _helper_label(helper_id: int | None, names: dict[int, str]) -> str:
+    from flask_babel import gettext as _
+
+    if helper_id is None:
+        return _("未指定帮扶责任人")
+    return names.get(helper_id, "—")
+
+
+def breakdown(place: Place, scope: ColumnElement[bool], month: int) -> list[Row]:
+    """The children of place (or its helpers, for a community) with their counts.
+
+    Households filed directly at place (not at one of its children) are gathered in one
+    extra row (key None), so the rows always add up to the place's totals."""
+    from flask_babel import gettext as _
 
     child = CHILD_LEVEL[place.level]
     if child == "helper":
         rows = household_month_rows(scope, month, Household.place_id == place.id).subquery()
         result = db.session.execute(_aggregate(rows, month, [rows.c.helper_id]))
         by_helper = {r.helper_id: _counts(r) for r in result}
-        names = dict(db.session.execute(
-            sa.select(User.id, sa.func.coalesce(sa.func.nullif(User.display_name, ""),
-                                                User.username))
-            .where(User.id.in_([k for k in by_helper if k is not None]))).all())
-        out = [Row(k, names.get(k, "—") if k else "未指定帮扶责任人", "helper", c)
-               for k, c in by_helper.items()]
+        names = _helper_names(by_helper)
+        out = [Row(k, _helper_label(k, names), "helper", c) for k, c in by_helper.items()]
         return sorted(out, key=lambda r: (r.counts.rate if r.counts.rate is not None else 101,
                                           r.name))
     column_name = {"county": "county_id", "street": "street_id", "community": "place_id"}[child]
@@ -200,26 +225,91 @@ def breakdown(place: Place, scope: ColumnElement[bool], month: int) -> list[Row]
     rows = household_month_rows(scope, month, parent_filter).subquery()
     col = rows.c[column_name]
     by_place = {r[0]: _counts(r) for r in db.session.execute(_aggregate(rows, month, [col]))}
-    children = db.session.scalars(
-        sa.select(Place).where(Place.parent_id == place.id).order_by(Place.code))
-    return [Row(p.id, p.name, child, by_place.get(p.id, Counts())) for p in children]
+    children = list(db.session.scalars(
+        sa.select(Place).where(Place.parent_id == place.id).order_by(Place.code)))
+    out = [Row(p.id, p.name, child, by_place.pop(p.id, Counts())) for p in children]
+    if by_place:
+        direct = Counts()
+        for counts in by_place.values():
+            direct.add(counts)
+        out.append(Row(None, _("直属%(place)s", place=place.name), "direct", direct))
+    return out
 
 
 def helper_rows(scope: ColumnElement[bool], month: int) -> list[Row]:
     """Every helper with households due in scope, for the bar chart and ranking."""
-    from fieldwork.accounts.models import User
-
     rows = household_month_rows(scope, month).subquery()
     result = {r.helper_id: _counts(r)
               for r in db.session.execute(_aggregate(rows, month, [rows.c.helper_id]))}
-    names = dict(db.session.execute(sa.select(User.id, User.display_name).where(
-        User.id.in_([k for k in result if k is not None]))).all())
-    return [Row(k, names.get(k) or "未指定帮扶责任人", "helper", c) for k, c in result.items()]
+    names = _helper_names(result)
+    return [Row(k, _helper_label(k, names), "helper", c) for k, c in result.items()]
 
 
 def trend(scope: ColumnElement[bool], month: int, months: int = 12) -> list[tuple[int, Counts]]:
-    """Compliance of the scope for each of the months ending with month."""
-    return [(m, totals(scope, m)) for m in (add_months(month, -i) for i in range(months - 1, -1, -1))]
+    """Compliance of the scope for each of the months ending with month.
+
+    Ended months come from two grouped queries for the whole span (households by enrolment
+    and exit dates; valid visits by household and month), not one `totals` per month: in an
+    ended month overdue is simply due minus visited. A month still running (its overdue rule
+    looks at the month before) goes through `totals`."""
+    wanted = [add_months(month, -i) for i in range(months - 1, -1, -1)]
+    running = current_month()
+    ended = [m for m in wanted if m < running]
+    out = _ended_months(scope, ended[0], ended[-1]) if ended else {}
+    for m in wanted:
+        if m >= running:
+            out[m] = totals(scope, m)
+    return [(m, out.get(m, Counts())) for m in wanted]
+
+
+def _month_number(column: sa.ColumnElement) -> sa.ColumnElement[int]:
+    """YYYYMM of a date column (portable: EXTRACT, or STRFTIME on SQLite)."""
+    return sa.extract("year", column) * 100 + sa.extract("month", column)
+
+
+def _ended_months(scope: ColumnElement[bool], first: int, last: int) -> dict[int, Counts]:
+    months = []
+    m = first
+    while m <= last:
+        months.append(m)
+        m = add_months(m, 1)
+    enrolled = sa.and_(Household.enrolled_on.is_not(None),
+                       Household.status.in_(("enrolled", "exited")))
+    out = {m: Counts() for m in months}
+    spans = db.session.execute(
+        sa.select(Household.enrolled_on, Household.exited_on, sa.func.count())
+        .where(scope, enrolled).group_by(Household.enrolled_on, Household.exited_on))
+    for enrolled_on, exited_on, n in spans:
+        for m in months:
+            if enrolled_on <= month_last_day(m) and (exited_on is None
+                                                     or exited_on >= month_first_day(m)):
+                out[m].due += n
+    per = (
+        sa.select(Visit.household_id, Visit.month, sa.func.count().label("n"),
+                  sa.func.sum(sa.case((Visit.flag_count > 0, 1), else_=0)).label("flagged"))
+        .where(Visit.month.between(first, last), valid_visit_clause(),
+               Visit.household_id.in_(sa.select(Household.id).where(scope, enrolled)))
+        .group_by(Visit.household_id, Visit.month)
+        .subquery()
+    )
+    required = sa.func.coalesce(PolicySettings.visits_per_month, 1)
+    rows = db.session.execute(
+        sa.select(per.c.month,
+                  sa.func.sum(sa.case((per.c.n >= required, 1), else_=0)),
+                  sa.func.sum(per.c.flagged), sa.func.sum(per.c.n))
+        .join(Household, Household.id == per.c.household_id)
+        .outerjoin(PolicySettings, PolicySettings.place_id == Household.county_id)
+        .where(_month_number(Household.enrolled_on) <= per.c.month,
+               sa.or_(Household.exited_on.is_(None),
+                      _month_number(Household.exited_on) >= per.c.month))
+        .group_by(per.c.month))
+    for m, visited, flagged, visits in rows:
+        counts = out[int(m)]
+        counts.visited, counts.flagged, counts.visits = int(visited or 0), int(flagged or 0), \
+            int(visits or 0)
+    for counts in out.values():
+        counts.overdue = counts.due - counts.visited
+    return out
 
 
 def overdue_households(scope: ColumnElement[bool], month: int, limit: int = 200):

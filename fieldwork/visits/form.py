@@ -8,7 +8,7 @@ bump VERSION when answers of the old shape would no longer validate.
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from flask_babel import gettext as _
@@ -164,7 +164,8 @@ def validate_answers(
 
 
 def parse_money(value: Any) -> Decimal | None:
-    """A non-negative-or-not amount in yuan with at most two decimals, or None."""
+    """An amount in yuan rounded to the fen (四舍五入), or None if it is not a number.
+    The sign is the caller's business."""
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and not math.isfinite(value):
@@ -178,4 +179,4 @@ def parse_money(value: Any) -> Decimal | None:
     if amount.adjusted() >= 15:
         # Far beyond any income; quantize would overflow the context (InvalidOperation).
         return amount
-    return amount.quantize(Decimal("0.01"))
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from fieldwork.accounts import roles
 from fieldwork.accounts.models import User
@@ -119,15 +120,40 @@ def parse_visit_record(raw: Any, *, device_id: str | None = None,
     )
 
 
-def _assignment_state(user: User, household_id: int, on) -> str:
-    """'current' if the helper is assigned now, 'former' if they were once, else 'never'."""
-    rows = db.session.execute(
-        sa.select(Assignment.id, current_assignment_clause(on).label("now"))
-        .where(Assignment.household_id == household_id, Assignment.helper_id == user.id)
-    ).all()
-    if any(r.now for r in rows):
-        return "current"
-    return "former" if rows else "never"
+class VisitBatch:
+    """What recording a batch of visits needs from the database, read once for the whole
+    push (a handful of queries) instead of once per record."""
+
+    def __init__(self, user: User, records: list[VisitRecord]) -> None:
+        ids = {r.id for r in records} | {r.supersedes for r in records if r.supersedes}
+        household_ids = {r.household_id for r in records}
+        self.visits: dict[str, Visit] = {v.id: v for v in db.session.scalars(
+            sa.select(Visit).where(Visit.id.in_(ids)))} if ids else {}
+        self.households: dict[int, Household] = {h.id: h for h in db.session.scalars(
+            sa.select(Household).where(Household.id.in_(household_ids))
+            .options(selectinload(Household.plan)))}
+        # 'current' if the helper is assigned now, 'former' if they were once, else 'never'.
+        self.assignment: dict[int, str] = {}
+        for hid, now in db.session.execute(
+            sa.select(Assignment.household_id, current_assignment_clause().label("now"))
+            .where(Assignment.helper_id == user.id, Assignment.household_id.in_(household_ids))
+        ):
+            if now or self.assignment.get(hid) != "current":
+                self.assignment[hid] = "current" if now else "former"
+        declared = [p.id for r in records for p in r.photos]
+        self.taken_photos: set[str] = set(db.session.scalars(
+            sa.select(Photo.id).where(Photo.id.in_(declared)))) if declared else set()
+        self.latest: dict[int, datetime] = dict(db.session.execute(
+            sa.select(Visit.household_id, sa.func.max(Visit.visited_at))
+            .where(Visit.household_id.in_(household_ids), Visit.review_status != "rejected",
+                   Visit.superseded.is_(False))
+            .group_by(Visit.household_id)).all())
+        self._policies: dict[int, Policy] = {}
+
+    def policy(self, county_id: int) -> Policy:
+        if county_id not in self._policies:
+            self._policies[county_id] = policy_for_county(county_id)
+        return self._policies[county_id]
 
 
 def _existing_result(visit: Visit, raw_hash: str) -> RecordResult:
@@ -175,14 +201,16 @@ def set_flags(visit: Visit, flags: list[str]) -> None:
     visit.flag_count = len(flags)
 
 
-def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None) -> RecordResult:
+def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None,
+                 batch: VisitBatch | None = None) -> RecordResult:
     """Validate and store one visit with its photo declarations, inside a savepoint.
 
     Safe to repeat: the same id and content answers `duplicate`; the same id with other
     content is `rejected` with errors {"id": "conflict"}. The caller commits.
     """
     received = now or now_utc()
-    existing = db.session.get(Visit, rec.id)
+    batch = batch or VisitBatch(user, [rec])
+    existing = batch.visits.get(rec.id)
     if existing is not None:
         return _existing_result(existing, rec.raw_hash)
 
@@ -191,8 +219,8 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None) -
 
     if user.role != roles.HELPER:
         return reject({"type": _("只有帮扶责任人可以登记走访")})
-    household = db.session.get(Household, rec.household_id)
-    state = _assignment_state(user, rec.household_id, None) if household else "never"
+    household = batch.households.get(rec.household_id)
+    state = batch.assignment.get(rec.household_id, "never") if household else "never"
     if household is None or state == "never":
         return reject({"household_id": _("该户不在您的帮扶名单中")})
     if rec.visited_at > received + FUTURE_TOLERANCE:
@@ -206,18 +234,16 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None) -
         return reject({f"answers.{k}": v for k, v in errors.items()})
 
     declared_ids = [p.id for p in rec.photos]
-    if declared_ids and db.session.scalar(
-        sa.select(sa.func.count(Photo.id)).where(Photo.id.in_(declared_ids))
-    ):
+    if batch.taken_photos.intersection(declared_ids):
         return reject({"photos": _("照片编号已被其他记录使用")})
 
     old = None
     if rec.supersedes:
-        old = db.session.get(Visit, rec.supersedes)
+        old = batch.visits.get(rec.supersedes)
         if old is not None and (old.helper_id != user.id or old.household_id != household.id):
             return reject({"supersedes": _("只能更正本人对同一户的走访记录")})
 
-    policy = policy_for_county(household.county_id)
+    policy = batch.policy(household.county_id)
     income = Decimal(str(answers["household_income"]))
     members = max(household.members_count, 1)
     visit = Visit(
@@ -225,7 +251,8 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None) -
         month=month_key(rec.visited_at), recorded_at=received, device_id=rec.device_id,
         device_time=rec.device_time, form_version=form.VERSION, answers=answers,
         notes=rec.notes, household_income=income,
-        per_capita_income=(income / members).quantize(Decimal("0.01")),
+        # 四舍五入, as a civil servant computes it (not banker's rounding).
+        per_capita_income=(income / members).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
         supersedes_id=rec.supersedes, content_hash=rec.raw_hash,
         photos_declared=len(rec.photos), photos_stored=0,
     )
@@ -258,23 +285,32 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None) -
         existing = db.session.get(Visit, rec.id)
         if existing is not None:
             return _existing_result(existing, rec.raw_hash)
-        return reject({"photos": _("照片编号已被其他记录使用")})
+        if declared_ids and db.session.scalar(
+            sa.select(sa.func.count(Photo.id)).where(Photo.id.in_(declared_ids))
+        ):
+            return reject({"photos": _("照片编号已被其他记录使用")})
+        raise
 
     if old is not None:
         old.superseded = True
-    _update_household(household, visit)
+    latest = _update_household(household, visit, batch.latest.get(household.id))
+    batch.visits[visit.id] = visit
+    batch.taken_photos.update(declared_ids)
+    batch.latest[household.id] = max(visit.visited_at, latest or visit.visited_at)
     return RecordResult(visit.id, "created", missing_photos=declared_ids,
                         flags=list(visit.flags), visit=visit)
 
 
-def _update_household(household: Household, visit: Visit) -> None:
-    """Keep the file current: latest income, and a proposed reference point if none."""
-    latest = db.session.scalar(
-        sa.select(sa.func.max(Visit.visited_at)).where(
-            Visit.household_id == household.id, Visit.id != visit.id,
-            Visit.review_status != "rejected", Visit.superseded.is_(False),
-        )
-    )
+def _update_household(household: Household, visit: Visit,
+                      latest: datetime | None) -> datetime | None:
+    """Keep the file current: latest income, and a proposed reference point if none.
+    `latest`: the latest valid visit before this one (a superseded one no longer counts).
+    Returns the latest valid visit time other than this visit."""
+    if visit.supersedes_id and latest is not None:
+        latest = db.session.scalar(
+            sa.select(sa.func.max(Visit.visited_at)).where(
+                Visit.household_id == household.id, Visit.id != visit.id,
+                Visit.review_status != "rejected", Visit.superseded.is_(False)))
     if latest is None or visit.visited_at >= latest:
         household.per_capita_income = visit.per_capita_income
     if (not household.has_reference and household.proposed_lat is None
@@ -283,6 +319,7 @@ def _update_household(household: Household, visit: Visit) -> None:
         household.proposed_lat, household.proposed_lon = visit.lat, visit.lon
         household.proposed_visit_id = visit.id
     household.version += 1
+    return latest
 
 
 def photo_stored(photo: Photo) -> None:

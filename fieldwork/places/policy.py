@@ -1,0 +1,157 @@
+"""Editing a county's policy settings (dibao line, visit frequency, thresholds) with bounds.
+
+The numbers of 宛政办〔2023〕50号 are parameters of one city in one year: a county officer keeps
+them current here. Every change is audited with its old and new values; the sync pull notices
+`PolicySettings.updated_at` and sends phones a full refresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from fieldwork.accounts.models import User
+from fieldwork.audit import services as audit
+from fieldwork.extensions import db
+from fieldwork.places.models import DEFAULT_POLICY, Place, PolicySettings
+from fieldwork.timeutil import now_utc
+from fieldwork.visits.form import parse_money
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    label: Any  # lazy string
+    unit: Any
+    minimum: Decimal | int
+    maximum: Decimal | int
+    hint: Any = ""
+    money: bool = False
+
+
+# Bounds: wide enough for any county's real choice, narrow enough to catch a slip of the
+# finger. exit_months starts at 6 because the plan requires 两有四保障 to hold "半年以上"
+# before exit (a county may be stricter, not laxer); visits_per_month starts at 1 because
+# the plan requires at least one visit a month.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("dibao_line", _l("城镇低保标准"), _l("元/人·月"), Decimal("100"), Decimal("5000"),
+            _l("退出条件按人均月收入高于此标准计算"), money=True),
+    Setting("visits_per_month", _l("每月入户走访次数"), _l("次"), 1, 10,
+            _l("实施方案要求每月至少 1 次")),
+    Setting("geofence_m", _l("走访定位允许距离"), _l("米"), 50, 5000,
+            _l("定位离住户参考位置超过此距离（加定位误差）时标记“离住户较远”")),
+    Setting("exit_months", _l("平稳退出观察期"), _l("个月"), 6, 36,
+            _l("“两有四保障”需持续稳固半年以上，不能少于 6 个月")),
+    Setting("publicity_days", _l("公示天数"), _l("天"), 3, 30),
+    Setting("poor_accuracy_m", _l("定位精度要求"), _l("米"), 10, 2000,
+            _l("定位误差大于此值时标记“定位精度差”")),
+    Setting("late_entry_hours", _l("补录时限"), _l("小时"), 1, 720,
+            _l("走访后超过此时间才提交的记录标记“补录”")),
+    Setting("clock_skew_minutes", _l("手机时间误差上限"), _l("分钟"), 1, 1440,
+            _l("手机时间与服务器相差超过此值时标记“手机时间异常”")),
+    Setting("max_photo_px", _l("照片最长边"), _l("像素"), 800, 4096,
+            _l("手机上传前把照片缩小到此尺寸以内")),
+)
+SETTING_NAMES = tuple(s.name for s in SETTINGS)
+
+
+class PolicyError(Exception):
+    """Bad input: {field name: Chinese message}."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def settings_row(county: Place) -> PolicySettings | None:
+    return db.session.scalar(sa.select(PolicySettings).where(PolicySettings.place_id == county.id))
+
+
+def current_values(county: Place) -> dict[str, Any]:
+    """The county's settings as stored (defaults where it has no row)."""
+    row = settings_row(county)
+    return {name: getattr(row, name) if row is not None else DEFAULT_POLICY[name]
+            for name in SETTING_NAMES}
+
+
+def all_counties() -> list[tuple[Place, dict[str, Any], PolicySettings | None]]:
+    """Every county with its settings, for the city's read-only table (two queries)."""
+    counties = list(db.session.scalars(
+        sa.select(Place).where(Place.level == "county").order_by(Place.code)))
+    rows = {r.place_id: r for r in db.session.scalars(sa.select(PolicySettings))}
+    out = []
+    for county in counties:
+        row = rows.get(county.id)
+        values = {n: getattr(row, n) if row is not None else DEFAULT_POLICY[n]
+                  for n in SETTING_NAMES}
+        out.append((county, values, row))
+    return out
+
+
+def parse(form: dict[str, Any]) -> dict[str, Any]:
+    """Check every setting in a submitted form; raises PolicyError with one message per bad
+    field, or returns {name: value}."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        raw = str(form.get(s.name, "") or "").strip()
+        label = str(s.label)
+        if not raw:
+            errors[s.name] = _("请填写“%(label)s”", label=label)
+            continue
+        if s.money:
+            value = parse_money(raw)
+            if value is None:
+                errors[s.name] = _("“%(label)s”应为金额，如 630 或 630.50", label=label)
+                continue
+        else:
+            try:
+                value = int(raw)
+            except ValueError:
+                errors[s.name] = _("“%(label)s”应为整数", label=label)
+                continue
+        if value < s.minimum or value > s.maximum:
+            errors[s.name] = _("“%(label)s”应在 %(lo)s 到 %(hi)s %(unit)s之间", label=label,
+                               lo=s.minimum, hi=s.maximum, unit=str(s.unit))
+            continue
+        values[s.name] = value
+    if errors:
+        raise PolicyError(errors)
+    return values
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def update(county: Place, user: User, form: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Apply a submitted form to the county's settings. Returns {name: (old, new)} of what
+    changed (empty when nothing did, and then nothing is written). The caller commits."""
+    if county.level != "county":
+        raise ValueError("policy settings belong to a county")
+    values = parse(form)
+    row = settings_row(county)
+    old = current_values(county)
+    changes = {}
+    for name, new in values.items():
+        before = old[name]
+        if (Decimal(str(before)) != new) if isinstance(new, Decimal) else before != new:
+            changes[name] = (before, new)
+    if not changes:
+        return {}
+    if row is None:
+        row = PolicySettings(place_id=county.id, **{n: DEFAULT_POLICY[n] for n in SETTING_NAMES})
+        db.session.add(row)
+    for name, (_before, new) in changes.items():
+        setattr(row, name, new)
+    row.updated_by_id = user.id
+    row.updated_at = now_utc()
+    audit.record("policy.change", target_type="place", target_id=county.id, place_id=county.id,
+                 user=user,
+                 changes={n: [_plain(a), _plain(b)] for n, (a, b) in changes.items()})
+    return changes

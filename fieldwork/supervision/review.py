@@ -1,0 +1,202 @@
+"""Doubtful-visit review (疑点走访审核): the queue of flagged visits in a reviewer's scope, the
+evidence for one visit, and the reviewer's decision.
+
+Rules:
+- the queue holds visits with at least one flag that are not superseded by a correction,
+  within the reviewer's visit scope; by default those not yet reviewed, oldest first;
+- street reviewers and county officers decide (accept or reject); city supervisors and
+  administrators see the queue read-only;
+- a rejection needs a reason; every decision is kept (ReviewDecision, step "visit_review")
+  and audited ("visit.review"); the latest decision sets visit.review_status, and a rejected
+  visit stops counting towards compliance.
+Functions add to the session; the caller commits once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.sql.elements import ColumnElement
+
+from fieldwork.accounts import roles
+from fieldwork.accounts.models import User
+from fieldwork.accounts.scope import visit_clause
+from fieldwork.audit import services as audit
+from fieldwork.extensions import db
+from fieldwork.households.models import Household, ReviewDecision
+from fieldwork.timeutil import add_months, now_utc
+from fieldwork.visits.flags import FLAGS
+from fieldwork.visits.models import Visit
+
+STEP = "visit_review"
+DECIDER_ROLES = (roles.STREET_REVIEWER, roles.COUNTY_OFFICER)
+# form value -> (ReviewDecision.decision, Visit.review_status)
+DECISIONS = {"accept": ("approve", "accepted"), "reject": ("reject", "rejected")}
+# queue filter -> review_status values shown
+STATUS_FILTERS = {
+    "pending": ("none",),
+    "accepted": ("accepted",),
+    "rejected": ("rejected",),
+    "all": ("none", "accepted", "rejected"),
+}
+MAX_OPINION = 500
+HISTORY_MONTHS = 12
+
+
+class ReviewError(ValueError):
+    """A decision that cannot be recorded, with a message for the reviewer."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    flag: str | None = None
+    month: int | None = None
+    status: str = "pending"
+    scope: ColumnElement[bool] | None = None  # an extra household clause (a place)
+
+
+def can_decide(user: User) -> bool:
+    return user.role in DECIDER_ROLES
+
+
+def has_flag(flag: str) -> ColumnElement[bool]:
+    """Visits whose flags list holds the code (JSONB containment on PostgreSQL)."""
+    if flag not in FLAGS:
+        raise ValueError(flag)
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return sa.type_coerce(Visit.flags, JSONB).contains([flag])
+    # Codes are fixed identifiers (no quotes or wildcards), so a text match is exact.
+    return sa.cast(Visit.flags, sa.Text).like(f'%"{flag}"%')
+
+
+def queue_clause(user: User, f: QueueFilter) -> ColumnElement[bool]:
+    parts = [
+        visit_clause(user),
+        Visit.flag_count > 0,
+        Visit.superseded.is_(False),
+        Visit.review_status.in_(STATUS_FILTERS[f.status]),
+    ]
+    if f.flag:
+        parts.append(has_flag(f.flag))
+    if f.month:
+        parts.append(Visit.month == f.month)
+    if f.scope is not None:
+        parts.append(Visit.household_id.in_(sa.select(Household.id).where(f.scope)))
+    return sa.and_(*parts)
+
+
+def queue(user: User, f: QueueFilter, *, page: int = 1,
+          per_page: int = 30) -> tuple[list[Visit], int]:
+    """One page of the queue, oldest first, and the number of visits in it."""
+    where = queue_clause(user, f)
+    total = db.session.scalar(sa.select(sa.func.count(Visit.id)).where(where)) or 0
+    visits = db.session.scalars(
+        sa.select(Visit).where(where).order_by(Visit.visited_at, Visit.id)
+        .offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return list(visits), total
+
+
+def pending_count(user: User, *, month: int | None = None,
+                  scope: ColumnElement[bool] | None = None) -> int:
+    f = QueueFilter(month=month, scope=scope)
+    return db.session.scalar(
+        sa.select(sa.func.count(Visit.id)).where(queue_clause(user, f))) or 0
+
+
+def next_pending(user: User, after: Visit) -> Visit | None:
+    """The oldest visit still waiting for a decision, other than `after`."""
+    return db.session.scalar(
+        sa.select(Visit).where(queue_clause(user, QueueFilter()), Visit.id != after.id)
+        .order_by(Visit.visited_at, Visit.id).limit(1))
+
+
+def decisions_for(visit_id: str) -> list[ReviewDecision]:
+    """Every review decision on the visit, oldest first (for the visit and review pages)."""
+    return list(db.session.scalars(
+        sa.select(ReviewDecision)
+        .where(ReviewDecision.visit_id == visit_id, ReviewDecision.step == STEP)
+        .order_by(ReviewDecision.decided_at, ReviewDecision.id)))
+
+
+def decide(user: User, visit: Visit, decision: str, opinion: str) -> ReviewDecision:
+    """Record a reviewer's decision on a flagged visit (the caller has checked scope)."""
+    if not can_decide(user):
+        raise PermissionError("read-only role")
+    opinion = (opinion or "").strip()
+    if decision not in DECISIONS:
+        raise ReviewError("decision", _("请选择“确认有效”或“判定无效”"))
+    if visit.flag_count <= 0:
+        raise ReviewError("decision", _("该走访没有疑点，无需审核"))
+    if visit.superseded:
+        raise ReviewError("decision", _("该走访已被更正记录取代，请审核更正后的记录"))
+    if decision == "reject" and not opinion:
+        raise ReviewError("opinion", _("判定无效时必须填写理由"))
+    if len(opinion) > MAX_OPINION:
+        raise ReviewError("opinion", _("审核意见不能超过 %(n)d 字", n=MAX_OPINION))
+    code, status = DECISIONS[decision]
+    previous = visit.review_status
+    record = ReviewDecision(visit_id=visit.id, step=STEP, decision=code, opinion=opinion,
+                            reviewer_id=user.id, decided_at=now_utc())
+    db.session.add(record)
+    visit.review_status = status
+    household = visit.household
+    # The phone's "visited this month" state depends on which visits count.
+    household.version += 1
+    audit.record("visit.review", target_type="visit", target_id=visit.id,
+                 place_id=household.county_id, user=user, decision=code, previous=previous,
+                 opinion=opinion, flags=list(visit.flags), household_id=household.id)
+    return record
+
+
+@dataclass
+class HelperHistory:
+    recent: list[Visit]  # the helper's latest visits to this household
+    visits: int  # the helper's visits in the window (not superseded)
+    flagged: int
+    rejected: int
+    scope_visits: int  # every visit in the reviewer's scope in the same window
+    scope_flagged: int
+    first_month: int
+    last_month: int
+
+    @property
+    def flag_rate(self) -> float | None:
+        return round(100 * self.flagged / self.visits, 1) if self.visits else None
+
+    @property
+    def scope_flag_rate(self) -> float | None:
+        return round(100 * self.scope_flagged / self.scope_visits, 1) if self.scope_visits \
+            else None
+
+
+def helper_history(user: User, visit: Visit, limit: int = 6) -> HelperHistory:
+    """The helper's recent visits to the household and their flag rate over the last
+    HISTORY_MONTHS months up to the visit's, beside the rate of the reviewer's whole scope."""
+    scope = visit_clause(user)
+    recent = db.session.scalars(
+        sa.select(Visit).where(scope, Visit.household_id == visit.household_id,
+                               Visit.helper_id == visit.helper_id)
+        .order_by(Visit.visited_at.desc(), Visit.id).limit(limit)).all()
+    first = add_months(visit.month, -(HISTORY_MONTHS - 1))
+    window = sa.and_(scope, Visit.superseded.is_(False), Visit.month.between(first, visit.month))
+    flagged = sa.func.sum(sa.case((Visit.flag_count > 0, 1), else_=0))
+    mine = db.session.execute(sa.select(
+        sa.func.count(Visit.id), flagged,
+        sa.func.sum(sa.case((Visit.review_status == "rejected", 1), else_=0)),
+    ).where(window, Visit.helper_id == visit.helper_id)).one()
+    everyone = db.session.execute(sa.select(sa.func.count(Visit.id), flagged)
+                                  .where(window)).one()
+    return HelperHistory(recent=list(recent), visits=mine[0] or 0, flagged=int(mine[1] or 0),
+                         rejected=int(mine[2] or 0), scope_visits=everyone[0] or 0,
+                         scope_flagged=int(everyone[1] or 0), first_month=first,
+                         last_month=visit.month)

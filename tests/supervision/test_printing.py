@@ -1,0 +1,214 @@
+"""Printable forms: the visit survey form (blank and filled), the review and approval form and
+the assistance measures card, each within the user's scope."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from fieldwork.households.models import Case, Measure, Member, PlanMeasure, ReviewDecision
+from fieldwork.privacy.idnumber import make_test_id_number
+from fieldwork.privacy.service import protect_id
+
+
+def ticked(html: str) -> list[str]:
+    """Labels of the ticked boxes, in page order."""
+    return re.findall(r'<span class="tick on" aria-hidden="true"></span>'
+                      r'<span class="visually-hidden">[^<]*</span>([^<]+)</span>', html)
+
+
+def no_inline_code(html: str) -> None:
+    assert "style=" not in html
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+
+
+@pytest.fixture
+def home(world, make_user, make_household, db):
+    helper = make_user("helper", display_name="张红梅", phone="13837701234")
+    member_id = protect_id(make_test_id_number("411302", date(1980, 5, 6), 123))
+    household = make_household(helper=helper, head_name="赵一", category="edge",
+                               causes=["illness", "education"], members_count=2,
+                               per_capita_income=Decimal("512.50"),
+                               enrolled_on=date(2025, 1, 1), phone="13912345678")
+    db.session.add(Member(household_id=household.id, name="赵一", relation="self", gender="男",
+                          id_enc=member_id.enc, id_index=member_id.index, id_mask=member_id.mask,
+                          health="高血压"))
+    dibao = Measure(county_id=None, area="income", department="民政", name="城乡最低生活保障金",
+                    amount=None, unit="元/月")
+    school = Measure(county_id=None, area="education", department="教育",
+                     name="义务教育寄宿生生活补助（小学）", amount=Decimal("1000"), unit="元/生·年")
+    ended = Measure(county_id=None, area="housing", department="住建", name="公租房租赁补贴")
+    db.session.add_all([dibao, school, ended])
+    db.session.flush()
+    db.session.add_all([
+        PlanMeasure(household_id=household.id, measure_id=dibao.id, amount=Decimal("450"),
+                    start_date=date(2025, 1, 1)),
+        PlanMeasure(household_id=household.id, measure_id=school.id, start_date=date(2025, 1, 1)),
+        PlanMeasure(household_id=household.id, measure_id=ended.id, start_date=date(2024, 1, 1),
+                    end_date=date(2024, 12, 31)),
+    ])
+    db.session.commit()
+    return {"helper": helper, "household": household, "member_id": member_id,
+            "measures": (dibao, school, ended)}
+
+
+def test_blank_visit_form_lays_out_the_survey_schema(client, auth, make_user, home):
+    auth.login(home["helper"])
+    response = client.get("/print/visit-form")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "城镇困难职工居民入户调查表" in html
+    assert "附件3" in html
+    # Six dimensions, each with the three statuses to tick, none ticked.
+    rows = re.findall(r'<tr data-dimension="(\w+)">(.*?)</tr>', html, re.S)
+    assert [d for d, _row in rows] == ["income", "housing", "education", "medical",
+                                       "employment", "elderly"]
+    for _d, row in rows:
+        assert row.count('class="tick"') == 3
+        assert "正常" in row and "有风险" in row and "有困难" in row
+    assert ticked(html) == []
+    for label in ("在场人员", "本月家庭总收入（元）", "发现的需求和问题", "下一步帮扶打算",
+                  "帮扶责任人（签字）", "户主（签字）"):
+        assert label in html
+    assert 'data-action="print"' in html
+    no_inline_code(html)
+
+
+def test_filled_visit_form_ticks_the_answers(client, auth, make_user, make_visit, home):
+    household, helper = home["household"], home["helper"]
+    dibao = home["measures"][0]
+    answers = {"present": "户主本人", "household_income": 1025.0, "needs": "希望协调公益性岗位",
+               "measures_delivered": [dibao.id], "next_steps": "下月继续走访"}
+    for d in ("income", "housing", "education", "medical", "employment", "elderly"):
+        answers[f"{d}_status"] = "ok"
+        answers[f"{d}_note"] = ""
+    answers["medical_status"] = "problem"
+    answers["medical_note"] = "高血压需长期服药"
+    visit = make_visit(household, helper, visited_at=datetime(2026, 3, 5, 2, 30, tzinfo=UTC),
+                       answers=answers, lat=32.995, lon=112.541, accuracy_m=12.0,
+                       distance_m=35.0, per_capita_income=Decimal("512.50"))
+    auth.login(helper)
+    response = client.get(f"/print/visits/{visit.id}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "赵一" in html and household.file_no in html
+    assert "2026-03-05 10:30" in html  # Asia/Shanghai
+    assert "高血压需长期服药" in html and "希望协调公益性岗位" in html
+    assert "1025.00 元" in html
+    # The household's category and causes, five "正常", one "有困难", the delivered measure.
+    assert ticked(html) == ["低保边缘致困", "重大疾病", "子女教育", "正常", "正常", "正常",
+                            "有困难", "正常", "正常", "城乡最低生活保障金"]
+    medical = re.search(r'<tr data-dimension="medical">(.*?)</tr>', html, re.S).group(1)
+    assert ticked(medical) == ["有困难"]
+    # Members with masked ID numbers only.
+    assert home["member_id"].mask in html
+    assert make_test_id_number("411302", date(1980, 5, 6), 123) not in html
+    no_inline_code(html)
+
+
+def test_visit_form_follows_the_scope(client, auth, make_user, make_visit, world, home):
+    visit = make_visit(home["household"], home["helper"])
+    for user, status in [
+        (make_user("county_officer"), 200),
+        (make_user("street_reviewer", place=world.street), 200),
+        (make_user("city_supervisor"), 200),
+        (make_user("county_officer", place=world.county_b), 404),
+        (make_user("street_reviewer", place=world.street_2), 404),
+        (make_user("helper"), 404),
+    ]:
+        auth.login(user)
+        assert client.get(f"/print/visits/{visit.id}").status_code == status, user.username
+        auth.logout()
+    assert client.get("/print/visits/not-a-visit").status_code in (302, 401)
+
+
+def test_review_form_puts_each_decision_in_its_box(client, auth, make_user, world, home, db):
+    household = home["household"]
+    community = make_user("community_worker", display_name="李建国")
+    street = make_user("street_reviewer", display_name="王秀英")
+    county = make_user("county_officer", display_name="刘志强")
+    case = Case(household_id=household.id, kind="intake", channel="territorial",
+                stage="done", state="approved", opened_at=datetime(2025, 1, 2, tzinfo=UTC))
+    db.session.add(case)
+    db.session.flush()
+    db.session.add_all([
+        ReviewDecision(case_id=case.id, step="community", decision="approve",
+                       opinion="情况属实，同意上报", reviewer_id=community.id,
+                       decided_at=datetime(2025, 1, 3, 2, tzinfo=UTC)),
+        ReviewDecision(case_id=case.id, step="street", decision="approve",
+                       opinion="经复核符合条件", reviewer_id=street.id,
+                       decided_at=datetime(2025, 1, 6, 2, tzinfo=UTC)),
+    ])
+    db.session.commit()
+    auth.login(county)
+    response = client.get(f"/print/households/{household.id}/review-form")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "城镇困难职工居民审核审批表" in html and "附件2" in html
+    boxes = dict(re.findall(r'<tr data-box="(\w+)">(.*?)</tr>', html, re.S))
+    assert list(boxes) == ["community", "street", "county"]
+    assert "社区(村)初审意见" in boxes["community"]
+    assert "情况属实，同意上报" in boxes["community"] and "李建国" in boxes["community"]
+    assert "2025-01-03" in boxes["community"] and "同意" in boxes["community"]
+    assert "经复核符合条件" in boxes["street"] and "王秀英" in boxes["street"]
+    # The county has not decided yet: an empty box to sign.
+    assert "县级解困办审核确认意见" in boxes["county"]
+    assert "审核人（签字）" in boxes["county"] and "刘志强" not in boxes["county"]
+    assert "辖区审核" in html
+    assert home["member_id"].mask in html
+    assert "512.50" in html
+    no_inline_code(html)
+
+
+def test_review_form_without_cases_has_three_empty_boxes(client, auth, make_user, home):
+    auth.login(make_user("street_reviewer"))
+    html = client.get(f"/print/households/{home['household'].id}/review-form").get_data(
+        as_text=True)
+    boxes = dict(re.findall(r'<tr data-box="(\w+)">(.*?)</tr>', html, re.S))
+    assert all("审核人（签字）" in b for b in boxes.values()) and len(boxes) == 3
+
+
+def test_card_lists_measures_in_force_and_the_helpers_full_phone(client, auth, make_user,
+                                                                 app, home):
+    app.config["FIELDWORK_OFFICE_PHONE"] = "0377-63112345"
+    auth.login(make_user("county_officer"))
+    response = client.get(f"/print/households/{home['household'].id}/card")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "城镇困难职工居民帮扶措施明白卡" in html and "附件4" in html
+    measures = re.findall(r'<tr data-testid="card-measure">(.*?)</tr>', html, re.S)
+    assert len(measures) == 2
+    assert "城乡最低生活保障金" in measures[0] and "450 元/月" in measures[0]
+    assert "1000 元/生·年" in measures[1]
+    assert "公租房租赁补贴" not in html  # ended
+    assert "张红梅" in html
+    assert "13837701234" in html  # full: the card is given to the household
+    assert "0377-63112345" in html and "宛城区解困办" in html
+    no_inline_code(html)
+
+
+def test_card_without_office_phone_leaves_a_line_to_write_on(client, auth, make_user, home):
+    auth.login(home["helper"])
+    html = client.get(f"/print/households/{home['household'].id}/card").get_data(as_text=True)
+    office = re.search(r'data-testid="card-office-phone">(.*?)</td>', html, re.S).group(1)
+    assert 'class="blank' in office
+
+
+@pytest.mark.parametrize("page", ["review-form", "card"])
+def test_household_forms_are_404_out_of_scope(client, auth, make_user, world, home, page):
+    url = f"/print/households/{home['household'].id}/{page}"
+    auth.login(make_user("county_officer", place=world.county_b))
+    assert client.get(url).status_code == 404
+    auth.logout()
+    auth.login(make_user("community_worker", place=world.community_2))
+    assert client.get(url).status_code == 404
+    auth.logout()
+    auth.login(make_user("helper"))
+    assert client.get(url).status_code == 404
+    assert client.get("/print/households/999999/card").status_code == 404
+    auth.logout()
+    auth.login(home["helper"])
+    assert client.get(url).status_code == 200
