@@ -29,12 +29,24 @@ translations: $(MO)
 	$(VENV)/bin/pybabel compile -f -i $< -o $@
 
 extract-messages: $(STAMP)
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o fieldwork/translations/messages.pot .
-	$(VENV)/bin/pybabel update -i fieldwork/translations/messages.pot -d fieldwork/translations --no-fuzzy-matching
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext --project fieldwork -o fieldwork/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i fieldwork/translations/messages.pot -d fieldwork/translations --no-fuzzy-matching --ignore-obsolete
 
+# Production: migrate, then gunicorn (gunicorn.conf.py; docs/operations.md). Needs DATABASE_URL,
+# FIELDWORK_SECRET_KEY, FIELDWORK_FIELD_KEY and FIELDWORK_INDEX_KEY in the environment.
 serve-prod: $(STAMP) $(MO)
 	FIELDWORK_ENV=production $(FLASK) db upgrade
-	FIELDWORK_ENV=production $(VENV)/bin/gunicorn -c gunicorn.conf.py app:app
+	FIELDWORK_ENV=production HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py app:app
+
+# Every benchmark in bench/ → docs/benchmarks.md + docs/benchmarks.json (not part of `make test`).
+# Installs what the benchmarks need: Chromium and Node.js from Debian if missing; Lighthouse
+# into bench/node_modules (done by bench/lighthouse.py). BENCH_ARGS="--only weight,load" etc.
+bench: $(STAMP) $(MO)
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && \
+	  apt-get install -y -q --no-install-recommends chromium; }
+	@command -v npm >/dev/null 2>&1 || { apt-get update -q && \
+	  apt-get install -y -q --no-install-recommends nodejs npm; }
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)

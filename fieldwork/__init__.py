@@ -104,6 +104,9 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     init_templating(app)
 
     read_body_before_database(app)
+    from fieldwork.audit.guard import init_audit_guard
+
+    init_audit_guard(app)
     if app.config["FIELDWORK_ENV"] == "production":
         from fieldwork.accounts.services import refuse_demo_accounts
 

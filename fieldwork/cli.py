@@ -85,6 +85,10 @@ def demo_command(reset):
 
     if current_app.config["FIELDWORK_ENV"] == "production":
         fail("生产环境不能加载演示数据")
+    if not sa.inspect(db.engine).has_table("places"):
+        from flask_migrate import upgrade
+
+        upgrade()  # a brand-new database gets its tables first
     if reset:
         reset_database()
     elif has_data():
@@ -137,6 +141,9 @@ def _load_reference_data() -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from fieldwork.backup import register_backup_cli
+
+    register_backup_cli(app)
     app.cli.add_command(user_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(bootstrap_command)

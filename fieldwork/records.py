@@ -53,6 +53,23 @@ def content_hash(raw: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+MAX_ROW_ID = 2**31 - 1  # the largest integer key both databases store
+
+
+def parse_row_id(value: Any) -> int | None:
+    """A database row id sent as a number or a string of digits, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.isascii() or not value.isdigit() or len(value) > 10:
+            return None
+        value = int(value)
+    if isinstance(value, int) and 1 <= value <= MAX_ROW_ID:
+        return value
+    return None
+
+
 def parse_uuid(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
@@ -148,7 +165,7 @@ def parse_photos(raw: Any, errors: dict[str, str]) -> list[PhotoDecl]:
             continue
         size = p.get("bytes")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int)
-                                 or size < 0):
+                                 or size < 0 or size > MAX_ROW_ID):
             errors[f"{key}.bytes"] = _("照片大小应为非负整数")
             continue
         taken = None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, render_template, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 
@@ -33,7 +35,53 @@ def trusted_proxies(app: Flask) -> int:
     return count
 
 
+# JSON escapes that no stored text may contain: NUL (PostgreSQL cannot store it in text) and
+# surrogates that are not part of a pair (they cannot be encoded as UTF-8 at all).
+_JSON_NUL = re.compile(rb"\\u0000")
+_JSON_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def unstorable(value: Any) -> bool:
+    """True for text that no database column can hold: NUL, or an unpaired surrogate."""
+    if not isinstance(value, str):
+        return False
+    if "\x00" in value:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _refuse_unstorable_text():
+    """Refuse, with a 400 and a reason, requests carrying text that cannot be stored. Without
+    this a NUL in a query, form or JSON string reached PostgreSQL and became a 500."""
+    suspicious = any(unstorable(v) for v in (request.view_args or {}).values()) or any(
+        unstorable(v) for _k, values in request.args.lists() for v in [_k, *values])
+    if not suspicious and request.mimetype == "application/json":
+        body = request.get_data(cache=True)  # the view reads the cached copy
+        suspicious = bool(_JSON_NUL.search(body) or _JSON_LONE_SURROGATE.search(body))
+    if not suspicious and request.mimetype in _FORM_TYPES:
+        suspicious = any(unstorable(v) for _k, values in request.form.lists()
+                         for v in [_k, *values])
+    if not suspicious:
+        return None
+    from flask_babel import gettext as _
+
+    from fieldwork.errors import api_error, is_api_request
+
+    message = _("提交的内容含有无法保存的字符（如空字符），请删除后重试")
+    if is_api_request():
+        return api_error(400, "bad_text", message)
+    return render_template("error.html", status=400, message=message), 400
+
+
 def init_security(app: Flask) -> None:
+    app.before_request(_refuse_unstorable_text)
     # SQLite transactions (BEGIN/SAVEPOINT semantics) are set up in fieldwork/dbsetup.py.
     proxies = trusted_proxies(app)
     if proxies:

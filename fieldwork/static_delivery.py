@@ -119,6 +119,13 @@ def init_static_delivery(app: Flask) -> None:
     def deliver(response: Response) -> Response:
         if request.endpoint == "static":
             return _static(response, cache)
+        if (response.status_code == 200 and request.method in ("GET", "HEAD")
+                and response.headers.get("Cache-Control") == "no-cache"
+                and not response.headers.get("ETag") and not response.is_streamed):
+            # The service worker, the manifest and the offline page: the browser checks them on
+            # every visit; with a validator an unchanged one costs a 304, not the whole file.
+            response.add_etag()
+            return response.make_conditional(request)
         if (response.mimetype == "text/html" and "Cache-Control" not in response.headers
                 and response.status_code < 400):
             response.headers["Cache-Control"] = "private, no-cache"

@@ -6,7 +6,7 @@ from typing import Any
 
 UUID = {"type": "string", "format": "uuid"}
 TIME = {"type": "string", "format": "date-time"}
-ID = {"type": "string", "pattern": "^[0-9]{1,11}$"}
+ID = {"type": "string", "pattern": "^[1-9][0-9]{0,8}$"}  # a row id below 2**31
 
 
 def _error() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from flask_wtf.csrf import generate_csrf
 from fieldwork.errors import ApiError
 from fieldwork.extensions import db
 from fieldwork.photos import services as photos
-from fieldwork.records import parse_uuid
+from fieldwork.records import parse_row_id, parse_uuid
 from offline_sync import services
 from offline_sync.openapi import spec
 
@@ -77,7 +77,7 @@ def _json_body():
                        _("请以 JSON 格式提交（Content-Type: application/json）"))
     try:
         return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, "bad_json", _("提交的内容不是有效的 JSON")) from exc
 
 
@@ -149,8 +149,8 @@ def discovery_check():
     loc = parse_location(body.get("location"), errors)
     place = None
     if body.get("region_id") is not None:
-        place = db.session.get(Place, int(body["region_id"])) if str(
-            body["region_id"]).isdigit() else None
+        region_id = parse_row_id(body["region_id"])
+        place = db.session.get(Place, region_id) if region_id else None
         if place is None or not can_see_place(current_user, place):
             errors["region_id"] = _("所选社区不在您的辖区内")
     if errors:

@@ -31,6 +31,7 @@ from fieldwork.records import (
     content_hash,
     parse_location,
     parse_photos,
+    parse_row_id,
     parse_text,
     parse_time,
     parse_uuid,
@@ -65,12 +66,7 @@ def parse_discovery_record(raw: Any, *, device_id: str | None = None) -> Discove
     rid = parse_uuid(raw.get("id"))
     if rid is None:
         errors["id"] = _("记录编号应为 UUID")
-    region = raw.get("region_id")
-    region_id = None
-    if isinstance(region, int) and not isinstance(region, bool):
-        region_id = region
-    elif isinstance(region, str) and region.strip().isdigit() and len(region) < 12:
-        region_id = int(region)
+    region_id = parse_row_id(raw.get("region_id"))
     if region_id is None:
         errors["region_id"] = _("请选择所在社区")
     address = parse_text(raw.get("address"), "address", _("住址"), MAX_ADDRESS, errors)

@@ -20,7 +20,7 @@ from fieldwork.accounts.scope import photo_clause
 from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.extensions import db
 from fieldwork.households import workflow as wf
-from fieldwork.households.constants import DECISION_LABELS
+from fieldwork.households.constants import DECISION_LABELS, DIMENSIONS
 from fieldwork.households.models import Case, Objection
 from fieldwork.photos.models import Photo
 from fieldwork.timeutil import today_local
@@ -79,8 +79,13 @@ def _render_entry(values: dict[str, Any], *, errors: dict[str, str] | None = Non
     title = {"application": _("录入困难申请"), "lead": _("录入单位报送/比对线索"),
              "screening": _("录入行业认定结果") if channel == "sector" else _("录入部门初审结果"),
              "correction": _("补正后重新提交")}[kind]
+    if case is None:
+        id_required = kind != "lead"
+    else:
+        id_required = case.source in wf.ID_REQUIRED_SOURCES and not case.household.head_id_index
     return render_template(
         "reviews/entry.html", kind=kind, title=title, values=values, errors=errors or {},
+        id_required=id_required,
         candidates=candidates or [], case=case,
         communities=wf.entry_communities(current_user),
         channel=channel, wf=wf), status
@@ -264,7 +269,8 @@ def correct(case_id: int):
         return _render_entry(values, case=case)
     values = _form_values()
     try:
-        entry = wf.parse_entry(current_user, values, id_required=not hh.head_id_index,
+        entry = wf.parse_entry(current_user, values,
+                               id_required=case.source in wf.ID_REQUIRED_SOURCES,
                                keep_id=bool(hh.head_id_index))
         wf.correct_and_resubmit(current_user, case, entry)
         db.session.commit()
@@ -318,9 +324,10 @@ def _render_enrol(case: Case, *, errors: dict[str, str] | None = None,
                   values: dict[str, Any] | None = None, status: int = 200):
     today = today_local()
     measures = wf.measures_for(case.household.county_id)
-    by_area: dict[str, list] = {}
+    by_area: dict[str, list] = {area: [] for area in DIMENSIONS}  # the 两有四保障 order
     for m in measures:
         by_area.setdefault(m.area, []).append(m)
+    by_area = {area: rows for area, rows in by_area.items() if rows}
     return render_template(
         "reviews/enrol.html", case=case, household=case.household,
         helpers=wf.county_helpers(case.household.county_id), by_area=by_area,

@@ -110,6 +110,9 @@ SOURCE_LABELS = {
     "sector": _l("行业认定"),
 }
 LEAD_SOURCES = ("employer", "data_comparison")
+# A formal application or a body's screening names the head by ID number; leads and field
+# reports may not have it yet.
+ID_REQUIRED_SOURCES = ("application", "department", "sector")
 
 # 民政、残联、工会 certify their own beneficiaries (sector channel); any other body of a
 # department reviewer (商务、工信、供销社…) screens its workers (departmental channel).
@@ -560,15 +563,20 @@ def open_case_from_report(user: User, report: DiscoveryReport, *, category: str,
                              id_index=report.id_index, id_mask=report.id_mask))
     db.session.add(hh)
     db.session.flush()
-    # A report by the county office is a lead for the street to check; anything else found
-    # in a community starts with that community's 初审.
-    source = (report.source if report.source in LEAD_SOURCES
-              and report.reporter.role == roles.COUNTY_OFFICER else "community")
-    organisation = _("县级解困办") if source in LEAD_SOURCES else ""
+    source = _report_source(report)
     case = _open_case(user, hh, channel="territorial", source=source,
-                      organisation=organisation, discovery=report, now=now)
+                      organisation=_("县级解困办") if source in LEAD_SOURCES else "",
+                      discovery=report, now=now)
     _claim_report(user, report, hh, REPORT_OPENED)
     return case
+
+
+def _report_source(report: DiscoveryReport) -> str:
+    """A report by the county office is a lead for the street to check; anything else found
+    in a community starts with that community's 初审."""
+    if report.source in LEAD_SOURCES and report.reporter.role == roles.COUNTY_OFFICER:
+        return report.source
+    return "community"
 
 
 def mark_report_same(user: User, report: DiscoveryReport, household_id: int, *,
@@ -588,7 +596,9 @@ def mark_report_same(user: User, report: DiscoveryReport, household_id: int, *,
     if reopen:
         if hh.status not in REENTRY_STATUSES:
             raise WorkflowError(_("这一户正在审核或帮扶中，无需重新申请"), "reopen")
-        case = _open_case(user, hh, channel="territorial", source="community",
+        source = _report_source(report)
+        case = _open_case(user, hh, channel="territorial", source=source,
+                          organisation=_("县级解困办") if source in LEAD_SOURCES else "",
                           discovery=report)
         _set_status(hh, "reported")
     _claim_report(user, report, hh, REPORT_OPENED if reopen else REPORT_SAME)

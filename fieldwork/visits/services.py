@@ -27,6 +27,7 @@ from fieldwork.records import (
     content_hash,
     parse_location,
     parse_photos,
+    parse_row_id,
     parse_text,
     parse_time,
     parse_uuid,
@@ -88,12 +89,7 @@ def parse_visit_record(raw: Any, *, device_id: str | None = None,
     rid = parse_uuid(raw.get("id"))
     if rid is None:
         errors["id"] = _("记录编号应为 UUID")
-    hid = raw.get("household_id")
-    household_id = None
-    if isinstance(hid, int) and not isinstance(hid, bool):
-        household_id = hid
-    elif isinstance(hid, str) and hid.strip().isdigit() and len(hid) < 12:
-        household_id = int(hid)
+    household_id = parse_row_id(raw.get("household_id"))
     if household_id is None:
         errors["household_id"] = _("缺少住户编号")
     visited_at = parse_time(raw.get("visited_at"))

@@ -4,6 +4,7 @@ import { watchFix } from "./geo.js";
 import { downscale } from "./camera.js";
 import * as outbox from "./outbox.js";
 import { getMeta } from "./db.js";
+import { settled } from "./sync.js";
 
 export function setField(form, name, value) {
   const input = form.elements.namedItem(name);
@@ -143,10 +144,16 @@ export function showSaved(form, { id, backHref, backText, viewHref }) {
   panel.append(h, p, back);
   form.replaceWith(panel);
   window.scrollTo(0, 0);
+  let done = false;
   const check = async () => {
-    if (await outbox.get(id)) return;
+    if (done || await outbox.get(id)) return;
+    done = true;
     window.removeEventListener("fieldwork:outbox", check);
+    outbox.channelFor()?.removeEventListener("message", check);
     p.textContent = "已上传到服务器";
+    // Let the sync finish (it pulls after sending) before leaving the page: a sync cut off
+    // by the navigation would only be repeated by the next page.
+    await settled();
     if (viewHref) location.assign(viewHref);
   };
   window.addEventListener("fieldwork:outbox", check);

@@ -214,7 +214,12 @@ export async function importUnsent(payload) {
   return { added, skipped };
 }
 
+const deviceRenders = new WeakMap();
+
 async function renderDevice(root) {
+  // Renders overlap (every outbox change starts one): only the latest one may paint.
+  const generation = (deviceRenders.get(root) || 0) + 1;
+  deviceRenders.set(root, generation);
   const user = await sessionUser();
   const entries = await outbox.list();
   const sent = await getMeta("sent_log", []);
@@ -271,6 +276,7 @@ async function renderDevice(root) {
     storage.textContent = `本机存储：已用 ${humanBytes(usage || 0)} / 可用 ${humanBytes(quota || 0)}${persisted ? "（已设为持久保存）" : "（浏览器可能在空间不足时清理，请及时上传）"}`;
     if (quota && usage / quota > 0.8) storage.className = "flash flash-warning";
   }
+  if (deviceRenders.get(root) !== generation) return;
   root.replaceChildren(
     el("section", { class: "card" },
       el("h2", { text: entries.length ? `还有 ${entries.length} 条记录保存在本机` : "本机没有待上传的记录" }),
@@ -302,15 +308,22 @@ async function renderDiscoveryPage(root, context) {
   initDiscoveryForm(form, { schema, user });
 }
 
+/** The device page follows the outbox, whoever changes it: this page, another tab, or the
+ * service worker sending in the background (those tell through the BroadcastChannel). */
+function followOutbox(root) {
+  const refresh = () => renderDevice(root);
+  window.addEventListener("fieldwork:outbox", refresh);
+  outbox.channelFor()?.addEventListener("message", (e) => {
+    if (e.data?.type === "outbox-changed") refresh();
+  });
+  return refresh();
+}
+
 // ---------------------------------------------------------------- router
 
 async function route() {
   const devicePage = document.querySelector("[data-device-page]");
-  if (devicePage) {
-    await renderDevice(devicePage);
-    window.addEventListener("fieldwork:outbox", () => renderDevice(devicePage));
-    return;
-  }
+  if (devicePage) return followOutbox(devicePage);
   const discovery = document.querySelector("[data-discovery-page]");
   if (discovery) return renderDiscoveryPage(discovery, JSON.parse(discovery.dataset.context));
   const root = document.querySelector("[data-offline-app]");
@@ -322,7 +335,7 @@ async function route() {
     a.hidden = Boolean(user) && a.dataset.roleLink !== user.role && !(a.dataset.roleLink === "community_worker" && ["street_reviewer", "county_officer"].includes(user.role));
   }
   const path = location.pathname;
-  if (path === "/device") return renderDevice(root);
+  if (path === "/device") return followOutbox(root);
   if (!user) return needLogin(root);
   let m;
   if (path === "/" || path === "/households/mine") return renderList(root, user);

@@ -20,14 +20,21 @@ export function initSyncBar() {
   const text = bar.querySelector("[data-sync-text]");
   const progress = bar.querySelector("[data-sync-progress]");
   let lastStatus = { state: navigator.onLine ? "idle" : "offline" };
+  let renders = 0;
+  let asked = 0; // syncs this page asked for that have not finished yet
 
   async function render(status = lastStatus) {
     lastStatus = status;
+    // Renders overlap (each reads IndexedDB): only the latest one may paint, or a slow
+    // "sending" could land after "idle" and leave the bar stale.
+    const generation = ++renders;
     const user = await getMeta("session_user");
     const sum = await outbox.summary(user ? user.id : null);
     const lastSync = user ? await getMeta(`last_sync:${user.id}`) : null;
+    if (generation !== renders) return;
     const waiting = sum.records + sum.accepted;
     let state = status.state;
+    if (asked && state === "idle") state = "sending";
     if (!navigator.onLine && state !== "sending") state = "offline";
     bar.dataset.state = state;
     bar.dataset.waiting = String(waiting);
@@ -63,9 +70,18 @@ export function initSyncBar() {
     } else if (state !== "login_required" && login) login.remove();
   }
 
-  const run = (reason) => {
+  // The bar says "sending" from the moment this page asks for a sync until that sync (and any
+  // that had to queue behind it) has finished: "idle" then means the server is done too.
+  const run = async (reason) => {
     if (!navigator.onLine) return render({ state: "offline" });
-    return syncNow({ reason });
+    asked += 1;
+    render({ state: "sending", reason });
+    try {
+      return await syncNow({ reason });
+    } finally {
+      asked -= 1;
+      render();
+    }
   };
 
   window.addEventListener("fieldwork:sync", (e) => render(e.detail));
@@ -76,13 +92,13 @@ export function initSyncBar() {
   });
   window.addEventListener("online", () => { resetBackoff(); run("online"); });
   window.addEventListener("offline", () => render({ state: "offline" }));
-  window.addEventListener("fieldwork:request-sync", async () => {
-    // Background Sync keeps trying after the page is closed; the page tries at once too.
-    try {
-      const reg = await navigator.serviceWorker?.ready;
-      await reg?.sync?.register("fieldwork-outbox");
-    } catch (_) { /* not supported: the page's own triggers cover it */ }
+  window.addEventListener("fieldwork:request-sync", () => {
+    // The page tries at once, without waiting for a service worker that may never be ready
+    // (refused, private mode); Background Sync keeps trying after the page is closed.
     run("save");
+    navigator.serviceWorker?.ready
+      .then((reg) => reg.sync?.register("fieldwork-outbox"))
+      .catch(() => { /* not supported or not allowed: the page's own triggers cover it */ });
   });
   bar.querySelector('[data-action="sync-now"]').addEventListener("click", () => { resetBackoff(); run("manual"); });
   setInterval(() => run("interval"), INTERVAL_MS);

@@ -13,6 +13,7 @@ export class LoginRequired extends Error {}
 class NetworkError extends Error {}
 
 let running = null;
+let queued = null;
 let failures = 0;
 let retryTimer = null;
 
@@ -233,8 +234,10 @@ export async function forgetUser(userId) {
 }
 
 async function withLock(fn) {
+  // One sender at a time across tabs and the service worker. Wait for the lock rather than
+  // give up: the sender holding it may have read the outbox before a record just saved.
   if (typeof navigator !== "undefined" && navigator.locks) {
-    return navigator.locks.request("fieldwork-sync", { ifAvailable: true }, (lock) => (lock ? fn() : "busy"));
+    return navigator.locks.request("fieldwork-sync", () => fn());
   }
   return fn();
 }
@@ -248,7 +251,12 @@ function scheduleRetry() {
 
 /** Send everything this user has waiting, then pull. Safe to call at any time, from anywhere. */
 export function syncNow({ reason = "manual", pullToo = true } = {}) {
-  if (running) return running;
+  if (running) {
+    // Asked while a sync runs (a save, the network coming back): that sync may have read the
+    // outbox already, so one more follows it. Further asks share that one.
+    queued ||= running.then(() => { queued = null; return syncNow({ reason, pullToo }); });
+    return queued;
+  }
   running = withLock(async () => {
     emit({ state: "sending", reason, sent: 0 });
     try {
@@ -282,6 +290,13 @@ export function syncNow({ reason = "manual", pullToo = true } = {}) {
     }
   }).finally(() => { running = null; });
   return running;
+}
+
+/** Resolves once no sync started here is running or queued (it never rejects). */
+export async function settled() {
+  while (running || queued) {
+    try { await (queued || running); } catch (_) { /* its outcome is on the sync bar */ }
+  }
 }
 
 export function resetBackoff() {

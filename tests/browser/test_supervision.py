@@ -113,7 +113,7 @@ def test_the_dashboard_charts_and_drilling_down(new_page, login, far_visits, siz
     expect(page).to_have_url(re.compile(r"/supervision/place/\d+$"))
     expect(page.locator("#dashboard h1")).to_contain_text(street_name)
     expect(page).to_have_title(re.compile(street_name))
-    expect(page.locator("#dashboard title")).to_have_count(0)
+    expect(page.locator("main > title")).to_have_count(0)  # htmx took it out
     community = page.locator('[data-testid="breakdown"] tbody a').first
     community_name = community.inner_text()
     community.click()

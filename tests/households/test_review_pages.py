@@ -214,16 +214,18 @@ def test_each_step_refuses_the_wrong_role_with_403_and_the_wrong_place_with_404(
     _db.session.commit()
     case_id = case.id
     url = f"/reviews/cases/{case_id}/decision"
+    # Department reviewers see only the households their body screened: out of scope.
     steps = [
         ("community_review", people.community,
-         [people.street, people.county, people.commerce, people.city],
-         [people.community_2, people.street_2, people.county_b, people.helper]),
+         [people.street, people.county, people.city],
+         [people.community_2, people.street_2, people.county_b, people.helper,
+          people.commerce]),
         ("street_review", people.street,
-         [people.community, people.county, people.commerce],
-         [people.street_2, people.community_2, people.county_b]),
+         [people.community, people.county],
+         [people.street_2, people.community_2, people.county_b, people.commerce]),
         ("county_confirm", people.county,
-         [people.community, people.street, people.commerce, people.union],
-         [people.county_b, people.street_2]),
+         [people.community, people.street],
+         [people.county_b, people.street_2, people.union]),
     ]
     for stage, right, wrong_role, wrong_place in steps:
         assert _db.session.get(Case, case_id).stage == stage
@@ -265,6 +267,11 @@ def test_the_department_channel_through_the_pages(world, people, measures, as_):
 
     client = as_(people.union)
     assert "行业认定" in text(client.get("/reviews/new"))
+    # Another body's case is out of this reviewer's scope.
+    assert client.get(f"/reviews/cases/{case.id}").status_code == 404
+    assert client.post(f"/reviews/cases/{case.id}/decision",
+                       data={"decision": "approve"}).status_code == 404
+    client = as_(people.street)  # sees it (its street), but it is not the street's step
     assert client.post(f"/reviews/cases/{case.id}/decision",
                        data={"decision": "approve"}).status_code == 403
 
@@ -402,7 +409,7 @@ def test_report_page_shows_candidates_and_closes_as_the_same_household(
     client = as_(people.street)
     page = text(client.get(f"/reviews/reports/{rid}"))
     assert "可能已在登记中（2 户）" in page and "位置相距不到50米" in page
-    assert "其他辖区已登记的一户" in page and elsewhere.address not in page
+    assert "已登记的一户（不在您的查看范围内）" in page and elsewhere.address not in page
     r = client.post(f"/reviews/reports/{rid}/open", data={"category": "destitute"})
     assert r.status_code == 422 and "确认不是同一户" in text(r)
     r = client.post(f"/reviews/reports/{rid}/same", data={"household_id": elsewhere.id})

@@ -181,16 +181,16 @@ def test_a_push_that_fails_midway_stores_none_of_it(client, app, db, scene, monk
     login(client, helper)
     token = csrf_token(client)
     records = [visit_record(scene.hh_a.id, photos=[jpeg(21)]), visit_record(scene.hh_a.id)]
-    real = services._push_one
+    real = services.record_visit  # what the push calls for each visit record
     calls = []
 
-    def dying(user, raw, *args):
-        calls.append(raw["id"])
+    def dying(*args, **kwargs):
+        calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("worker killed")
-        return real(user, raw, *args)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_push_one", dying)
+    monkeypatch.setattr(services, "record_visit", dying)
     response = client.post("/api/sync/v1/push", json={"device_id": "p", "records": records},
                            headers={"X-CSRFToken": token})
     assert response.status_code == 500
@@ -200,7 +200,7 @@ def test_a_push_that_fails_midway_stores_none_of_it(client, app, db, scene, monk
     assert db.session.scalar(sa.select(sa.func.count(Photo.id)).where(
         Photo.visit_id.in_(ids))) == 0
 
-    monkeypatch.setattr(services, "_push_one", real)
+    monkeypatch.setattr(services, "record_visit", real)
     response = client.post("/api/sync/v1/push", json={"device_id": "p", "records": records},
                            headers={"X-CSRFToken": token})
     assert [r["status"] for r in response.get_json()["results"]] == ["created", "created"]

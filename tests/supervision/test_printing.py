@@ -212,3 +212,39 @@ def test_household_forms_are_404_out_of_scope(client, auth, make_user, world, ho
     auth.logout()
     auth.login(home["helper"])
     assert client.get(url).status_code == 200
+
+
+def test_review_form_departmental_and_exit_cases(client, auth, make_user, world, home, db):
+    household = home["household"]
+    department = make_user("department_reviewer", place=world.county, display_name="周敏",
+                           organisation="民政局")
+    county = make_user("county_officer", display_name="刘志强")
+    intake = Case(household_id=household.id, kind="intake", channel="departmental",
+                  organisation="民政局", stage="done", state="approved",
+                  opened_at=datetime(2025, 1, 2, tzinfo=UTC))
+    exit_case = Case(household_id=household.id, kind="exit", channel="territorial",
+                     stage="county", state="open", opened_at=datetime(2026, 6, 1, tzinfo=UTC))
+    db.session.add_all([intake, exit_case])
+    db.session.flush()
+    db.session.add_all([
+        ReviewDecision(case_id=intake.id, step="department", decision="approve",
+                       opinion="经民政部门核实", reviewer_id=department.id,
+                       decided_at=datetime(2025, 1, 3, tzinfo=UTC)),
+        ReviewDecision(case_id=intake.id, step="confirm", decision="approve",
+                       opinion="同意纳入", reviewer_id=county.id,
+                       decided_at=datetime(2025, 1, 9, tzinfo=UTC)),
+        ReviewDecision(case_id=exit_case.id, step="street", decision="return",
+                       opinion="请补充近六个月收入证明", reviewer_id=county.id,
+                       decided_at=datetime(2026, 6, 5, tzinfo=UTC)),
+    ])
+    db.session.commit()
+    auth.login(county)
+    html = client.get(f"/print/households/{household.id}/review-form").get_data(as_text=True)
+    intake_html, exit_html = html.split("平稳退出审核意见")
+    boxes = dict(re.findall(r'<tr data-box="(\w+)">(.*?)</tr>', intake_html, re.S))
+    assert "经民政部门核实" in boxes["community"] and "周敏（民政局）" in boxes["community"]
+    assert "审核人（签字）" in boxes["street"]
+    assert "同意纳入" in boxes["county"]  # step code without a level: by the reviewer's role
+    assert "部门审核（民政局）" in intake_html
+    exit_boxes = dict(re.findall(r'<tr data-box="(\w+)">(.*?)</tr>', exit_html, re.S))
+    assert "请补充近六个月收入证明" in exit_boxes["street"] and "退回补正" in exit_boxes["street"]

@@ -280,3 +280,15 @@ def test_the_dashboard_links_to_the_months_queue(client, auth, make_user, world,
     assert link and link.group(2) == "2"
     target = link.group(1).replace("&amp;", "&")
     assert len(queue_ids(client.get(target).get_data(as_text=True))) == 2
+
+
+def test_the_pages_need_nothing_the_csp_forbids(client, auth, make_user, world, flagged):
+    auth.login(make_user("county_officer"))
+    for url in ("/supervision/", f"/supervision/place/{world.county.id}/trend",
+                f"/supervision/place/{world.community.id}", "/supervision/reviews",
+                f"/supervision/reviews/{flagged['visits']['far'].id}"):
+        html = client.get(url).get_data(as_text=True)
+        for attributes, body in re.findall(r"<script\b([^>]*)>(.*?)</script>", html, re.S):
+            assert "src=" in attributes and not body.strip(), url
+        assert not re.search(r"\son[a-z]+\s*=", html), url
+        assert "style=" not in html and "javascript:" not in html, url
