@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, has_request_context, request
+from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -26,8 +26,18 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def writes(view):
+    """Mark a GET view that writes (e.g. the sync pull stores its cursor), so that on SQLite
+    it takes the write lock up front like a POST."""
+    view.fieldwork_writes = True
+    return view
+
+
 def _sqlite_begin(conn: Any) -> None:
-    deferred = has_request_context() and request.method in READ_METHODS
+    deferred = False
+    if has_request_context() and request.method in READ_METHODS:
+        view = current_app.view_functions.get(request.endpoint or "")
+        deferred = not getattr(view, "fieldwork_writes", False)
     conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 

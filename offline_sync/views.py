@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 
+from fieldwork.dbsetup import writes
 from fieldwork.errors import ApiError
 from fieldwork.extensions import db
 from fieldwork.photos import services as photos
@@ -50,6 +51,7 @@ def session():
 
 @bp.get("/pull")
 @login_required
+@writes
 def pull():
     since = request.args.get("since") or None
     if since is not None and len(since) > 100:

@@ -130,11 +130,19 @@ def get_visit_or_404(user: User, visit_id: str):
 
 def photo_clause(user: User) -> ColumnElement[bool]:
     """Photos the user may see: of households or visits in scope, and their own uploads."""
+    from fieldwork.discovery.models import DiscoveryReport
     from fieldwork.photos.models import Photo
     from fieldwork.visits.models import Visit
 
-    return sa.or_(
+    clauses = [
         Photo.uploader_id == user.id,
         Photo.household_id.in_(sa.select(Household.id).where(household_clause(user))),
         Photo.visit_id.in_(sa.select(Visit.id).where(visit_clause(user))),
-    )
+    ]
+    if user.role != roles.HELPER:
+        # A discovery report's photos, before any case exists, for whoever reviews reports
+        # in that place.
+        clauses.append(Photo.discovery_id.in_(
+            sa.select(DiscoveryReport.id).join(Place, Place.id == DiscoveryReport.place_id)
+            .where(place_clause(user))))
+    return sa.or_(*clauses)

@@ -168,7 +168,7 @@ def record_discovery(user: User, rec: DiscoveryRecord, *,
 
     id_number = answers.pop("id_number", "") or None
     report = DiscoveryReport(
-        id=rec.id, source="community" if user.role == roles.COMMUNITY_WORKER else "employer",
+        id=rec.id, source="employer" if user.role == roles.COUNTY_OFFICER else "community",
         reporter_id=user.id, place_id=place.id, address=rec.address,
         head_name=answers.get("head_name", ""), contact_phone=answers.get("contact_phone") or None,
         reason=rec.reason, answers=answers, reported_at=rec.reported_at or received,

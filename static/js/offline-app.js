@@ -294,6 +294,10 @@ async function renderDevice(root) {
 
 async function renderDiscoveryPage(root, context) {
   let user = await sessionUser();
+  if (!user && context && navigator.onLine) {
+    // Straight after login the first sync may not have stored the session yet.
+    try { user = (await (await import("./sync.js")).session()).user; } catch (_) { /* offline */ }
+  }
   let schema = context?.schema;
   let regions = context?.regions;
   if (!schema && user) {
