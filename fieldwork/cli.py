@@ -144,6 +144,9 @@ def register_cli(app: Flask) -> None:
     from fieldwork.backup import register_backup_cli
 
     register_backup_cli(app)
+    from fieldwork.scale import seed_scale_command
+
+    app.cli.add_command(seed_scale_command)
     app.cli.add_command(user_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(bootstrap_command)

@@ -6,8 +6,9 @@ Rules:
   and not exited before M began);
 - visited: at least `visits_per_month` valid visits in M (valid = not rejected in review, not
   superseded by a correction); flagged visits count until a reviewer rejects them;
-- overdue: due, not visited, and either M has ended or the household was not visited in M-1
-  either (the current month is still running);
+- overdue: due, not visited, and either M has ended or (M still running) the household was
+  enrolled before M and not visited in M-1 either — the same rule as the helper's list
+  (households.services.month_state);
 - attribution: the month belongs to the helper whose assignment was in force at the end of M
   (or, if none was, the last assignment that overlapped M).
 """
@@ -141,6 +142,8 @@ def household_month_rows(scope: ColumnElement[bool], month: int,
             sa.func.coalesce(this.c.n, 0).label("n"),
             sa.func.coalesce(this.c.flagged, 0).label("flagged"),
             sa.func.coalesce(prev.c.n, 0).label("prev_n"),
+            # Enrolled during the month: not overdue before the month is out.
+            sa.case((Household.enrolled_on >= month_first_day(month), 1), else_=0).label("new"),
             required.label("required"),
         )
         .outerjoin(this, this.c.household_id == Household.id)
@@ -153,10 +156,15 @@ def household_month_rows(scope: ColumnElement[bool], month: int,
     return query
 
 
+def _missed_before(rows: sa.Subquery) -> ColumnElement[bool]:
+    """In a running month: the household was enrolled before it and missed last month too."""
+    return sa.and_(rows.c.new == 0, rows.c.prev_n < rows.c.required)
+
+
 def _aggregate(rows: sa.Subquery, month: int, group: list[sa.ColumnElement]) -> sa.Select:
     ended = month < current_month()
     visited = rows.c.n >= rows.c.required
-    overdue = sa.and_(sa.not_(visited), sa.true() if ended else rows.c.prev_n < rows.c.required)
+    overdue = sa.and_(sa.not_(visited), sa.true() if ended else _missed_before(rows))
     return sa.select(
         *group,
         sa.func.count().label("due"),
@@ -318,7 +326,7 @@ def overdue_households(scope: ColumnElement[bool], month: int, limit: int = 200)
     ended = month < current_month()
     condition = rows.c.n < rows.c.required
     if not ended:
-        condition = sa.and_(condition, rows.c.prev_n < rows.c.required)
+        condition = sa.and_(condition, _missed_before(rows))
     last_visit = (
         sa.select(sa.func.max(Visit.visited_at)).where(
             Visit.household_id == rows.c.household_id, valid_visit_clause(),

@@ -7,7 +7,6 @@ Every page goes through the scope rule: a household or visit out of the user's s
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -133,9 +132,8 @@ def _visit_measure_options(household: Household, on: date,
 
 
 def office_phone() -> str:
-    """The county office's contact line for the card (config or environment), or ''."""
-    return str(current_app.config.get("FIELDWORK_OFFICE_PHONE")
-               or os.environ.get("FIELDWORK_OFFICE_PHONE", "")).strip()
+    """The county office's contact line for the card (FIELDWORK_OFFICE_PHONE), or ''."""
+    return str(current_app.config.get("OFFICE_PHONE") or "").strip()
 
 
 # ---------------------------------------------------------------- views

@@ -56,7 +56,10 @@ class Visit(db.Model):
     helper: Mapped[User] = relationship(foreign_keys=[helper_id], lazy="joined")
 
     __table_args__ = (
-        sa.Index("ix_visits_household_month", "household_id", "month"),
+        # Covers compliance counts (valid visits per household and month) without reading
+        # the wide rows.
+        sa.Index("ix_visits_household_month", "household_id", "month", "review_status",
+                 "superseded", "flag_count"),
         sa.Index("ix_visits_month_household", "month", "household_id"),
         sa.CheckConstraint(
             sa.text("review_status in ('none', 'accepted', 'rejected')"), name="review_status"

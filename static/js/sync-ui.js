@@ -53,7 +53,8 @@ export function initSyncBar() {
       text.textContent = `登录已过期，请重新登录后继续同步${waiting ? `（${waiting} 条记录保存在本机，不会丢失）` : ""}`;
     } else if (state === "error") {
       const secs = status.retry_in_ms ? Math.round(status.retry_in_ms / 1000) : null;
-      text.textContent = `同步未完成${secs ? `，${secs} 秒后重试` : ""}${pending ? `。${pending}` : ""}`;
+      const hint = status.hint ? `（${status.hint}）` : "";
+      text.textContent = `同步未完成${hint}${secs ? `，${secs} 秒后重试` : ""}${pending ? `。${pending}` : ""}`;
     } else if (pending) {
       text.textContent = pending + rejected;
     } else {

@@ -10,7 +10,18 @@ const BACKOFF_BASE_MS = 5_000;
 const BACKOFF_MAX_MS = 5 * 60_000;
 
 export class LoginRequired extends Error {}
-class NetworkError extends Error {}
+class NetworkError extends Error {
+  constructor(message, hint = null) {
+    super(message);
+    this.hint = hint; // the server's own words, in the user's language, when it gave any
+  }
+}
+
+/** An answer that says nothing about the record itself (a stale CSRF token, a password that
+ * must be changed first, too many requests): try again later, never reject the record. */
+function notAboutTheRecord(status, data) {
+  return status === 403 || status === 408 || status === 429 || data?.error?.code === "csrf";
+}
 
 let running = null;
 let queued = null;
@@ -40,6 +51,7 @@ async function api(path, { method = "GET", body, csrf, headers = {} } = {}) {
   let data = null;
   try { data = await res.json(); } catch (_) { /* a proxy's HTML error page */ }
   if (res.status >= 500 || (!data && !res.ok)) throw new NetworkError(`HTTP ${res.status}`);
+  if (notAboutTheRecord(res.status, data)) throw new NetworkError(`HTTP ${res.status}`, data?.error?.message);
   return { status: res.status, data };
 }
 
@@ -155,6 +167,7 @@ async function uploadPhotos(user, csrf, progress) {
         emit({ state: "sending", ...progress });
       });
       if (status === 401) throw new LoginRequired();
+      if (notAboutTheRecord(status, data)) throw new NetworkError(`HTTP ${status}`, data?.error?.message);
       if (status === 200 || status === 201) {
         progress.sent = before + photo.bytes;
         await outbox.putPhoto({ ...photo, state: "stored", buffer: null, error: null });
@@ -244,7 +257,7 @@ async function withLock(fn) {
 
 function scheduleRetry() {
   clearTimeout(retryTimer);
-  const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(failures, 10));
+  const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 10));
   retryTimer = setTimeout(() => syncNow({ reason: "retry" }), delay);
   return delay;
 }
@@ -285,7 +298,7 @@ export function syncNow({ reason = "manual", pullToo = true } = {}) {
       failures += 1;
       const delay = scheduleRetry();
       const offline = typeof navigator !== "undefined" && navigator.onLine === false;
-      emit({ state: offline ? "offline" : "error", retry_in_ms: delay, message: err.message, ...(await outbox.summary()) });
+      emit({ state: offline ? "offline" : "error", retry_in_ms: delay, message: err.message, hint: err.hint || null, ...(await outbox.summary()) });
       return "error";
     }
   }).finally(() => { running = null; });

@@ -207,7 +207,8 @@ def expected(households: list[H], month: int, world) -> dict:
         out["flagged"] += flagged_count(h, month)
         if n >= need:
             out["visited"] += 1
-        elif month < NOW_MONTH or valid_count(h, PREVIOUS[month]) < need:
+        elif month < NOW_MONTH or (h.enrolled_on < FIRST[month]
+                                   and valid_count(h, PREVIOUS[month]) < need):
             out["overdue"] += 1
     return out
 
@@ -337,7 +338,8 @@ def test_overdue_households_and_their_last_visit(dataset, world, make_user, mont
         need = required(h, world)
         if valid_count(h, month) >= need:
             continue
-        if month == NOW_MONTH and valid_count(h, PREVIOUS[month]) >= need:
+        if month == NOW_MONTH and (h.enrolled_on >= FIRST[month]
+                                   or valid_count(h, PREVIOUS[month]) >= need):
             continue
         valid = [v["at"] for v in h.visits if v["valid"] and _month_of(v["at"]) <= month]
         want[h.id] = (attributed(h, month), max(valid) if valid else None)
@@ -430,10 +432,11 @@ def test_a_running_month_is_overdue_only_after_last_month_was_missed(
     helper = make_user("helper")
     seen_last_month = make_household(helper=helper, enrolled_on=date(2026, 1, 1))
     missed_both = make_household(helper=helper, enrolled_on=date(2026, 1, 1))
+    make_household(helper=helper, enrolled_on=date(2026, 12, 3))  # new: not overdue yet
     make_visit(seen_last_month, helper, visited_at=datetime(2026, 11, 10, 2, tzinfo=UTC))
     county = make_user("county_officer")
     running = compliance.totals(household_clause(county), 202612)
-    assert (running.due, running.visited, running.overdue) == (2, 0, 1)
+    assert (running.due, running.visited, running.overdue) == (3, 0, 1)
     assert [hh.id for hh, _h, _d in compliance.overdue_households(
         household_clause(county), 202612)] == [missed_both.id]
 

@@ -173,7 +173,7 @@ def test_review_form_without_cases_has_three_empty_boxes(client, auth, make_user
 
 def test_card_lists_measures_in_force_and_the_helpers_full_phone(client, auth, make_user,
                                                                  app, home):
-    app.config["FIELDWORK_OFFICE_PHONE"] = "0377-63112345"
+    app.config["OFFICE_PHONE"] = "0377-63112345"
     auth.login(make_user("county_officer"))
     response = client.get(f"/print/households/{home['household'].id}/card")
     assert response.status_code == 200

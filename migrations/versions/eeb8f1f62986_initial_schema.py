@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 48bf112961ff
+Revision ID: eeb8f1f62986
 Revises: 
-Create Date: 2026-11-28 18:40:30.063296
+Create Date: 2026-11-28 19:46:29.165799
 
 """
 from alembic import op
@@ -13,7 +13,7 @@ import fieldwork.dbtypes  # noqa: F401  (UTC timestamp columns)
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '48bf112961ff'
+revision = 'eeb8f1f62986'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -322,7 +322,7 @@ def upgrade():
     )
     with op.batch_alter_table('visits', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_visits_helper_id'), ['helper_id'], unique=False)
-        batch_op.create_index('ix_visits_household_month', ['household_id', 'month'], unique=False)
+        batch_op.create_index('ix_visits_household_month', ['household_id', 'month', 'review_status', 'superseded', 'flag_count'], unique=False)
         batch_op.create_index('ix_visits_month_household', ['month', 'household_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_visits_supersedes_id'), ['supersedes_id'], unique=False)
 
