@@ -62,15 +62,17 @@ PUSH_RECORDS = 100
 TARGETS_MS = {"pull, helper (50 households)": 500, "pull, community worker": 1000,
               "push, 100 visits": 2000, "dashboard, county": 500}
 EXPORT_TARGET_S = 30
+# Bump when build() or add_accounts() changes what a dataset holds.
+DATASET_VERSION = "growth-1"
 DIMENSIONS = ("income", "housing", "education", "medical", "employment", "elderly")
 
 
 def marker(households: int, months: int) -> str:
     from fieldwork.timeutil import current_month
 
-    source = (REPO_ROOT / "fieldwork" / "scale.py").read_bytes() + Path(__file__).read_bytes()
+    source = (REPO_ROOT / "fieldwork" / "scale.py").read_bytes()
     return json.dumps({"households": households, "months": months, "seed": SEED,
-                       "county": COUNTY, "month": current_month(), "bench": "growth",
+                       "county": COUNTY, "month": current_month(), "bench": DATASET_VERSION,
                        "generator": hashlib.sha256(source).hexdigest()[:12]}, sort_keys=True)
 
 

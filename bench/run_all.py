@@ -68,6 +68,12 @@ EXPLANATIONS: list[tuple[str, str]] = [
      "See the growth table: the time grows with the size of the county. Plan in "
      "docs/operations.md (Scaling): PostgreSQL first (indexes, memory), then more app "
      "servers."),
+    (r"^supervision: did not finish",
+     "bench/supervision.py stops when compliance.py and its hand-written SQL disagree. On "
+     "2026-11-28 they disagreed on 'overdue' only: compliance.py no longer counts households "
+     "enrolled in the current month as overdue, while HAND_SQL in bench/supervision.py still "
+     "does ((:ended OR prev_n < req)). Plan: the supervision owner brings HAND_SQL in line "
+     "with the rule in compliance.py's docstring (bench/out/supervision.log)."),
     (r"did not finish",
      "The script failed or ran out of time: see bench/out/<script>.log."),
 ]

@@ -176,6 +176,7 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "MAP_TILES_URL": os.environ.get("FIELDWORK_MAP_TILES_URL", ""),
+        "MAP_TILES_CRS": os.environ.get("FIELDWORK_MAP_TILES_CRS", "wgs84"),
         "OFFICE_PHONE": os.environ.get("FIELDWORK_OFFICE_PHONE", ""),
         "GEOCODER": os.environ.get("FIELDWORK_GEOCODER", ""),
         "GEOCODER_KEY": os.environ.get("FIELDWORK_GEOCODER_KEY", ""),

@@ -127,30 +127,35 @@ def _visit_counts(month: int) -> sa.Subquery:
 
 
 def household_month_rows(scope: ColumnElement[bool], month: int,
-                         extra: ColumnElement[bool] | None = None) -> sa.Select:
+                         extra: ColumnElement[bool] | None = None, *,
+                         with_helper: bool = True) -> sa.Select:
     """One row per due household of the scope: its ids, visit count and previous-month count,
-    attributed helper. The building block of every figure on the dashboard."""
+    attributed helper. The building block of every figure on the dashboard. Figures by place
+    leave the helper out (with_helper=False): working out who was responsible ranks every
+    assignment of the month, the costliest part of the query."""
     this = _visit_counts(month)
     prev = _visit_counts(add_months(month, -1))
-    helper = responsible_helper(month)
+    helper = responsible_helper(month) if with_helper else None
     required = _required_case()
     query = (
         sa.select(
             Household.id.label("household_id"),
             Household.county_id, Household.street_id, Household.place_id,
-            helper.c.helper_id,
+            helper.c.helper_id if helper is not None else sa.null().label("helper_id"),
             sa.func.coalesce(this.c.n, 0).label("n"),
             sa.func.coalesce(this.c.flagged, 0).label("flagged"),
             sa.func.coalesce(prev.c.n, 0).label("prev_n"),
-            # Enrolled during the month: not overdue before the month is out.
-            sa.case((Household.enrolled_on >= month_first_day(month), 1), else_=0).label("new"),
+            # Enrolled before the month (a household enrolled during it is not overdue before
+            # the month is out). A plain range test, so PostgreSQL estimates it from statistics.
+            (Household.enrolled_on < month_first_day(month)).label("enrolled_before"),
             required.label("required"),
         )
         .outerjoin(this, this.c.household_id == Household.id)
         .outerjoin(prev, prev.c.household_id == Household.id)
-        .outerjoin(helper, helper.c.household_id == Household.id)
         .where(scope, due_clause(month))
     )
+    if helper is not None:
+        query = query.outerjoin(helper, helper.c.household_id == Household.id)
     if extra is not None:
         query = query.where(extra)
     return query
@@ -158,7 +163,7 @@ def household_month_rows(scope: ColumnElement[bool], month: int,
 
 def _missed_before(rows: sa.Subquery) -> ColumnElement[bool]:
     """In a running month: the household was enrolled before it and missed last month too."""
-    return sa.and_(rows.c.new == 0, rows.c.prev_n < rows.c.required)
+    return sa.and_(rows.c.enrolled_before, rows.c.prev_n < rows.c.required)
 
 
 def _aggregate(rows: sa.Subquery, month: int, group: list[sa.ColumnElement]) -> sa.Select:
@@ -182,7 +187,7 @@ def _counts(r) -> Counts:
 
 def totals(scope: ColumnElement[bool], month: int,
            extra: ColumnElement[bool] | None = None) -> Counts:
-    rows = household_month_rows(scope, month, extra).subquery()
+    rows = household_month_rows(scope, month, extra, with_helper=False).subquery()
     r = db.session.execute(_aggregate(rows, month, [])).one_or_none()
     return _counts(r) if r is not None and r.due else Counts()
 
@@ -230,7 +235,7 @@ def breakdown(place: Place, scope: ColumnElement[bool], month: int) -> list[Row]
         "county": Household.county_id == place.id,
         "street": Household.street_id == place.id,
     }[place.level]
-    rows = household_month_rows(scope, month, parent_filter).subquery()
+    rows = household_month_rows(scope, month, parent_filter, with_helper=False).subquery()
     col = rows.c[column_name]
     by_place = {r[0]: _counts(r) for r in db.session.execute(_aggregate(rows, month, [col]))}
     children = list(db.session.scalars(

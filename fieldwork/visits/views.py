@@ -169,6 +169,8 @@ def show(visit_id: str):
     photos_ = db.session.scalars(
         db.select(Photo).where(Photo.visit_id == visit.id).order_by(Photo.created_at, Photo.id)
     ).all()
+    from fieldwork.supervision.review import decisions_for
+
     return render_template("visits/show.html", visit=visit, schema=schema,
                            photos=photos_, flags=flag_details(visit),
-                           caption_labels=CAPTION_LABELS)
+                           caption_labels=CAPTION_LABELS, decisions=decisions_for(visit.id))

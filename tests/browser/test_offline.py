@@ -321,16 +321,28 @@ def test_upload_cut_in_the_middle_resumes_and_stores_each_photo_once(
         live_server, new_context, new_page, login):
     context, page = phone_online(new_context, new_page, login, "demo-helper")
     household = cached_households(page, "demo-helper")[2]
-    puts: list[str] = []
+    photo_url = re.compile(r"/api/sync/v1/photos/(?P<id>[0-9a-f-]{36})$")
+    # What the network does to each photo upload, in turn.
+    network = ["answer lost", "through", "cut"]
+    sent: list[tuple[str, str]] = []  # (photo id, what happened)
+    answers: list[tuple[str, int]] = []  # (photo id, HTTP status the phone got)
+    page.on("response", lambda r: answers.append((photo_url.search(r.url)["id"], r.status))
+            if photo_url.search(r.url) else None)
 
-    def drop_first_answer(route: Any) -> None:
-        # The photo reaches the server, then the connection drops before the answer comes
-        # back: the phone cannot know it was stored.
-        puts.append(route.request.url)
-        route.fetch()
-        route.abort("connectionreset")
+    def flaky(route: Any) -> None:
+        what = network.pop(0) if network else "through"
+        sent.append((photo_url.search(route.request.url)["id"], what))
+        if what == "answer lost":
+            # The photo reaches the server, then the connection drops before the answer
+            # comes back: the phone cannot know it was stored.
+            route.fetch()
+            route.abort("connectionreset")
+        elif what == "cut":  # the connection drops while the photo is on its way
+            route.abort("connectionreset")
+        else:
+            route.continue_()
 
-    page.route("**/api/sync/v1/photos/**", drop_first_answer, times=1)
+    page.route("**/api/sync/v1/photos/*", flaky)
     page.goto(f"/households/{household['id']}/visits/new")
     fill_visit(page, household, photo_seeds=(301, 302))
     save_visit(page)
@@ -338,28 +350,37 @@ def test_upload_cut_in_the_middle_resumes_and_stores_each_photo_once(
     bar = page.locator("[data-syncbar]")
     expect(bar).to_have_attribute("data-state", "error")
     expect(bar.locator("[data-sync-text]")).to_contain_text("同步未完成")
-    assert len(puts) == 1
-    visit_id = next(e["id"] for e in idb(page, "outbox"))
-    # The record is on the server, its photos not all: the outbox keeps both.
+    # The record is on the server, its photos not all: the outbox keeps both photos (the
+    # phone cannot tell the first one arrived).
     expect(bar).to_have_attribute("data-waiting", "1")
     expect(bar).to_have_attribute("data-photos", "2")
-    entries = idb(page, "outbox")
-    assert [(e["id"], e["state"]) for e in entries] == [(visit_id, "accepted")]
+    visit_id = next(e["id"] for e in idb(page, "outbox"))
+    assert [(e["id"], e["state"]) for e in idb(page, "outbox")] == [(visit_id, "accepted")]
+    assert len(sent) == 1
+    first = sent[0][0]
     visit = server_visit(live_server, visit_id)
     assert visit["photos_declared"] == 2 and visit["photos_stored"] == 1
-    forget_console_errors(page, "ERR_CONNECTION_RESET")
 
-    page.unroute("**/api/sync/v1/photos/**")
-    with page.expect_response(re.compile(r"/api/sync/v1/photos/")) as again:
-        page.locator("[data-syncbar] [data-action=sync-now]").click()
-    assert again.value.status == 200  # "already stored with this hash": a safe repeat
+    # Next round: the first photo again (the server already has it), then the second is cut.
+    page.locator("[data-syncbar] [data-action=sync-now]").click()
+    expect(bar).to_have_attribute("data-photos", "1")
+    expect(bar).to_have_attribute("data-state", "error")
+    second = next(p for p, what in sent if what == "cut")
+    assert server_visit(live_server, visit_id)["photos_stored"] == 1
+
+    page.locator("[data-syncbar] [data-action=sync-now]").click()
     page.wait_for_url(f"**/visits/{visit_id}")  # the saved panel follows the upload
     settle(page)
 
+    assert sent == [(first, "answer lost"), (first, "through"), (second, "cut"),
+                    (second, "through")]
+    assert answers == [(first, 200), (second, 201)]  # 200: already stored, a safe repeat
     visit = server_visit(live_server, visit_id)
     assert visit["photos_declared"] == 2 and visit["photos_stored"] == 2
-    assert len(visit["photos"]) == 2 and all(p["stored"] for p in visit["photos"])
+    assert sorted(p["id"] for p in visit["photos"]) == sorted([first, second])
+    assert all(p["stored"] and p["same_bytes"] for p in visit["photos"])
     assert idb(page, "outbox") == [] and idb(page, "photos") == []
+    forget_console_errors(page, "ERR_CONNECTION_RESET")
 
 
 def test_manifest_makes_an_installable_app(live_server, page):
