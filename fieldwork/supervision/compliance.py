@@ -79,16 +79,6 @@ def valid_visit_clause() -> ColumnElement[bool]:
     return sa.and_(Visit.review_status != "rejected", Visit.superseded.is_(False))
 
 
-def _required_case() -> sa.ColumnElement[int]:
-    """visits_per_month of the household's county (1 where the county set none)."""
-    return sa.func.coalesce(
-        sa.select(PolicySettings.visits_per_month)
-        .where(PolicySettings.place_id == Household.county_id)
-        .scalar_subquery(),
-        1,
-    )
-
-
 def responsible_helper(month: int) -> sa.Subquery:
     """(household_id, helper_id) of the assignment the month is attributed to."""
     first, last = month_first_day(month), month_last_day(month)
@@ -113,19 +103,6 @@ def responsible_helper(month: int) -> sa.Subquery:
     return sa.select(ranked.c.household_id, ranked.c.helper_id).where(ranked.c.rn == 1).subquery()
 
 
-def _visit_counts(month: int) -> sa.Subquery:
-    return (
-        sa.select(
-            Visit.household_id.label("household_id"),
-            sa.func.count().label("n"),
-            sa.func.sum(sa.case((Visit.flag_count > 0, 1), else_=0)).label("flagged"),
-        )
-        .where(Visit.month == month, valid_visit_clause())
-        .group_by(Visit.household_id)
-        .subquery()
-    )
-
-
 def household_month_rows(scope: ColumnElement[bool], month: int,
                          extra: ColumnElement[bool] | None = None, *,
                          with_helper: bool = True) -> sa.Select:
@@ -133,29 +110,40 @@ def household_month_rows(scope: ColumnElement[bool], month: int,
     attributed helper. The building block of every figure on the dashboard. Figures by place
     leave the helper out (with_helper=False): working out who was responsible ranks every
     assignment of the month, the costliest part of the query."""
-    this = _visit_counts(month)
-    prev = _visit_counts(add_months(month, -1))
+    prev_month = add_months(month, -1)
     helper = responsible_helper(month) if with_helper else None
-    required = _required_case()
+    # The household's own visits of this month and the one before, joined from the scope's
+    # households (an index seek per household on ix_visits_household_month, which covers the
+    # columns read), rather than counting every visit of the city and joining afterwards.
+    this_month = Visit.month == month
+    enrolled_before = (Household.enrolled_on < month_first_day(month)).label("enrolled_before")
+    required = sa.func.coalesce(PolicySettings.visits_per_month, 1).label("required")
+    helper_col = helper.c.helper_id if helper is not None else sa.null()
     query = (
         sa.select(
             Household.id.label("household_id"),
             Household.county_id, Household.street_id, Household.place_id,
-            helper.c.helper_id if helper is not None else sa.null().label("helper_id"),
-            sa.func.coalesce(this.c.n, 0).label("n"),
-            sa.func.coalesce(this.c.flagged, 0).label("flagged"),
-            sa.func.coalesce(prev.c.n, 0).label("prev_n"),
+            helper_col.label("helper_id"),
+            sa.func.coalesce(sa.func.sum(sa.case((this_month, 1), else_=0)), 0).label("n"),
+            sa.func.coalesce(sa.func.sum(sa.case(
+                (sa.and_(this_month, Visit.flag_count > 0), 1), else_=0)), 0).label("flagged"),
+            sa.func.coalesce(sa.func.sum(sa.case((Visit.month == prev_month, 1), else_=0)),
+                             0).label("prev_n"),
             # Enrolled before the month (a household enrolled during it is not overdue before
             # the month is out). A plain range test, so PostgreSQL estimates it from statistics.
-            (Household.enrolled_on < month_first_day(month)).label("enrolled_before"),
-            required.label("required"),
+            enrolled_before,
+            required,
         )
-        .outerjoin(this, this.c.household_id == Household.id)
-        .outerjoin(prev, prev.c.household_id == Household.id)
+        .outerjoin(Visit, sa.and_(Visit.household_id == Household.id,
+                                  Visit.month.in_((month, prev_month)), valid_visit_clause()))
+        .outerjoin(PolicySettings, PolicySettings.place_id == Household.county_id)
         .where(scope, due_clause(month))
+        .group_by(Household.id, Household.county_id, Household.street_id, Household.place_id,
+                  Household.enrolled_on, PolicySettings.visits_per_month)
     )
     if helper is not None:
-        query = query.outerjoin(helper, helper.c.household_id == Household.id)
+        query = query.outerjoin(helper, helper.c.household_id == Household.id) \
+            .group_by(helper.c.helper_id)
     if extra is not None:
         query = query.where(extra)
     return query

@@ -87,9 +87,9 @@ def test_update_with_unsent_work_waiting(live_server, new_context, new_page, log
     assert [e["id"] for e in idb(page, "outbox")] == [visit_id]
     assert len(idb(page, "photos")) == 1
     expect(banner).to_be_hidden()
-    forget_console_errors(page, "ERR_FAILED", *OFFLINE_CONSOLE)
 
     context.unroute(SYNC_API)
+    forget_console_errors(page, "ERR_FAILED", *OFFLINE_CONSOLE)  # the API was unreachable
     sync_now_and_wait(page)
     expect(entry).to_have_count(0)
     visit = server_visit(live_server, visit_id)

@@ -86,12 +86,12 @@ def test_session_expired_while_offline_keeps_the_record_until_login(
     assert server_visit(live_server, visit_id) is None
     forget_console_errors(page, *OFFLINE_CONSOLE, "status of 401")
 
-    page.goto("/device")
+    page.goto("/device")  # the page lists it; its own sync meets the same 401
     expect(page.locator(f"[data-entry='{visit_id}']")).to_contain_text("待上传")
+    expect(bar).to_have_attribute("data-state", "login_required")
     forget_console_errors(page, "status of 401")
 
-    relogin = page.locator("[data-syncbar]").get_by_role("link", name="重新登录")
-    relogin.click()
+    bar.get_by_role("link", name="重新登录").click()
     page.wait_for_url(re.compile(r"/login\?next=%2Fdevice$"))
     _log_in_here(page, "demo-helper")
     page.wait_for_url(re.compile(r"/device$"))
@@ -127,8 +127,8 @@ def test_two_users_on_one_phone(live_server, new_context, new_page, login):
     assert not [h for h in idb(page, "households") if h["user_id"] == helper_id]
     assert meta(page, "session_user") is None
     assert [(e["id"], e["username"]) for e in idb(page, "outbox")] == [(visit_id, "demo-helper")]
-    forget_console_errors(page, "ERR_FAILED", *OFFLINE_CONSOLE)
     context.unroute(SYNC_API)
+    forget_console_errors(page, "ERR_FAILED", *OFFLINE_CONSOLE)  # the API was unreachable
 
     login(page, "demo-community")
     expect(page.locator("[data-syncbar] [data-sync-text]")).to_contain_text("上次同步")
