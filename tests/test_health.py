@@ -24,26 +24,38 @@ def health_app(app):
 
 
 @pytest.fixture
-def stamped(health_app):
-    """The test schema (built by create_all) marked with a revision, as `flask db` does."""
+def revision(health_app):
+    """Set the schema revision the database reports, as `flask db stamp` does (None: no
+    alembic_version table, never migrated); the test schema's own state is put back after."""
 
-    def stamp(revision: str) -> None:
-        _db.session.execute(sa.text("DELETE FROM alembic_version"))
-        _db.session.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES (:r)"),
-                            {"r": revision})
+    def exists() -> bool:
+        return sa.inspect(_db.engine).has_table("alembic_version")
+
+    before = (list(_db.session.scalars(sa.text("SELECT version_num FROM alembic_version")))
+              if exists() else None)
+    _db.session.rollback()
+
+    def set_revision(value: str | None) -> None:
+        if exists():
+            _db.session.execute(sa.text("DROP TABLE alembic_version"))
+        if value is not None:
+            _db.session.execute(sa.text(
+                "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+            _db.session.execute(sa.text(
+                "INSERT INTO alembic_version (version_num) VALUES (:r)"), {"r": value})
         _db.session.commit()
 
-    _db.session.execute(sa.text(
-        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
-    _db.session.commit()
-    yield stamp
+    yield set_revision
     _db.session.rollback()
-    _db.session.execute(sa.text("DROP TABLE alembic_version"))
-    _db.session.commit()
+    set_revision(before[0] if before else None)
+    if before == []:  # the table existed, empty
+        set_revision("")
+        _db.session.execute(sa.text("DELETE FROM alembic_version"))
+        _db.session.commit()
 
 
-def test_a_healthy_server_answers_200_with_its_schema_revision(client, stamped):
-    stamped(HEAD)
+def test_a_healthy_server_answers_200_with_its_schema_revision(client, revision):
+    revision(HEAD)
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "database": "ok", "storage": "ok",
@@ -52,8 +64,8 @@ def test_a_healthy_server_answers_200_with_its_schema_revision(client, stamped):
     assert "Set-Cookie" not in response.headers  # no session for probes
 
 
-def test_a_database_behind_the_code_fails_the_check(client, stamped):
-    stamped("0000aaaa0000")
+def test_a_database_behind_the_code_fails_the_check(client, revision):
+    revision("0000aaaa0000")
     response = client.get("/healthz")
     assert response.status_code == 503
     body = response.get_json()
@@ -64,14 +76,15 @@ def test_a_database_behind_the_code_fails_the_check(client, stamped):
     assert body["storage"] == "ok"
 
 
-def test_a_database_never_migrated_fails_the_check(client, health_app):
+def test_a_database_never_migrated_fails_the_check(client, revision):
+    revision(None)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["database"] == "not migrated"
 
 
-def test_an_unwritable_photo_store_fails_the_check(client, stamped, health_app, tmp_path):
-    stamped(HEAD)
+def test_an_unwritable_photo_store_fails_the_check(client, revision, health_app, tmp_path):
+    revision(HEAD)
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the photo folder should be")
     health_app.config["PHOTO_DIR"] = str(blocker / "photos")
@@ -102,9 +115,9 @@ def test_an_unreachable_database_fails_the_check_without_telling_where_it_is(tmp
     assert app.config["SECRET_KEY"] not in text
 
 
-def test_no_login_is_needed_and_nothing_secret_is_said(client, stamped, health_app, make_user,
-                                                      auth):
-    stamped(HEAD)
+def test_no_login_is_needed_and_nothing_secret_is_said(client, revision, health_app,
+                                                      make_user, auth):
+    revision(HEAD)
     helper = make_user("helper")
     anonymous = client.get("/healthz")
     auth.login(as_=helper)

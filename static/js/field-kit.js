@@ -106,9 +106,14 @@ export function attachPhotos(form, { defaultCaption = "household" } = {}) {
   return { list: () => photos, clear: () => { photos.splice(0); render(); } };
 }
 
-/** The user the record belongs to: the last session seen on this phone. */
+/** The user the record belongs to: the user of this page when the server rendered it (so a
+ * record saved right after logging in is never filed under the previous user), else the last
+ * session seen on this phone (the offline shell). */
 export async function recordOwner() {
-  return getMeta("session_user");
+  const { userId, username } = document.body.dataset;
+  const last = await getMeta("session_user");
+  if (userId && (!last || String(last.id) !== userId)) return { id: userId, username };
+  return last;
 }
 
 /** Save a record to the outbox; then the sync bar takes over. */

@@ -222,7 +222,8 @@ async function renderDevice(root) {
   deviceRenders.set(root, generation);
   const user = await sessionUser();
   const entries = await outbox.list();
-  const sent = await getMeta("sent_log", []);
+  // What was sent lately, for the person holding the phone only: its labels name households.
+  const sent = user ? (await getMeta("sent_log", [])).filter((s) => s.user_id === String(user.id)) : [];
   const list = el("ul", { class: "list", "data-testid": "outbox-list" });
   for (const e of entries) {
     const photos = await outbox.photosOf(e.id);

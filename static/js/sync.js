@@ -242,6 +242,9 @@ export async function forgetUser(userId) {
     const keys = await p(s.households.index("user_id").getAllKeys(uid));
     for (const k of keys) s.households.delete(k);
     s.meta.delete(`cursor:${uid}`);
+    // The list of what was sent names households too.
+    const log = await p(s.meta.get("sent_log"));
+    if (log) s.meta.put({ key: "sent_log", value: log.value.filter((e) => e.user_id !== uid) });
   });
   await setMeta("session_user", null);
 }

@@ -13,12 +13,14 @@ from playwright.sync_api import Page, expect
 from test_offline import (
     OFFLINE_CONSOLE,
     cached_households,
+    fill_visit,
     forget_console_errors,
     idb,
     meta,
     phone_online,
     query,
     record_visit_offline,
+    save_visit,
     server_visit,
     settle,
     user_id,
@@ -115,6 +117,14 @@ def test_two_users_on_one_phone(live_server, new_context, new_page, login):
     context.on("request", lambda r: pushes.append(r.post_data or "")
                if "/api/sync/v1/push" in r.url else None)
 
+    # One visit goes up at once (online); the next is recorded out of signal.
+    sent_household = helper_households[5]
+    page.goto(f"/households/{sent_household['id']}/visits/new")
+    fill_visit(page, sent_household, photo_seeds=())
+    save_visit(page)
+    page.wait_for_url(re.compile(r"/visits/[0-9a-f-]{36}$"))
+    sent_id = page.url.rsplit("/", 1)[1]
+    settle(page)
     context.set_offline(True)
     visit_id = record_visit_offline(page, household, photo_seeds=(501, 502))
 
@@ -149,6 +159,10 @@ def test_two_users_on_one_phone(live_server, new_context, new_page, login):
     page.goto("/device")
     entry = page.locator(f"[data-entry='{visit_id}']")
     expect(entry).to_contain_text("属于账号 demo-helper，请用该账号登录后上传")
+    # What the helper sent earlier is not listed for the next person (it names a household).
+    expect(page.get_by_text("最近已上传")).to_be_visible()
+    expect(page.locator(f'a[href="/visits/{sent_id}"]')).to_have_count(0)
+    expect(page.locator("main")).not_to_contain_text(f"走访 {sent_household['head_name']}")
     forget_console_errors(page, *OFFLINE_CONSOLE)
 
     # Back online the phone syncs as the community worker: the helper's record stays put.
