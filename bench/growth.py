@@ -73,7 +73,23 @@ def marker(households: int, months: int) -> str:
     source = (REPO_ROOT / "fieldwork" / "scale.py").read_bytes()
     return json.dumps({"households": households, "months": months, "seed": SEED,
                        "county": COUNTY, "month": current_month(), "bench": DATASET_VERSION,
-                       "generator": hashlib.sha256(source).hexdigest()[:12]}, sort_keys=True)
+                       "generator": hashlib.sha256(source).hexdigest()[:12],
+                       "schema": schema_digest()}, sort_keys=True)
+
+
+def schema_digest() -> str:
+    """A digest of the tables, columns and indexes the models declare: a dataset built with
+    create_all from older models (say, before an index was added) is built again."""
+    from fieldwork import models  # noqa: F401 - registers every table
+    from fieldwork.extensions import db
+
+    parts = []
+    for table in sorted(db.metadata.tables.values(), key=lambda t: t.name):
+        columns = [f"{c.name}:{c.type}" for c in table.columns]
+        indexes = sorted(f"{i.name}({','.join(c.name for c in i.columns)})"
+                         for i in table.indexes)
+        parts.append(f"{table.name}|{';'.join(columns)}|{';'.join(indexes)}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
 def add_accounts() -> None:

@@ -82,7 +82,7 @@ def test_the_sync_api_survives_fuzzing(app, client, db, scene):
 
     db.session.expire_all()
     visits = db.session.scalars(sa.select(Visit)).all()
-    assert len(visits) > 2, "the fuzz run stored no visit: steer() no longer works"
+    assert visits, "the fuzz run stored no visit: steer() no longer works"
     for visit in visits:
         photos = db.session.scalar(sa.select(sa.func.count(Photo.id)).where(
             Photo.visit_id == visit.id))
