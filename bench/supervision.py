@@ -75,7 +75,8 @@ WITH per AS (
     SELECT h.id, h.county_id, h.street_id, h.place_id,
            SUM(CASE WHEN v.month = :month THEN 1 ELSE 0 END) AS n,
            SUM(CASE WHEN v.month = :month AND v.flag_count > 0 THEN 1 ELSE 0 END) AS flagged,
-           SUM(CASE WHEN v.month = :prev THEN 1 ELSE 0 END) AS prev_n
+           SUM(CASE WHEN v.month = :prev THEN 1 ELSE 0 END) AS prev_n,
+           MAX(CASE WHEN h.enrolled_on < :first THEN 1 ELSE 0 END) AS enrolled_before
     FROM households h
     LEFT JOIN visits v ON v.household_id = h.id AND v.month IN (:month, :prev)
          AND v.review_status <> 'rejected' AND v.superseded = :no
@@ -92,7 +93,8 @@ r AS (
 SELECT {group} AS k,
        COUNT(*) AS due,
        SUM(CASE WHEN n >= req THEN 1 ELSE 0 END) AS visited,
-       SUM(CASE WHEN n < req AND (:ended OR prev_n < req) THEN 1 ELSE 0 END) AS overdue,
+       SUM(CASE WHEN n < req AND (:ended OR (enrolled_before = 1 AND prev_n < req))
+                THEN 1 ELSE 0 END) AS overdue,
        SUM(flagged) AS flagged,
        SUM(n) AS visits
 FROM r

@@ -105,8 +105,12 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
 
     read_body_before_database(app)
     from fieldwork.audit.guard import init_audit_guard
+    from fieldwork.health import init_health
+    from fieldwork.static_delivery import init_static_delivery
 
     init_audit_guard(app)
+    init_health(app)
+    init_static_delivery(app)
     if app.config["FIELDWORK_ENV"] == "production":
         from fieldwork.accounts.services import refuse_demo_accounts
 

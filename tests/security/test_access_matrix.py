@@ -36,7 +36,8 @@ def app_config(app_config):
 
 # Reachable without logging in. A new public route must be added here consciously.
 PUBLIC = {"accounts.login", "accounts.set_language", "static", "pwa.service_worker",
-          "pwa.manifest", "pwa.offline_shell", "pwa.device", "openapi.openapi"}
+          "pwa.manifest", "pwa.offline_shell", "pwa.device", "openapi.openapi",
+          "health.healthz"}
 
 ALL = frozenset(ROLES)
 OFFICE = ALL - {"helper"}
