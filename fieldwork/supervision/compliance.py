@@ -79,8 +79,10 @@ def valid_visit_clause() -> ColumnElement[bool]:
     return sa.and_(Visit.review_status != "rejected", Visit.superseded.is_(False))
 
 
-def responsible_helper(month: int) -> sa.Subquery:
-    """(household_id, helper_id) of the assignment the month is attributed to."""
+def responsible_helper(month: int, households: sa.Select | None = None) -> sa.Subquery:
+    """(household_id, helper_id) of the assignment the month is attributed to, for the
+    households selected (all when None): ranking only the scope's assignments keeps a
+    community's drill-down from ranking the whole city's."""
     first, last = month_first_day(month), month_last_day(month)
     ranked = (
         sa.select(
@@ -97,7 +99,9 @@ def responsible_helper(month: int) -> sa.Subquery:
             ).label("rn"),
         )
         .where(Assignment.start_date <= last,
-               sa.or_(Assignment.end_date.is_(None), Assignment.end_date >= first))
+               sa.or_(Assignment.end_date.is_(None), Assignment.end_date >= first),
+               Assignment.household_id.in_(households) if households is not None
+               else sa.true())
         .subquery()
     )
     return sa.select(ranked.c.household_id, ranked.c.helper_id).where(ranked.c.rn == 1).subquery()
@@ -111,7 +115,10 @@ def household_month_rows(scope: ColumnElement[bool], month: int,
     leave the helper out (with_helper=False): working out who was responsible ranks every
     assignment of the month, the costliest part of the query."""
     prev_month = add_months(month, -1)
-    helper = responsible_helper(month) if with_helper else None
+    helper = None
+    if with_helper:
+        ids = sa.select(Household.id).where(scope, due_clause(month))
+        helper = responsible_helper(month, ids.where(extra) if extra is not None else ids)
     # The household's own visits of this month and the one before, joined from the scope's
     # households (an index seek per household on ix_visits_household_month, which covers the
     # columns read), rather than counting every visit of the city and joining afterwards.
