@@ -26,12 +26,12 @@ _HASH = generate_password_hash(PASSWORD, method="scrypt")
 FIELD_KEY = generate_key()
 
 
-def _postgres_database(base_url: str, prefix: str = "fieldwork_test") -> Iterator[str]:
+def _postgres_database(base_url: str) -> Iterator[str]:
     """Create a throwaway database on the server of base_url; drop it afterwards."""
     url = sa.engine.make_url(base_url.replace("postgres://", "postgresql://", 1))
     if url.drivername in ("postgresql", "postgresql+psycopg2"):
         url = url.set(drivername="postgresql+psycopg")
-    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    name = f"fieldwork_test_{os.getpid()}_{secrets.token_hex(3)}"
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))

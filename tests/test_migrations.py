@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,6 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import _postgres_database
 from flask_migrate import downgrade, upgrade
 
 from fieldwork import create_app
@@ -42,12 +42,32 @@ def keep_logging():
     root.setLevel(level)
 
 
+def _scratch_postgres() -> Iterator[str]:
+    url = sa.engine.make_url(os.environ["TEST_DATABASE_URL"].replace(
+        "postgres://", "postgresql://", 1))
+    if url.drivername in ("postgresql", "postgresql+psycopg2"):
+        url = url.set(drivername="postgresql+psycopg")
+    name = f"fieldwork_migrate_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+            ), {"n": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def empty_database(request, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrated.db'}"
     else:
-        yield from _postgres_database(os.environ["TEST_DATABASE_URL"], "fieldwork_migrate")
+        yield from _scratch_postgres()
 
 
 @pytest.fixture
