@@ -79,32 +79,31 @@ def valid_visit_clause() -> ColumnElement[bool]:
     return sa.and_(Visit.review_status != "rejected", Visit.superseded.is_(False))
 
 
-def responsible_helper(month: int, households: sa.Select | None = None) -> sa.Subquery:
-    """(household_id, helper_id) of the assignment the month is attributed to, for the
-    households selected (all when None): ranking only the scope's assignments keeps a
-    community's drill-down from ranking the whole city's."""
+def responsible_helper(month: int, household_id: ColumnElement[int]) -> sa.ScalarSelect:
+    """The helper the month is attributed to, for the household whose id is household_id (a
+    column of the enclosing query): a correlated subquery that seeks the household's own
+    assignments on ix_assignments_household_start, so its cost follows the scope's size.
+
+    Not a window function ranking every assignment of the month, and not one restricted by
+    `household_id IN (scope)`: on SQLite the latter is re-evaluated for every household and
+    turned the county dashboard's overdue list from 0.7 s into 277 s (issue 18; the query-work
+    guard in tests/supervision/test_query_work.py keeps it from coming back)."""
     first, last = month_first_day(month), month_last_day(month)
-    ranked = (
-        sa.select(
-            Assignment.household_id,
-            Assignment.helper_id,
-            sa.func.row_number().over(
-                partition_by=Assignment.household_id,
-                # In force at the end of the month first, then the latest to start: with
-                # overlapping assignments (a temporary stand-in) the one holding the household
-                # when the month closes is responsible, as the rule says.
-                order_by=(sa.case((sa.or_(Assignment.end_date.is_(None),
-                                          Assignment.end_date >= last), 0), else_=1),
-                          Assignment.start_date.desc(), Assignment.id.desc()),
-            ).label("rn"),
-        )
-        .where(Assignment.start_date <= last,
-               sa.or_(Assignment.end_date.is_(None), Assignment.end_date >= first),
-               Assignment.household_id.in_(households) if households is not None
-               else sa.true())
-        .subquery()
+    return (
+        sa.select(Assignment.helper_id)
+        .where(Assignment.household_id == household_id,
+               Assignment.start_date <= last,
+               sa.or_(Assignment.end_date.is_(None), Assignment.end_date >= first))
+        # In force at the end of the month first, then the latest to start: with overlapping
+        # assignments (a temporary stand-in) the one holding the household when the month
+        # closes is responsible, as the rule says.
+        .order_by(sa.case((sa.or_(Assignment.end_date.is_(None), Assignment.end_date >= last),
+                           0), else_=1),
+                  Assignment.start_date.desc(), Assignment.id.desc())
+        .limit(1)
+        .correlate_except(Assignment)
+        .scalar_subquery()
     )
-    return sa.select(ranked.c.household_id, ranked.c.helper_id).where(ranked.c.rn == 1).subquery()
 
 
 def household_month_rows(scope: ColumnElement[bool], month: int,
@@ -112,20 +111,16 @@ def household_month_rows(scope: ColumnElement[bool], month: int,
                          with_helper: bool = True) -> sa.Select:
     """One row per due household of the scope: its ids, visit count and previous-month count,
     attributed helper. The building block of every figure on the dashboard. Figures by place
-    leave the helper out (with_helper=False): working out who was responsible ranks every
-    assignment of the month, the costliest part of the query."""
+    leave the helper out (with_helper=False): working out who was responsible is one index
+    seek per household, not needed there."""
     prev_month = add_months(month, -1)
-    helper = None
-    if with_helper:
-        ids = sa.select(Household.id).where(scope, due_clause(month))
-        helper = responsible_helper(month, ids.where(extra) if extra is not None else ids)
     # The household's own visits of this month and the one before, joined from the scope's
     # households (an index seek per household on ix_visits_household_month, which covers the
     # columns read), rather than counting every visit of the city and joining afterwards.
     this_month = Visit.month == month
     enrolled_before = (Household.enrolled_on < month_first_day(month)).label("enrolled_before")
     required = sa.func.coalesce(PolicySettings.visits_per_month, 1).label("required")
-    helper_col = helper.c.helper_id if helper is not None else sa.null()
+    helper_col = responsible_helper(month, Household.id) if with_helper else sa.null()
     query = (
         sa.select(
             Household.id.label("household_id"),
@@ -148,9 +143,6 @@ def household_month_rows(scope: ColumnElement[bool], month: int,
         .group_by(Household.id, Household.county_id, Household.street_id, Household.place_id,
                   Household.enrolled_on, PolicySettings.visits_per_month)
     )
-    if helper is not None:
-        query = query.outerjoin(helper, helper.c.household_id == Household.id) \
-            .group_by(helper.c.helper_id)
     if extra is not None:
         query = query.where(extra)
     return query
