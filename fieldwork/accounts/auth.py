@@ -39,6 +39,27 @@ def init_login(app: Flask, login_manager: LoginManager) -> None:
     @login_manager.unauthorized_handler
     def unauthorized():
         if is_api_request():
+            # A deactivated account is told apart from an expired login, so that the phone
+            # forgets its households (audit finding 4): the user named by this request's
+            # signed session or remember-me cookie, else every user of the installation it
+            # names (X-Fieldwork-Device), is inactive.
+            from flask import current_app, session
+            from flask_login.utils import decode_cookie
+
+            from offline_sync.models import Device
+
+            cookie = request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME",
+                                                                "remember_token"), "")
+            token = str(session.get("_user_id") or decode_cookie(cookie) or "")
+            user_id = token.partition(":")[0]
+            users = [db.session.get(User, int(user_id))] if user_id.isdigit() else []
+            device_id = request.headers.get("X-Fieldwork-Device", "")[:64]
+            if not users and device_id:
+                users = list(db.session.scalars(db.select(User).join(
+                    Device, Device.user_id == User.id).where(Device.device_id == device_id)))
+            if users and all(u is not None and not u.active for u in users):
+                return api_error(401, "account_disabled",
+                                 _("此账号已停用，本机保存的帮扶户资料已清除"))
             return api_error(401, "unauthenticated", _("登录已过期，请重新登录"))
         if request.method == "GET":
             return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
