@@ -24,6 +24,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import freshness  # noqa: E402 - bench/ is the script's own directory
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 OUT = BENCH / "out"
@@ -151,7 +153,6 @@ def machine() -> dict[str, str]:
         "Lighthouse": lighthouse,
         "gunicorn": sh([str(Path(sys.executable).parent / "gunicorn"), "--version"])
                     .replace("gunicorn (version ", "").rstrip(")") or "?",
-        "commit": sh(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]) or "?",
     }
 
 
@@ -163,7 +164,11 @@ def run_script(name: str, args: list[str], limit: int) -> dict:
     load_before = os.getloadavg()[0]
     print(f"== {name}: {command} (limit {limit} s)", flush=True)
     result: dict = {"script": name, "command": command, "figures": [],
-                    "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+                    "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                    "commit": freshness.head(), "dirty": freshness.dirty(name)}
+    if result["dirty"]:
+        print(f"   note: uncommitted changes to {', '.join(result['dirty'])}: these figures "
+              "will count as stale until measured on a commit", flush=True)
     with log.open("w") as fh:
         proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=fh,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -271,14 +276,19 @@ def write(results: list[dict], info: dict[str, str], started: str) -> None:
         "|---|---|",
         *[f"| {k} | {v} |" for k, v in info.items()],
         "",
-        "| script | what | command | measured | seconds | load avg (start → end) |",
-        "|---|---|---|---|---:|---|",
+        "Each script's figures describe the commit named in its row (`bench/freshness.py` "
+        "checks, in `make test`, that none of the code a script measures changed since).",
+        "",
+        "| script | what | command | measured | commit | seconds | load avg (start → end) |",
+        "|---|---|---|---|---|---:|---|",
     ]
     about = {name: what for name, _, _, what in SCRIPTS}
     for r in results:
         load = r.get("load", ["?", "?"])
+        commit = (r.get("commit") or "?")[:9] + (" (dirty)" if r.get("dirty") else "")
         lines.append(f"| {r['script']} | {about.get(r['script'], '')} | `{r['command']}` | "
-                     f"{r['date']} | {r.get('seconds', '?')} | {load[0]} → {load[1]} |")
+                     f"{r['date']} | {commit} | {r.get('seconds', '?')} | "
+                     f"{load[0]} → {load[1]} |")
     lines += ["", "## Figures", "", "| figure | value | target | met | command |",
               "|---|---:|---|:---:|---|"]
     for r, f in all_figures:
@@ -351,6 +361,8 @@ def main() -> int:
             results.append(previous[name])
     write(results, info, started)
     print(f"wrote {DOCS / 'benchmarks.md'} and {DOCS / 'benchmarks.json'}")
+    for name, why in freshness.stale(results):
+        print(f"stale: {name}: {why}")
     return 0
 
 
