@@ -17,6 +17,7 @@ SHELL_ASSETS = [
     "vendor/htmx-2.0.11.min.js",
     "js/app.js",
     "js/db.js",
+    "js/vault.js",
     "js/outbox.js",
     "js/sync.js",
     "js/sync-ui.js",
@@ -106,6 +107,10 @@ def offline_shell():
 
 @bp.get("/device")
 def device():
-    """What is still on this phone. Rendered from IndexedDB, so it works for whoever holds
-    the phone, logged in or not (nothing server-side is shown)."""
-    return render_template("device.html", offline_shell=True)
+    """What is still on this phone. Rendered from IndexedDB, so whoever holds the phone sees
+    that records wait (nothing server-side is shown). Their contents are another matter: only
+    the user logged in here sees the labels of their own records and may export them; logged
+    out, nobody may (the page names that user for offline-app.js, `data-export-user`)."""
+    response = Response(render_template("device.html", offline_shell=True))
+    response.headers["Cache-Control"] = "no-store"
+    return response

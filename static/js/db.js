@@ -3,7 +3,7 @@
 // IndexedDB handles Blobs poorly), kept in their own store so lists never load them.
 
 const DB_NAME = "fieldwork";
-const DB_VERSION = 1;
+const DB_VERSION = 2;
 let opening = null;
 
 function upgrade(db, oldVersion) {
@@ -17,6 +17,10 @@ function upgrade(db, oldVersion) {
     const households = db.createObjectStore("households", { keyPath: ["user_id", "id"] });
     households.createIndex("user_id", "user_id");
     db.createObjectStore("meta", { keyPath: "key" });
+  }
+  if (oldVersion < 2) {
+    // Per-user AES-GCM keys (non-extractable CryptoKeys) that seal the outbox: vault.js.
+    db.createObjectStore("keys", { keyPath: "user_id" });
   }
 }
 

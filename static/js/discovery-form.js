@@ -54,6 +54,8 @@ function metres(a, b) {
 }
 
 async function localCandidates(user, { head_name, address, location }) {
+  // Households hidden after the server said the login expired are not compared either.
+  if (await getMeta(`locked:${String(user.id)}`)) return [];
   const all = await tx("households", "readonly", (s, p) => p(s.households.index("user_id").getAll(String(user.id))));
   const out = [];
   for (const h of all) {
@@ -82,15 +84,49 @@ async function serverCandidates(body) {
 
 const WHY = { same_id: "身份证号相同", similar_name_address: "姓名相同、地址相近", nearby: "位置相距不到50米" };
 
+/** One candidate: a household the user may see (name, address, link), or one outside their
+ * scope, of which the server tells only the county and what to do (no name, no link). */
+function candidateItem(c) {
+  if (c.in_scope === false) {
+    return el("li", { "data-out-of-scope": "1" },
+      el("span", { class: "chip chip-warn", text: WHY[c.reason] || "可能已在其他地区登记" }),
+      c.county ? ` ${c.county} · ` : " ",
+      el("span", { "data-advice": "1", text: c.advice || "该家庭可能已在其他地区登记，请与上级核实后再上报。" }));
+  }
+  const why = Array.isArray(c.why) ? c.why : c.reason ? [c.reason] : [];
+  const name = c.household_id != null && /^\d+$/.test(String(c.household_id))
+    ? el("a", { href: `/households/${c.household_id}`, text: c.head_name || "" })
+    : el("strong", { text: c.head_name || "" });
+  return el("li", { "data-in-scope": "1" }, name, ` · ${c.address || ""} · `,
+    el("span", { class: "chip chip-warn", text: why.map((w) => WHY[w] || w).join("、") }));
+}
+
 export function initDiscoveryForm(form, { schema, user }) {
   const gps = attachGps(form);
   const photos = attachPhotos(form, { defaultCaption: "living" });
   const dupBox = form.querySelector("[data-duplicates]");
+  const button = form.querySelector("[type=submit]");
   let confirmedFor = null;
+  // One record id for this filling of the form: a second tap, or a retry after an error,
+  // saves the same record, which the outbox (unique id) and the server keep once.
+  const recordId = crypto.randomUUID();
+  let busy = false;
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (busy) return;
     if (!form.reportValidity() || form.dataset.photosBusy) return;
+    busy = true;
+    button.disabled = true;
+    try {
+      await check();
+    } finally {
+      busy = false;
+      if (button.isConnected) button.disabled = false;
+    }
+  });
+
+  async function check() {
     const answers = collectAnswers(form, schema);
     const location = gps.fix();
     const base = { region_id: form.elements.namedItem("region_id").value, address: form.elements.namedItem("address").value.trim(),
@@ -110,8 +146,7 @@ export function initDiscoveryForm(form, { schema, user }) {
         dupBox.hidden = false;
         dupBox.replaceChildren(el("h2", { text: "可能已在登记中" }),
           el("p", { class: "muted", text: source === "server" ? "系统中找到以下可能相同的家庭，请核对：" : "（离线，仅与本机保存的家庭比对）以下家庭可能相同，请核对：" }),
-          el("ul", { class: "plain", "data-testid": "duplicate-candidates" }, candidates.map((c) => el("li", {},
-            el("strong", { text: c.head_name }), ` · ${c.address} · `, el("span", { class: "chip chip-warn", text: c.why.map((w) => WHY[w] || w).join("、") })))),
+          el("ul", { class: "plain", "data-testid": "duplicate-candidates" }, candidates.map(candidateItem)),
           el("p", { text: "如确认不是同一户，请再次点击“检查并保存”。" }));
         confirmedFor = key;
         dupBox.scrollIntoView({ block: "center" });
@@ -120,7 +155,7 @@ export function initDiscoveryForm(form, { schema, user }) {
     }
     const list = photos.list();
     gps.stop();
-    const id = crypto.randomUUID();
+    const id = recordId;
     const record = {
       type: "discovery", id, ...base, location, answers, reported_at: isoWithOffset(new Date()),
       photos: list.map((p) => ({ id: p.id, sha256: p.sha256, bytes: p.bytes, taken_at: p.taken_at, caption: p.caption })),
@@ -132,7 +167,7 @@ export function initDiscoveryForm(form, { schema, user }) {
       return;
     }
     showSaved(form, { id, backHref: "/discovery/new", backText: "再上报一户", viewHref: null });
-  });
+  }
 }
 
 export { getMeta };

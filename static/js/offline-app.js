@@ -3,6 +3,7 @@
 import { getMeta, tx } from "./db.js";
 import * as outbox from "./outbox.js";
 import { el, renderField } from "./schema-form.js";
+import { open as unseal } from "./vault.js";
 
 const STATE_LABEL = { visited: "本月已走访", due: "本月待走访", overdue: "逾期未走访" };
 const STATE_CHIP = { visited: "chip-ok", due: "chip-warn", overdue: "chip-bad" };
@@ -12,6 +13,16 @@ const ORDER = { overdue: 0, due: 1, visited: 2 };
 export async function sessionUser() {
   return getMeta("session_user");
 }
+
+/** The server answered 401 for this user: their households stay hidden until they sign in
+ * again (a login that merely expired out of signal hides nothing: the helper keeps working). */
+export async function isLocked(user) {
+  return Boolean(user && await getMeta(`locked:${String(user.id)}`));
+}
+
+// Offline, the device page exports only for the phone's user and only this long after the
+// server last confirmed their login (the server's own session lifetime).
+const OFFLINE_EXPORT_WINDOW_MS = 12 * 3600_000;
 
 export async function householdsOf(userId) {
   return tx("households", "readonly", (s, p) => p(s.households.index("user_id").getAll(String(userId))));
@@ -38,9 +49,19 @@ async function pendingVisits(userId) {
   const entries = await outbox.list();
   const out = new Map();
   for (const e of entries) {
-    if (e.user_id === String(userId) && e.type === "visit") out.set(String(e.record.household_id), e);
+    const householdId = e.household_id ?? e.record?.household_id;
+    if (e.user_id === String(userId) && e.type === "visit") out.set(String(householdId), e);
   }
   return out;
+}
+
+function loginAgain(root) {
+  root.replaceChildren(el("section", { class: "card", "data-testid": "login-again" },
+    el("h1", { text: "登录已过期" }),
+    el("p", { text: "为保护帮扶户的信息，本机保存的帮扶户资料在重新登录之前不再显示。" }),
+    el("p", { text: "未上传的记录仍加密保存在本机，不会丢失，重新登录后会自动上传。" }),
+    el("p", {}, el("a", { class: "btn btn-primary", href: `/login?next=${encodeURIComponent(location.pathname)}`, text: "重新登录" }), " ",
+      el("a", { class: "btn", href: "/device", text: "本机记录" }))));
 }
 
 function needLogin(root) {
@@ -189,15 +210,20 @@ function unb64(text) {
   return out.buffer;
 }
 
-export async function exportUnsent() {
-  const entries = await outbox.list();
+/** The unsent records of one user (the one signed in), unsealed, with their photos. */
+export async function exportUnsent(owner) {
+  if (!owner) throw new Error("导出需要登录本人账号");
+  const entries = (await outbox.list()).filter((e) => e.user_id === String(owner.id));
   const data = [];
   for (const e of entries) {
-    const photos = (await outbox.photosOf(e.id, { withBytes: true }))
-      .filter((p) => p.state !== "stored" && p.buffer)
-      .map((p) => ({ id: p.id, mime: p.mime, sha256: p.sha256, bytes: p.bytes, data: b64(p.buffer) }));
-    data.push({ id: e.id, type: e.type, user_id: e.user_id, username: e.username, label: e.label,
-                created_at: e.created_at, state: e.state, record: e.record, photos });
+    const photos = [];
+    for (const p of await outbox.photosOf(e.id, { withBytes: true })) {
+      if (p.state === "stored" || !p.buffer) continue;
+      photos.push({ id: p.id, mime: p.mime, sha256: p.sha256, bytes: p.bytes, data: b64(await outbox.photoBytes(p)) });
+    }
+    const { record, label } = await outbox.contents(e);
+    data.push({ id: e.id, type: e.type, user_id: e.user_id, username: e.username, label,
+                created_at: e.created_at, state: e.state, record, photos });
   }
   return { format: "fieldwork-outbox", version: 1, exported_at: new Date().toISOString(), entries: data };
 }
@@ -216,29 +242,63 @@ export async function importUnsent(payload) {
 
 const deviceRenders = new WeakMap();
 
+/** Who may export from this page: on the page the server rendered, the user it is logged in
+ * as (nobody when logged out); on the offline shell, the phone's user, unless a 401 hid their
+ * data or the server has not confirmed their login for OFFLINE_EXPORT_WINDOW_MS. */
+async function exportOwner(root, user) {
+  const serverUser = root.dataset.exportUser;
+  if (serverUser !== undefined) {
+    if (!serverUser) return null;
+    return { id: serverUser, username: root.dataset.exportUsername || "" };
+  }
+  if (!user || await isLocked(user)) return null;
+  const confirmed = await getMeta(`session_ok:${user.id}`);
+  if (!confirmed || Date.now() - Date.parse(confirmed) > OFFLINE_EXPORT_WINDOW_MS) return null;
+  return user;
+}
+
+async function labelOf(e) {
+  try { return (await outbox.contents(e)).label; } catch (_) { return ""; }
+}
+
+async function sentLabel(s) {
+  if (!s.sealed_label) return s.label || "";
+  try { return await unseal(s.user_id, s.sealed_label); } catch (_) { return ""; }
+}
+
 async function renderDevice(root) {
   // Renders overlap (every outbox change starts one): only the latest one may paint.
   const generation = (deviceRenders.get(root) || 0) + 1;
   deviceRenders.set(root, generation);
-  const user = await sessionUser();
+  let user = await sessionUser();
+  const owner = await exportOwner(root, user);
+  if (root.dataset.exportUser !== undefined) user = owner;  // the server's login decides
+  if (await isLocked(user)) user = null;
   const entries = await outbox.list();
   // What was sent lately, for the person holding the phone only: its labels name households.
-  const sent = user ? (await getMeta("sent_log", [])).filter((s) => s.user_id === String(user.id)) : [];
+  const sent = [];
+  if (user) {
+    for (const s of (await getMeta("sent_log", [])).filter((x) => x.user_id === String(user.id))) {
+      sent.push({ ...s, label: await sentLabel(s) });
+    }
+  }
   const list = el("ul", { class: "list", "data-testid": "outbox-list" });
   for (const e of entries) {
     const photos = await outbox.photosOf(e.id);
     const waiting = photos.filter((p) => p.state !== "stored");
     const mine = user && e.user_id === String(user.id);
+    // Labels name households: only their own user sees them.
+    const label = mine ? await labelOf(e) : "";
     const item = el("li", { class: `list-item state-${e.state === "rejected" ? "overdue" : "due"}`, "data-entry": e.id, "data-state": e.state },
       el("div", { class: "list-link" },
-        el("span", { class: "list-title", text: e.label || (e.type === "visit" ? "走访记录" : "新发现上报") }),
+        el("span", { class: "list-title", text: label || (e.type === "visit" ? "走访记录" : "新发现上报") }),
         el("span", { class: "list-sub", text: `${fmtTime(e.created_at)} · ${STATE_TEXT[e.state] || e.state} · 照片 ${photos.length - waiting.length}/${photos.length}` }),
         mine ? null : el("span", { class: "chip chip-warn", text: `属于账号 ${e.username}，请用该账号登录后上传` }),
         e.errors ? el("ul", { class: "error-list" }, Object.entries(e.errors).map(([k, v]) => el("li", { class: "error", text: v === "conflict" ? "记录编号冲突" : `${v}` }))) : null,
         waiting.filter((p) => p.state === "failed").map((p) => el("p", { class: "error", text: `照片未能上传：${p.error}` }))));
     if (e.state === "rejected" && mine) {
       const actions = el("div", { class: "list-actions" });
-      if (e.type === "visit") actions.append(el("a", { class: "btn btn-small", href: `/households/${e.record.household_id}/visits/new?fix=${e.id}`, text: "修改后重新提交" }));
+      if (e.type === "visit") actions.append(el("a", { class: "btn btn-small", href: `/households/${e.household_id ?? e.record?.household_id}/visits/new?fix=${e.id}`, text: "修改后重新提交" }));
       const del = el("button", { type: "button", class: "btn btn-small btn-quiet", text: "删除此记录" });
       del.addEventListener("click", async () => {
         if (confirm("删除后无法恢复，确定删除这条被退回的记录吗？")) { await outbox.remove(e.id); renderDevice(root); }
@@ -248,9 +308,11 @@ async function renderDevice(root) {
     }
     list.append(item);
   }
-  const exportBtn = el("button", { type: "button", class: "btn", "data-action": "export", text: "导出未上传的记录" });
-  exportBtn.addEventListener("click", async () => {
-    const payload = await exportUnsent();
+  const exportBtn = owner
+    ? el("button", { type: "button", class: "btn", "data-action": "export", text: "导出我未上传的记录" })
+    : el("a", { class: "btn", href: "/login?next=%2Fdevice", "data-export-login": "1", text: "登录后可导出本人未上传的记录" });
+  if (owner) exportBtn.addEventListener("click", async () => {
+    const payload = await exportUnsent(owner);
     const blob = new Blob([JSON.stringify(payload)], { type: "application/json" });
     const a = el("a", { href: URL.createObjectURL(blob), download: `fieldwork-unsent-${new Date().toISOString().slice(0, 10)}.json` });
     document.body.append(a);
@@ -343,10 +405,11 @@ async function route() {
   if (path === "/device") return followOutbox(root);
   if (!user) return needLogin(root);
   let m;
+  if (path === "/discovery/new") return renderDiscoveryPage(root, null);
+  if (await isLocked(user)) return loginAgain(root);
   if (path === "/" || path === "/households/mine") return renderList(root, user);
   if ((m = path.match(/^\/households\/(\d+)\/visits\/new$/))) return renderVisitForm(root, user, m[1]);
   if ((m = path.match(/^\/households\/(\d+)$/))) return renderHousehold(root, user, m[1]);
-  if (path === "/discovery/new") return renderDiscoveryPage(root, null);
   return notCached(root);
 }
 

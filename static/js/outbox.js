@@ -1,36 +1,78 @@
 // The one outbox: every visit and discovery report is written here first, online or not.
 // Entries leave only after the server has answered for the record and all its photos.
 import { tx } from "./db.js";
+import { isSealed, open, openBytes, seal, sealBytes } from "./vault.js";
 
 /**
- * Append a record and its photos in one transaction.
+ * Append a record and its photos in one transaction. The record, its label and the photo
+ * bytes are sealed under the user's key (vault.js): the outbox holds no plain ID number,
+ * name or photo. Saving the same record id again is a no-op (a double tap saves once).
  * photos: [{id, mime, buffer: ArrayBuffer, sha256, bytes}]
  */
 export async function append({ record, photos = [], user, label = "" }) {
+  const uid = String(user.id);
+  const sealed = await seal(uid, { record, label });
+  const sealedPhotos = [];
+  for (const p of photos) sealedPhotos.push({ ...p, buffer: await sealBytes(uid, p.buffer) });
   const entry = {
     id: record.id,
     type: record.type,
-    user_id: String(user.id),
+    user_id: uid,
     username: user.username,
-    label,
+    // Only what the phone's own pages need without the key: which household a visit is for.
+    household_id: record.type === "visit" ? String(record.household_id) : null,
     created_at: new Date().toISOString(),
-    record,
+    sealed,
     state: "pending", // pending → accepted (photos may still be missing) → gone; or rejected
     errors: null,
     flags: [],
     photo_ids: photos.map((p) => p.id),
     attempts: 0,
   };
-  await tx(["outbox", "photos"], "readwrite", (s) => {
+  let existing = null;
+  await tx(["outbox", "photos"], "readwrite", async (s, p) => {
+    existing = await p(s.outbox.index("id").get(record.id));
+    if (existing) return;
     s.outbox.add(entry);
-    for (const p of photos) {
-      s.photos.put({ id: p.id, record_id: record.id, user_id: String(user.id), mime: p.mime,
-                     sha256: p.sha256, bytes: p.bytes, buffer: p.buffer, state: "waiting",
+    for (const ph of sealedPhotos) {
+      s.photos.put({ id: ph.id, record_id: record.id, user_id: uid, mime: ph.mime,
+                     sha256: ph.sha256, bytes: ph.bytes, buffer: ph.buffer, state: "waiting",
                      error: null });
     }
   });
+  if (existing) return existing;
   notify();
   return entry;
+}
+
+/** The record and label of an entry, unsealed with its user's key. */
+export async function contents(entry) {
+  if (entry.sealed) return open(entry.user_id, entry.sealed);
+  return { record: entry.record, label: entry.label || "" }; // written before sealing existed
+}
+
+/** The bytes of a photo row (unsealed), or null once they are gone. */
+export async function photoBytes(row) {
+  if (!row.buffer) return null;
+  return isSealed(row.buffer) ? openBytes(row.user_id, row.buffer) : row.buffer;
+}
+
+/** Seal what an older version of the app left in plain text (records, labels, photos). */
+export async function sealLegacy() {
+  const entries = (await list()).filter((e) => !e.sealed && e.record);
+  for (const e of entries) {
+    const { record, label, ...rest } = e;
+    const sealedEntry = { ...rest, household_id: record.type === "visit" ? String(record.household_id) : null,
+                          sealed: await seal(e.user_id, { record, label: label || "" }) };
+    const photos = [];
+    for (const ph of await photosOf(e.id, { withBytes: true })) {
+      if (ph.buffer && !isSealed(ph.buffer)) photos.push({ ...ph, user_id: e.user_id, buffer: await sealBytes(e.user_id, ph.buffer) });
+    }
+    await tx(["outbox", "photos"], "readwrite", (s) => {
+      s.outbox.put(sealedEntry);
+      for (const ph of photos) s.photos.put(ph);
+    });
+  }
 }
 
 /** Every entry in the order it was made (without photo bytes). */

@@ -51,6 +51,8 @@ export function initSyncBar() {
       text.textContent = waiting || sum.photos ? `离线：${waiting} 条记录、${sum.photos} 张照片保存在本机，联网后自动上传` : "离线：可以继续走访，记录会保存在本机";
     } else if (state === "login_required") {
       text.textContent = `登录已过期，请重新登录后继续同步${waiting ? `（${waiting} 条记录保存在本机，不会丢失）` : ""}`;
+    } else if (state === "account_disabled") {
+      text.textContent = `此账号已停用，本机保存的帮扶户资料已清除${waiting ? `（${waiting} 条未上传的记录已加密保存在本机，请联系管理员）` : ""}`;
     } else if (state === "error") {
       const secs = status.retry_in_ms ? Math.round(status.retry_in_ms / 1000) : null;
       const hint = status.hint ? `（${status.hint}）` : "";
@@ -61,14 +63,15 @@ export function initSyncBar() {
       text.textContent = `已全部同步${lastSync ? ` · 上次同步 ${hhmm(lastSync)}` : ""}${rejected}`;
     }
     let login = bar.querySelector("[data-login-link]");
-    if (state === "login_required" && !login) {
+    const needsLogin = state === "login_required" || state === "account_disabled";
+    if (needsLogin && !login) {
       login = document.createElement("a");
       login.dataset.loginLink = "";
       login.className = "btn btn-small btn-primary";
       login.href = `/login?next=${encodeURIComponent(location.pathname)}`;
       login.textContent = "重新登录";
       bar.append(login);
-    } else if (state !== "login_required" && login) login.remove();
+    } else if (!needsLogin && login) login.remove();
   }
 
   // The bar says "sending" from the moment this page asks for a sync until that sync (and any

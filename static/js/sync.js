@@ -2,6 +2,7 @@
 // households refreshed with the pull cursor. Runs in pages and in the service worker.
 import { deviceId, getMeta, setMeta, tx } from "./db.js";
 import * as outbox from "./outbox.js";
+import { seal } from "./vault.js";
 
 const API = "/api/sync/v1";
 const MAX_BATCH = 100;
@@ -10,6 +11,10 @@ const BACKOFF_BASE_MS = 5_000;
 const BACKOFF_MAX_MS = 5 * 60_000;
 
 export class LoginRequired extends Error {}
+/** The server says this account is deactivated (or this device revoked): the phone forgets
+ * the user's households and pulled data; unsent records stay, sealed (never lose work). */
+export class AccountDisabled extends Error {}
+const REVOKED_CODES = new Set(["account_disabled", "device_revoked"]);
 class NetworkError extends Error {
   constructor(message, hint = null) {
     super(message);
@@ -36,20 +41,26 @@ function emit(status) {
 
 async function api(path, { method = "GET", body, csrf, headers = {} } = {}) {
   let res;
+  // The installation's id lets the server say "this phone's account is deactivated" even
+  // when the phone's cookies have expired (finding 4 of the audit).
+  const device = await deviceId();
   try {
     res = await fetch(API + path, {
       method,
       credentials: "same-origin",
       cache: "no-store",
-      headers: { Accept: "application/json", ...(csrf ? { "X-CSRFToken": csrf } : {}), ...headers },
+      headers: { Accept: "application/json", "X-Fieldwork-Device": device, ...(csrf ? { "X-CSRFToken": csrf } : {}), ...headers },
       body,
     });
   } catch (err) {
     throw new NetworkError(err.message || "network");
   }
-  if (res.status === 401) throw new LoginRequired();
   let data = null;
   try { data = await res.json(); } catch (_) { /* a proxy's HTML error page */ }
+  if (res.status === 401 || res.status === 403) {
+    if (REVOKED_CODES.has(data?.error?.code)) throw new AccountDisabled(data.error.message);
+    if (res.status === 401) throw new LoginRequired();
+  }
   if (res.status >= 500 || (!data && !res.ok)) throw new NetworkError(`HTTP ${res.status}`);
   if (notAboutTheRecord(res.status, data)) throw new NetworkError(`HTTP ${res.status}`, data?.error?.message);
   return { status: res.status, data };
@@ -58,8 +69,51 @@ async function api(path, { method = "GET", body, csrf, headers = {} } = {}) {
 /** The session user and a CSRF token, or LoginRequired. */
 export async function session() {
   const { data } = await api("/session");
-  await setMeta("session_user", data.user);
+  const uid = String(data.user.id);
+  await tx("meta", "readwrite", (s) => {
+    s.meta.put({ key: "session_user", value: data.user });
+    // The same user is signed in again: what an explicit 401 hid shows again.
+    s.meta.delete(`locked:${uid}`);
+    s.meta.delete(`revoked:${uid}`);
+    s.meta.put({ key: `session_ok:${uid}`, value: new Date().toISOString() });
+  });
   return data;
+}
+
+/** Hide this user's households on the phone until they sign in again (an explicit 401). */
+export async function lockUser(userId) {
+  await setMeta(`locked:${String(userId)}`, new Date().toISOString());
+}
+
+export async function isLocked(userId) {
+  return Boolean(await getMeta(`locked:${String(userId)}`));
+}
+
+/** Pages other than the app shell and static files that a cache may hold: gone. */
+export async function purgePersonalCaches() {
+  if (typeof caches === "undefined") return;
+  for (const name of await caches.keys()) {
+    if (!name.startsWith("fieldwork-")) continue;
+    const cache = await caches.open(name);
+    for (const request of await cache.keys()) {
+      const path = new URL(request.url).pathname;
+      if (!(path.startsWith("/static/") || path === "/offline" || path === "/manifest.webmanifest")) {
+        await cache.delete(request);
+      }
+    }
+  }
+}
+
+/** The account is deactivated (or the device revoked): forget its households, forms, regions,
+ * cursors and sent list, and cached pages. Its unsent records stay, sealed, for the office. */
+export async function wipeUser(userId) {
+  const uid = String(userId);
+  await forgetUser(uid);
+  await tx("meta", "readwrite", (s) => {
+    for (const k of ["forms", "settings", "regions", "pulled_at", "last_sync", "session_ok", "locked"]) s.meta.delete(`${k}:${uid}`);
+    s.meta.put({ key: `revoked:${uid}`, value: new Date().toISOString() });
+  });
+  await purgePersonalCaches();
 }
 
 function uploadWithProgress(url, photo, csrf, onProgress) {
@@ -95,23 +149,25 @@ function uploadWithProgress(url, photo, csrf, onProgress) {
 async function pushRecords(user, csrf) {
   const entries = (await outbox.list()).filter((e) => e.user_id === String(user.id) && e.state === "pending");
   const device = await deviceId();
+  const records = new Map(); // unsealed only for the time of the request
+  for (const e of entries) records.set(e.id, (await outbox.contents(e)).record);
   let i = 0;
   while (i < entries.length) {
     const batch = [];
     let size = 0;
     while (i < entries.length && batch.length < MAX_BATCH) {
-      const s = JSON.stringify(entries[i].record).length;
+      const s = JSON.stringify(records.get(entries[i].id)).length;
       if (batch.length && size + s > MAX_BATCH_BYTES) break;
       batch.push(entries[i]);
       size += s;
       i += 1;
     }
-    const body = JSON.stringify({ device_id: device, sent_at: new Date().toISOString(), records: batch.map((e) => e.record) });
+    const body = JSON.stringify({ device_id: device, sent_at: new Date().toISOString(), records: batch.map((e) => records.get(e.id)) });
     const { status, data } = await api("/push", { method: "POST", body, csrf, headers: { "Content-Type": "application/json" } });
     if (status !== 200) {
       // The request as a whole was refused: send the records one by one to find the culprit.
       if (batch.length > 1) {
-        for (const e of batch) await pushOne(e, device, csrf);
+        for (const e of batch) await pushOne(e, records.get(e.id), device, csrf);
         continue;
       }
       batch[0].state = "rejected";
@@ -123,8 +179,8 @@ async function pushRecords(user, csrf) {
   }
 }
 
-async function pushOne(entry, device, csrf) {
-  const body = JSON.stringify({ device_id: device, sent_at: new Date().toISOString(), records: [entry.record] });
+async function pushOne(entry, record, device, csrf) {
+  const body = JSON.stringify({ device_id: device, sent_at: new Date().toISOString(), records: [record] });
   const { status, data } = await api("/push", { method: "POST", body, csrf, headers: { "Content-Type": "application/json" } });
   if (status === 200) return applyResults([entry], data.results);
   entry.state = "rejected";
@@ -162,11 +218,15 @@ async function uploadPhotos(user, csrf, progress) {
     for (const photo of photos) {
       if (photo.state === "stored" || photo.state === "failed") continue;
       const before = progress.sent;
-      const { status, data } = await uploadWithProgress(`${API}/photos/${photo.id}`, photo, csrf, (loaded) => {
+      const plain = { ...photo, buffer: await outbox.photoBytes(photo) };
+      const { status, data } = await uploadWithProgress(`${API}/photos/${photo.id}`, plain, csrf, (loaded) => {
         progress.sent = before + loaded;
         emit({ state: "sending", ...progress });
       });
-      if (status === 401) throw new LoginRequired();
+      if (status === 401 || status === 403) {
+        if (REVOKED_CODES.has(data?.error?.code)) throw new AccountDisabled(data.error.message);
+        if (status === 401) throw new LoginRequired();
+      }
       if (notAboutTheRecord(status, data)) throw new NetworkError(`HTTP ${status}`, data?.error?.message);
       if (status === 200 || status === 201) {
         progress.sent = before + photo.bytes;
@@ -195,8 +255,10 @@ async function uploadPhotos(user, csrf, progress) {
 }
 
 async function rememberSent(entry) {
+  const { label } = await outbox.contents(entry);
+  const sealedLabel = await seal(entry.user_id, label || "");
   const log = await getMeta("sent_log", []);
-  log.unshift({ id: entry.id, type: entry.type, label: entry.label, user_id: entry.user_id,
+  log.unshift({ id: entry.id, type: entry.type, sealed_label: sealedLabel, user_id: entry.user_id,
                 created_at: entry.created_at, sent_at: new Date().toISOString(), flags: entry.flags });
   await setMeta("sent_log", log.slice(0, 50));
 }
@@ -276,6 +338,7 @@ export function syncNow({ reason = "manual", pullToo = true } = {}) {
   running = withLock(async () => {
     emit({ state: "sending", reason, sent: 0 });
     try {
+      await outbox.sealLegacy();
       const { user, csrf_token: csrf } = await session();
       await forgetOtherUsers(user.id);
       const before = await outbox.summary(user.id);
@@ -294,9 +357,15 @@ export function syncNow({ reason = "manual", pullToo = true } = {}) {
       emit({ state: "idle", last_sync: now, ...(await outbox.summary(user.id)) });
       return "ok";
     } catch (err) {
-      if (err instanceof LoginRequired) {
-        emit({ state: "login_required", ...(await outbox.summary()) });
-        return "login_required";
+      if (err instanceof LoginRequired || err instanceof AccountDisabled) {
+        // The server answered: this phone's last user is no longer signed in here.
+        const last = await getMeta("session_user");
+        const revoked = err instanceof AccountDisabled;
+        if (last && revoked) await wipeUser(last.id);
+        else if (last) await lockUser(last.id);
+        const state = revoked ? "account_disabled" : "login_required";
+        emit({ state, message: err.message, ...(await outbox.summary()) });
+        return state;
       }
       failures += 1;
       const delay = scheduleRetry();

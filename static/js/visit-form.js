@@ -26,7 +26,8 @@ async function prefillFix(form, fixId) {
   // "Fix and resend" a record the server rejected: the new record supersedes the old.
   const entry = await outbox.get(fixId);
   if (!entry || entry.type !== "visit") return null;
-  const answers = entry.record.answers || {};
+  const { record } = await outbox.contents(entry);
+  const answers = record.answers || {};
   for (const [name, value] of Object.entries(answers)) {
     const inputs = form.querySelectorAll(`[name="${name}"]`);
     for (const input of inputs) {
@@ -35,7 +36,7 @@ async function prefillFix(form, fixId) {
       } else input.value = value ?? "";
     }
   }
-  setField(form, "notes", entry.record.notes || "");
+  setField(form, "notes", record.notes || "");
   showErrors(form, entry.errors);
   return entry;
 }
@@ -64,18 +65,24 @@ export function initVisitForm(form, { household = null, schema = null } = {}) {
   syncRequired(form);
 
   let fixing = null;
+  // One record id for this filling of the form (the page's own when the server made one): a
+  // second tap or a retry saves the same record, kept once by the outbox and the server.
+  const recordId = form.elements.namedItem("record_id")?.value || crypto.randomUUID();
+  let busy = false;
   const fixId = new URLSearchParams(location.search).get("fix");
   if (fixId) prefillFix(form, fixId).then((entry) => { fixing = entry; syncRequired(form); });
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (busy) return;
     syncRequired(form);
     if (!form.reportValidity()) return;
     if (form.dataset.photosBusy) return;
     const button = form.querySelector("[type=submit]");
+    busy = true;
     button.disabled = true;
     gps.stop();
-    const id = crypto.randomUUID();
+    const id = recordId;
     const visitedAt = localTime?.value ? new Date(localTime.value) : new Date();
     const list = photos.list();
     const record = {
@@ -93,6 +100,7 @@ export function initVisitForm(form, { household = null, schema = null } = {}) {
       await saveToOutbox({ record, photos: list, label });
       if (fixing) await outbox.remove(fixing.id);
     } catch (err) {
+      busy = false;
       button.disabled = false;
       showErrors(form, { record: err.message });
       return;
