@@ -20,7 +20,6 @@ test); blank for months still to come.
 
 from __future__ import annotations
 
-import csv
 import io
 import zipfile
 from collections import defaultdict
@@ -46,6 +45,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from fieldwork import csvsafe
 from fieldwork.accounts import roles
 from fieldwork.accounts.auth import role_required
 from fieldwork.accounts.models import User
@@ -402,14 +402,15 @@ def sheet_rows(rows: Iterable[list[Any]], first_row: int, styles: dict[int, int]
 
 def csv_chunks(req: LedgerRequest) -> Iterator[bytes]:
     """The ledger as UTF-8 CSV with a byte-order mark (Excel then reads the Chinese right),
-    one chunk per page of rows."""
+    one chunk per page of rows. Text that a spreadsheet would run as a formula (a head name
+    "=HYPERLINK(...)") is neutralised by csvsafe; numbers stay numbers."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.writer(buffer)
     buffer.write("\ufeff")
     writer.writerow(headers())
     count = 0
     for row in iter_rows(req):
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(row)
         count += 1
         if count % PAGE_SIZE == 0:
             yield buffer.getvalue().encode("utf-8")
