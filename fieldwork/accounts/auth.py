@@ -27,12 +27,18 @@ def init_login(app: Flask, login_manager: LoginManager) -> None:
 
     @login_manager.user_loader
     def load_user(token: str) -> User | None:
-        user_id, _, session_token = token.partition(":")
-        if not user_id.isdigit():
+        from fieldwork.accounts.services import login_ended, parse_login_token
+
+        parsed = parse_login_token(token)
+        if parsed is None:
             return None
-        user = db.session.get(User, int(user_id))
-        # A rotated token (password change, deactivation) ends this session.
+        user_id, session_token, login_id = parsed
+        user = db.session.get(User, user_id)
+        # A rotated token (password change, deactivation) ends every session of the user;
+        # logging out ends its own login, on whatever cookie still carries it.
         if user is None or not user.active or user.session_token != session_token:
+            return None
+        if login_id is not None and login_ended(user.id, login_id):
             return None
         return user
 

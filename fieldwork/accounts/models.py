@@ -6,9 +6,9 @@ import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
+import werkzeug.security
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from fieldwork.accounts.roles import ROLE_LABELS, ROLES
 from fieldwork.dbtypes import UTCDateTime, utcnow
@@ -17,6 +17,10 @@ from fieldwork.places.models import Place
 
 # scrypt is werkzeug's default modern scheme; spelled out so a library change cannot weaken it.
 PASSWORD_METHOD = "scrypt"  # noqa: S105 - a hash scheme name, not a password
+
+
+def new_login_id() -> str:
+    return secrets.token_hex(8)
 
 
 class User(UserMixin, db.Model):
@@ -53,14 +57,19 @@ class User(UserMixin, db.Model):
         return self.active
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
+        """A new login token, called by Flask-Login once per login and kept in the session
+        and remember-me cookies: ``<user id>:<session_token>:<login id>``. Rotating
+        session_token ends every login of the user; the login id, new at each login, lets
+        logging out end just this one (accounts/services.py: end_session)."""
+        return f"{self.id}:{self.session_token}:{new_login_id()}"
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
+        self.password_hash = werkzeug.security.generate_password_hash(
+            password, method=PASSWORD_METHOD)
         self.rotate_sessions()
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+        return werkzeug.security.check_password_hash(self.password_hash, password)
 
     def rotate_sessions(self) -> None:
         self.session_token = secrets.token_hex(8)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+import secrets
+from functools import cache
 
 import sqlalchemy as sa
+import werkzeug.security
 from flask import Flask
 from flask_babel import gettext as _
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from fieldwork.accounts import roles
-from fieldwork.accounts.models import User
+from fieldwork.accounts.models import PASSWORD_METHOD, User
 from fieldwork.audit import services as audit
+from fieldwork.audit.models import AuditEvent
 from fieldwork.config import ConfigError
 from fieldwork.extensions import db
 from fieldwork.places.models import Place
@@ -97,6 +101,68 @@ def create_user(
         username_created=username, role=role,
     )
     return user
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash of the same scheme and cost as real ones, of a password nobody knows."""
+    return werkzeug.security.generate_password_hash(secrets.token_urlsafe(24),
+                                                    method=PASSWORD_METHOD)
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The user of this username and password (active or not: the caller says which), or
+    None. An unknown username costs the same password hash as a known one, so the time of the
+    answer does not tell whether an account exists (audit issue 11, finding 7)."""
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    if user is None:
+        werkzeug.security.check_password_hash(_dummy_hash(), password)
+        return None
+    return user if user.check_password(password) else None
+
+
+# ---------------------------------------------------------------- ending one session
+
+LOGOUT = "logout"
+_LOGIN_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def parse_login_token(token: str) -> tuple[int, str, str | None] | None:
+    """(user id, session token, login id) of a login token (models.User.get_id), or None.
+    A token from before login ids has none (login id None)."""
+    parts = token.split(":")
+    if len(parts) not in (2, 3) or not parts[0].isdigit() or not parts[1]:
+        return None
+    login_id = parts[2] if len(parts) == 3 else None
+    if login_id is not None and not _LOGIN_ID.fullmatch(login_id):
+        return None
+    return int(parts[0]), parts[1], login_id
+
+
+def login_ended(user_id: int, login_id: str) -> bool:
+    """Whether that login was ended by logging out. The logout's audit event, which names the
+    login id, is the record: the audit log is append-only, so no one can bring an ended
+    session back by editing it."""
+    return db.session.scalar(
+        sa.select(AuditEvent.id).where(
+            AuditEvent.user_id == user_id, AuditEvent.action == LOGOUT,
+            AuditEvent.target_type == "session", AuditEvent.target_id == login_id,
+        ).limit(1)
+    ) is not None
+
+
+def end_session(user: User, token: str) -> None:
+    """Log the user out of the session that holds this login token, server-side: its session
+    cookie and remember-me cookie stop working even if someone kept a copy, while the user's
+    other devices stay signed in. A token without a login id (issued before they existed) can
+    only be ended with all of the user's sessions. The caller commits."""
+    parsed = parse_login_token(token)
+    login_id = parsed[2] if parsed and parsed[0] == user.id else None
+    if login_id:
+        audit.record(LOGOUT, target_type="session", target_id=login_id, user=user)
+    else:
+        user.rotate_sessions()
+        audit.record(LOGOUT, user=user, all_sessions=True)
 
 
 def deactivate_user(user: User) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -20,7 +20,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from fieldwork.accounts.forms import ChangePasswordForm, LoginForm
 from fieldwork.accounts.models import User
-from fieldwork.accounts.services import password_problem
+from fieldwork.accounts.services import authenticate, end_session, password_problem
 from fieldwork.audit import services as audit
 from fieldwork.extensions import db, limiter
 from fieldwork.i18n import normalise_locale
@@ -60,8 +60,8 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         username = form.username.data.strip()
-        user = db.session.scalar(sa.select(User).where(User.username == username))
-        if user is None or not user.check_password(form.password.data):
+        user = authenticate(username, form.password.data)
+        if user is None:
             audit.record("login.failure", username=username[:64], user=None)
             db.session.commit()
             form.password.errors.append(_("用户名或密码不正确"))
@@ -70,6 +70,9 @@ def login():
             db.session.commit()
             form.username.errors.append(_("该账号已停用，请联系县级解困办"))
         else:
+            # A new session gets a new CSRF token: one read before the login (on a shared
+            # computer, or planted by another site) does not carry over.
+            _forget_csrf_token()
             login_user(user, remember=bool(form.remember.data))
             session.permanent = True
             user.last_login_at = now_utc()
@@ -79,12 +82,21 @@ def login():
     return render_template("accounts/login.html", form=form)
 
 
+def _forget_csrf_token() -> None:
+    name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(name, None)
+    g.pop(name, None)
+
+
 @bp.post("/logout")
 @login_required
 def logout():
-    audit.record("logout")
+    # Ended on the server, not only by deleting this browser's cookies: a copy of the session
+    # or remember-me cookie is refused from now on (accounts/services.py: end_session).
+    end_session(current_user._get_current_object(), str(session.get("_user_id") or ""))
     db.session.commit()
     logout_user()
+    _forget_csrf_token()
     flash(_("您已退出登录"), "info")
     return redirect(url_for("accounts.login"))
 

@@ -129,6 +129,38 @@ def test_inactive_user_with_a_wrong_password_learns_nothing(client, make_user):
     assert "停用" not in text(response)
 
 
+@pytest.fixture
+def hash_checks(monkeypatch) -> list[str]:
+    """The scheme and cost of every password check, recorded by a spy around werkzeug's own
+    check_password_hash that still runs it (so each check costs what it really costs)."""
+    import werkzeug.security
+
+    real = werkzeug.security.check_password_hash
+    calls: list[str] = []
+
+    def spy(pwhash: str, password: str) -> bool:
+        calls.append(pwhash.split("$", 1)[0])
+        return real(pwhash, password)
+
+    monkeypatch.setattr(werkzeug.security, "check_password_hash", spy)
+    return calls
+
+
+@pytest.mark.parametrize("case", ["unknown user", "wrong password", "inactive",
+                                  "inactive, wrong password", "right password"])
+def test_every_login_attempt_costs_one_password_hash_of_the_same_cost(client, make_user,
+                                                                     hash_checks, case):
+    """Audit issue 11, finding 7: an unknown username answered at once (15 ms against
+    188 ms), telling which accounts exist. Now it is checked against a dummy hash of the same
+    scheme and cost."""
+    user = make_user("helper", active=not case.startswith("inactive"))
+    username = "nobody-at-all" if case == "unknown user" else user.username
+    password = PASSWORD if case in ("inactive", "right password") else "wrong-pass-999"
+    login(client, username, password=password)
+    assert hash_checks == [user.password_hash.split("$", 1)[0]]
+    assert hash_checks[0].startswith("scrypt:")
+
+
 def test_successful_login_goes_home_and_is_audited(client, db, make_user):
     user = make_user("county_officer", username="liu-county")
     response = login(client, user)
