@@ -8,8 +8,9 @@
   (ES modules importing each other, the service worker's precache list) the file is
   revalidated (``no-cache`` with its ETag: a 304 of a few hundred bytes).
 * Pages, JSON and the service worker are compressed per response by Flask-Compress (Brotli at
-  a fast level, or gzip). Personal pages get ``Cache-Control: private, no-cache`` unless the
-  view set its own, so no shared cache keeps them.
+  a fast level, or gzip). Pages and JSON get ``Cache-Control: no-store`` unless the view set
+  its own (the service worker, the manifest and the offline shell say ``no-cache``), so no
+  cache, shared or the browser's, keeps personal data.
 
 Call ``init_static_delivery(app)`` from create_app, after the blueprints are registered.
 Flask-Compress is optional: without it pages go out uncompressed (static files still are).
@@ -35,6 +36,9 @@ COMPRESSIBLE = {
 }
 MIN_SIZE = 512  # below this the headers weigh more than the saving
 IMMUTABLE = "public, max-age=31536000, immutable"
+# What a page or JSON answer gets when its view set no Cache-Control of its own.
+PERSONAL = {"text/html", "application/json", "application/problem+json"}
+PERSONAL_CACHE_CONTROL = "no-store"
 MAX_CACHED_BYTES = 16 * 1024 * 1024
 
 
@@ -126,9 +130,10 @@ def init_static_delivery(app: Flask) -> None:
             # every visit; with a validator an unchanged one costs a 304, not the whole file.
             response.add_etag()
             return response.make_conditional(request)
-        if (response.mimetype == "text/html" and "Cache-Control" not in response.headers
-                and response.status_code < 400):
-            response.headers["Cache-Control"] = "private, no-cache"
+        if response.mimetype in PERSONAL and "Cache-Control" not in response.headers:
+            # Pages and JSON name people, households and ID masks: no cache keeps them, not
+            # even the browser's own (a shared computer's disk, its back button after logout).
+            response.headers["Cache-Control"] = PERSONAL_CACHE_CONTROL
         return response
 
 

@@ -67,6 +67,20 @@ def test_photos_are_never_cached_by_shared_caches(client, scene):
     assert response.headers["Cache-Control"].startswith("private")
 
 
+def test_personal_pages_and_json_are_never_stored(client, scene):
+    """Audit issue 11, finding 7: pages went out `private, no-cache`, which lets the browser
+    keep a household's page on disk (a shared office computer, the back button after logout)."""
+    paths = [f"/households/{scene.hh_a.id}", f"/households/{scene.hh_b.id}", "/audit/", "/",
+             "/households/", "/no-such-page", "/api/sync/v1/session", "/api/sync/v1/pull",
+             "/api/sync/v1/no-such-thing"]
+    anonymous = [client.get("/login"), client.get("/api/sync/v1/session")]
+    login(client, scene.users["county_officer"])
+    for response in anonymous + [client.get(path) for path in paths]:
+        assert response.status_code < 500, response.request.path
+        assert response.headers.get("Cache-Control") == "no-store", (
+            response.request.path, response.status_code, response.headers.get("Cache-Control"))
+
+
 def test_full_id_page_is_not_stored(client, scene):
     login(client, scene.users["county_officer"])
     response = client.post(f"/privacy/households/{scene.hh_a.id}/reveal",
