@@ -6,9 +6,11 @@ SQLite backup can even be restored into PostgreSQL (the way off a single-machine
 * a consistent snapshot of the database — SQLite: a copy taken with the sqlite3 online backup
   API, then read; PostgreSQL: one REPEATABLE READ, READ ONLY transaction — written as one
   JSON-lines file per table (``db/<table>.jsonl``, one object per row, primary-key order);
-* the photo directory (``photos/...``), read after the database snapshot: a photo is written
-  before the row that marks it stored is committed, so every photo the snapshot knows of is
-  already on disk (later ones are harmless extras);
+* every photo of the configured photo store (``photos/<key>``) — the local directory or the
+  S3-compatible bucket, read through the store's own interface (keys, get, put), so a backup
+  of an S3 installation holds its photos too. Read after the database snapshot: a photo is
+  written before the row that marks it stored is committed, so every photo the snapshot knows
+  of is already stored (later ones are harmless extras);
 * ``manifest.json``: format, creation time, database kind, schema revision (Alembic), row
   count and SHA-256 of every table file, size and SHA-256 of every photo.
 
@@ -17,9 +19,12 @@ client binaries of the server's major version on the backup host, and cannot be 
 row-by-row against a manifest. The JSON-lines dump goes through the same SQLAlchemy types the
 app uses (UTC timestamps, decimals, JSON) and is verified before a single row is written.
 
-Restore refuses a database that holds any row, or a photo directory that holds any photo,
-unless ``--force``; it checks every hash first, writes the photos (atomically), then inserts
-every table in one transaction, and finally compares the row counts with the manifest.
+Restore refuses a database that holds any row, or a photo store that holds any photo,
+unless ``--force``; it checks every hash first, writes the photos through the store (each one
+atomically), then inserts every table in one transaction, and finally compares the row counts
+with the manifest.
+
+The archive is written 0600 and a backup directory that does not exist yet is created 0700.
 
 The archive holds personal data (names, addresses, health, incomes, photos); ID numbers stay
 encrypted in it, readable only with FIELDWORK_FIELD_KEY — keep the keys apart from backups.
@@ -47,7 +52,7 @@ from typing import Any
 
 import click
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import with_appcontext
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
@@ -57,9 +62,6 @@ from fieldwork.extensions import db
 FORMAT = "fieldwork-backup"
 FORMAT_VERSION = 1
 BATCH = 1000
-# Files in the photo directory that are not photos: upload temporaries and the health probe.
-SKIP_PHOTO_FILES = (".healthz",)
-SKIP_PHOTO_PREFIX = ".tmp-"
 
 
 class BackupError(Exception):
@@ -170,16 +172,6 @@ def _dump_table(conn: Connection, table: sa.Table, path: Path) -> tuple[int, str
     return rows, digest.hexdigest()
 
 
-def _photo_files(root: Path) -> Iterator[tuple[Path, str]]:
-    if not root.exists():
-        return
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.name in SKIP_PHOTO_FILES or \
-                path.name.startswith(SKIP_PHOTO_PREFIX):
-            continue
-        yield path, path.relative_to(root).as_posix()
-
-
 @dataclass
 class BackupResult:
     path: Path
@@ -188,8 +180,10 @@ class BackupResult:
 
 def create_backup(out_dir: Path) -> BackupResult:
     """Write fieldwork-backup-<UTC time>.tar.gz into out_dir and return its path and manifest."""
+    from fieldwork.photos.storage import make_private_dirs, photo_store
+
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(out_dir)
     now = datetime.now(UTC)
     name = f"fieldwork-backup-{now:%Y%m%dT%H%M%SZ}"
     staging = Path(tempfile.mkdtemp(prefix="fieldwork-backup-"))
@@ -205,7 +199,7 @@ def create_backup(out_dir: Path) -> BackupResult:
             for table in db.metadata.sorted_tables:
                 rows, digest = _dump_table(conn, table, staging / "db" / f"{table.name}.jsonl")
                 manifest["tables"][table.name] = {"rows": rows, "sha256": digest}
-        photo_root = Path(current_app.config["PHOTO_DIR"])
+        store = photo_store()
         part = out_dir / f".{name}.tar.gz.part"
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -213,12 +207,14 @@ def create_backup(out_dir: Path) -> BackupResult:
                 for table in db.metadata.sorted_tables:
                     tar.add(staging / "db" / f"{table.name}.jsonl",
                             arcname=f"db/{table.name}.jsonl", recursive=False)
-                for path, rel in _photo_files(photo_root):
-                    data = path.read_bytes()
+                for rel in store.keys():
+                    data = store.get(rel)
+                    if data is None:  # deleted since it was listed
+                        continue
                     manifest["photos"][rel] = {"bytes": len(data),
                                                "sha256": hashlib.sha256(data).hexdigest()}
                     info = tarfile.TarInfo(f"photos/{rel}")
-                    info.size, info.mtime, info.mode = len(data), int(path.stat().st_mtime), 0o600
+                    info.size, info.mtime, info.mode = len(data), int(now.timestamp()), 0o600
                     tar.addfile(info, io.BytesIO(data))
                 body = json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8")
                 info = tarfile.TarInfo("manifest.json")
@@ -362,25 +358,10 @@ def _reset_sequences(conn: Connection) -> None:
                          {"s": seq, "v": top or 1, "called": top is not None})
 
 
-def _write_photo(root: Path, rel: str, source: Path) -> None:
-    target = (root / rel).resolve()
-    if not target.is_relative_to(root.resolve()):
-        raise BackupError(f"不安全的照片路径：{rel}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=SKIP_PHOTO_PREFIX, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh, source.open("rb") as src:
-            shutil.copyfileobj(src, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def restore_backup(archive: Path, *, force: bool = False) -> RestoreResult:
-    """Bring a backup back into this app's database and photo directory."""
+    """Bring a backup back into this app's database and photo store."""
+    from fieldwork.photos.storage import photo_store
+
     work = Path(tempfile.mkdtemp(prefix="fieldwork-restore-"))
     try:
         manifest = _extract(Path(archive), work)
@@ -395,13 +376,16 @@ def restore_backup(archive: Path, *, force: bool = False) -> RestoreResult:
         if any(counts.values()) and not force:
             busy = ", ".join(f"{t}={n}" for t, n in counts.items() if n)
             raise BackupError(f"目标数据库不是空的（{busy}）；确认要覆盖请加 --force")
-        photo_root = Path(current_app.config["PHOTO_DIR"])
-        if any(True for _ in _photo_files(photo_root)) and not force:
-            raise BackupError(f"照片目录 {photo_root} 不是空的；确认要覆盖请加 --force")
+        store = photo_store()
+        if any(True for _ in store.keys()) and not force:
+            raise BackupError(f"照片存储 {store.describe()} 不是空的；确认要覆盖请加 --force")
 
         result = RestoreResult(manifest)
         for rel in manifest["photos"]:
-            _write_photo(photo_root, rel, work / "photos" / rel)
+            try:
+                store.put(rel, (work / "photos" / rel).read_bytes())
+            except ValueError as exc:
+                raise BackupError(f"不安全的照片路径：{rel}") from exc
             result.photos += 1
         with db.engine.begin() as conn:
             if any(counts.values()):
@@ -513,6 +497,15 @@ def _audit(action: str, **detail: Any) -> None:
 # ---------------------------------------------------------------- command line
 
 
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """What a photo store raises when it cannot be reached: a disk error, or an S3 error."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # pragma: no cover - boto3 is only needed for the S3 store
+        return (OSError,)
+    return (OSError, BotoCoreError, ClientError)
+
+
 def _fail(message: str) -> None:
     click.secho(f"错误 / error: {message}", fg="red", err=True)
     sys.exit(1)
@@ -526,7 +519,7 @@ def backup_command(out_dir: Path) -> None:
     """Write a consistent snapshot (database + photos + manifest) as a .tar.gz."""
     try:
         result = create_backup(out_dir)
-    except (BackupError, OSError) as exc:
+    except (BackupError, *_store_errors()) as exc:
         _fail(str(exc))
     m = result.manifest
     rows = sum(t["rows"] for t in m["tables"].values())
@@ -540,10 +533,10 @@ def backup_command(out_dir: Path) -> None:
 @click.option("--force", is_flag=True, help="目标数据库或照片目录不是空的也覆盖")
 @with_appcontext
 def restore_command(archive: Path, force: bool) -> None:
-    """Restore a backup into an empty database and photo directory (stop the app first)."""
+    """Restore a backup into an empty database and photo store (stop the app first)."""
     try:
         result = restore_backup(archive, force=force)
-    except BackupError as exc:
+    except (BackupError, *_store_errors()) as exc:
         _fail(str(exc))
     click.echo(f"已恢复 / restored: {sum(result.rows.values())} 行，{result.photos} 个照片文件")
 

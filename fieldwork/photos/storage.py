@@ -10,6 +10,12 @@ FIELDWORK_S3_REGION and FIELDWORK_S3_PREFIX (each also settable in the app confi
 Both stores write atomically: LocalStore through a temporary file, fsync and rename; an S3 PUT
 is atomic by itself (the object appears whole or not at all) and carries Content-MD5, so the
 store rejects bytes damaged on the way. A crash never leaves half a photo behind.
+
+Photos are personal data: LocalStore creates its directories 0700 and its files 0600 (owner
+only, whatever the umask), so another account on the machine cannot read them.
+
+Backup and restore (fieldwork/backup.py) go through the same interface (``keys``, ``get``,
+``put``), so they work the same whichever store is configured.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ STORE_KINDS = ("local", "s3")
 HEALTH_KEY = ".healthz"
 
 
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
 class PhotoStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
     def get(self, key: str) -> bytes | None: ...
@@ -35,6 +45,7 @@ class PhotoStore(Protocol):
     def delete(self, key: str) -> None: ...
     def check(self) -> None: ...
     def keys(self) -> Iterator[str]: ...
+    def describe(self) -> str: ...
 
 
 def _check_key(key: str) -> str:
@@ -42,6 +53,22 @@ def _check_key(key: str) -> str:
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise ValueError("photo key escapes the store")
     return key
+
+
+def make_private_dirs(directory: str | os.PathLike[str]) -> None:
+    """Create directory and any missing parents, each owner-only (0700); directories that
+    already exist are left as they are."""
+    directory = Path(directory)
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(d, DIR_MODE)  # exactly 0700, whatever the umask
 
 
 class LocalStore:
@@ -56,9 +83,10 @@ class LocalStore:
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
         try:
+            os.fchmod(fd, FILE_MODE)  # mkstemp's 0600 today; said here so it stays so
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -80,7 +108,7 @@ class LocalStore:
 
     def check(self) -> None:
         """Raise OSError unless the store can be written (for /healthz)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.root)
         self.put(HEALTH_KEY, b"ok")
 
     def keys(self) -> Iterator[str]:
@@ -90,6 +118,9 @@ class LocalStore:
         for path in sorted(self.root.rglob("*")):
             if path.is_file() and not path.name.startswith("."):
                 yield path.relative_to(self.root).as_posix()
+
+    def describe(self) -> str:
+        return str(self.root)
 
 
 class S3Store:
@@ -186,6 +217,9 @@ class S3Store:
                 key = item["Key"][len(self.prefix):]
                 if not key.rsplit("/", 1)[-1].startswith("."):
                     yield key
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
 
 
 def _setting(config: Mapping[str, Any], name: str) -> str:

@@ -132,7 +132,7 @@ def test_restore_refuses_a_non_empty_photo_dir(app, db, scene, tmp_path):
     with db.engine.begin() as conn:
         for table in reversed(db.metadata.sorted_tables):
             conn.execute(table.delete())
-    with pytest.raises(backup.BackupError, match="照片目录"):
+    with pytest.raises(backup.BackupError, match="照片存储 .* 不是空的"):
         backup.restore_backup(archive)
 
 
