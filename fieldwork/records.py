@@ -9,7 +9,8 @@ import math
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
@@ -20,6 +21,19 @@ HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_PHOTOS = 20
 MAX_CAPTION = 200
 LOCATION_SOURCES = ("gps", "network", "manual")
+# Bounds every phone-made record lives within. A time outside these years (after conversion
+# to UTC) is refused: 9999-12-31T23:59:59-14:00 cannot even be converted, and no visit, photo
+# or report was made before 1900. Phones with a reset clock (1970) still parse.
+MIN_YEAR, MAX_YEAR = 1900, 2200
+MAX_TIME_LENGTH = 64
+# Sanity bounds for any value anywhere in a record, checked before any field is read.
+MAX_DEPTH = 8            # record → answers → causes → [...] needs 4
+MAX_STRING = 10_000      # the longest field (notes, reason) takes 2000
+MAX_VALUE_ERRORS = 20
+# RFC 3339 date-time (what the OpenAPI "date-time" format means), offset required.
+RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
 
 
 class RecordError(ValueError):
@@ -50,7 +64,8 @@ def content_hash(raw: Any) -> str:
     """A stable hash of a record as sent, to tell a safe repeat from a reused id."""
     text = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                       default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate must not turn hashing into a 500 (it is refused anyway).
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 MAX_ROW_ID = 2**31 - 1  # the largest integer key both databases store
@@ -79,15 +94,111 @@ def parse_uuid(value: Any) -> str | None:
         return None
 
 
-def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 time with an offset, or None."""
-    if not isinstance(value, str) or len(value) > 40:
-        return None
+def time_problem(value: Any) -> tuple[datetime | None, str | None]:
+    """(the instant in UTC, None), or (None, "format" | "range"). Never raises: an offset that
+    pushes the instant out of what datetime can hold is "range", not an OverflowError."""
+    if not isinstance(value, str) or len(value) > MAX_TIME_LENGTH:
+        return None, "format"
+    text = value
+    if not RFC3339.fullmatch(text):
+        return None, "format"
+    text = text.replace("z", "Z").replace("Z", "+00:00").replace("t", "T")
+    if "." in text:  # datetime takes at most 6 digits of fraction
+        head, _dot, rest = text.partition(".")
+        digits = re.match(r"[0-9]*", rest).group(0)
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
     try:
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(text)
     except ValueError:
-        return None
-    return dt if dt.tzinfo is not None else None
+        return None, "format"
+    if dt.tzinfo is None:
+        return None, "format"
+    try:
+        utc = dt.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None, "range"
+    if not MIN_YEAR <= utc.year <= MAX_YEAR:
+        return None, "range"
+    return utc, None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 (ISO 8601) time with an offset, as an aware UTC datetime between the
+    years MIN_YEAR and MAX_YEAR, or None. The one place phone-made times are parsed."""
+    return time_problem(value)[0]
+
+
+def parse_time_field(raw: Any, name: str, errors: dict[str, str], message: str) -> datetime | None:
+    """parse_time for a record field: on failure, errors[name] says what is wrong (message for
+    a malformed value, a range message for a time no phone can have made)."""
+    dt, problem = time_problem(raw)
+    if problem == "range":
+        errors[name] = _("时间超出合理范围（应在 %(a)d 年到 %(b)d 年之间）", a=MIN_YEAR, b=MAX_YEAR)
+    elif problem:
+        errors[name] = message
+    return dt
+
+
+def text_problem(value: str) -> str | None:
+    """Why no column could store this text (NUL, an unpaired surrogate), or None."""
+    if "\x00" in value:
+        return _("含有无法保存的字符（空字符）")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _("含有无法保存的字符（不成对的代理字符）")
+    return None
+
+
+def value_errors(raw: Any, prefix: str = "") -> dict[str, str]:
+    """Whatever no field of a record may hold, wherever it sits: text a database cannot store,
+    text over MAX_STRING, numbers that are not finite (NaN, Infinity), nesting deeper
+    than MAX_DEPTH. {path: message}; checked before any field is read, so that no parser
+    below ever sees such a value. Iterative: no depth of input can exhaust the stack."""
+    errors: dict[str, str] = {}
+    stack: list[tuple[str, Any, int]] = [(prefix, raw, 0)]
+    while stack and len(errors) < MAX_VALUE_ERRORS:
+        path, value, depth = stack.pop()
+        where = path or "record"
+        if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+            errors[where] = _("内容层次过深")
+            continue
+        if isinstance(value, dict):
+            for key, item in value.items():
+                key_text = str(key)
+                problem = text_problem(key_text) if isinstance(key, str) else None
+                shown = key_text[:64].replace("\x00", "") \
+                    .encode("utf-8", "replace").decode("utf-8")
+                child = f"{path}.{shown}" if path else shown
+                if problem:
+                    errors[child or "record"] = problem
+                elif len(key_text) > MAX_STRING:
+                    errors[child] = _("名称过长")
+                else:
+                    stack.append((child, item, depth + 1))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                stack.append((f"{path}[{i}]", item, depth + 1))
+        elif isinstance(value, str):
+            problem = text_problem(value)
+            if problem:
+                errors[where] = problem
+            elif len(value) > MAX_STRING:
+                errors[where] = _("内容过长（不能超过 %(n)d 个字）", n=MAX_STRING)
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif (isinstance(value, float) and not math.isfinite(value)) or \
+                (isinstance(value, Decimal) and not value.is_finite()):
+            errors[where] = _("不是有效的数字")
+        # Finite numbers of any size are each field's business (each has its own range
+        # and message); every numeric parser below is safe with them.
+    return errors
+
+
+def json_int(text: str) -> int | Decimal:
+    """parse_int for json.loads: a number too long for int() (Python refuses over 4300
+    digits, which would fail the whole request) is kept as a Decimal, refused per record."""
+    return int(text) if len(text) <= 100 else Decimal(text)
 
 
 def _number(value: Any) -> float | None:
@@ -95,7 +206,7 @@ def _number(value: Any) -> float | None:
         return None
     try:
         n = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return n if math.isfinite(n) else None
 
@@ -124,12 +235,12 @@ def parse_location(raw: Any, errors: dict[str, str]) -> LocationFix | None:
             return None
     captured = None
     if raw.get("captured_at") is not None:
-        captured = parse_time(raw.get("captured_at"))
+        captured = parse_time_field(raw.get("captured_at"), "location.captured_at", errors,
+                                    _("定位时间格式不正确，应为带时区的 ISO 8601 时间"))
         if captured is None:
-            errors["location.captured_at"] = _("定位时间格式不正确，应为带时区的 ISO 8601 时间")
             return None
     source = raw.get("source") or "gps"
-    if source not in LOCATION_SOURCES:
+    if not isinstance(source, str) or source not in LOCATION_SOURCES:
         errors["location.source"] = _("未知的定位来源")
         return None
     return LocationFix(lat, lon, acc, captured, source)
@@ -170,9 +281,9 @@ def parse_photos(raw: Any, errors: dict[str, str]) -> list[PhotoDecl]:
             continue
         taken = None
         if p.get("taken_at") is not None:
-            taken = parse_time(p.get("taken_at"))
+            taken = parse_time_field(p.get("taken_at"), f"{key}.taken_at", errors,
+                                     _("拍摄时间格式不正确"))
             if taken is None:
-                errors[f"{key}.taken_at"] = _("拍摄时间格式不正确")
                 continue
         caption = p.get("caption") or ""
         if not isinstance(caption, str) or len(caption) > MAX_CAPTION:

@@ -62,7 +62,10 @@ def _refuse_unstorable_text():
     this a NUL in a query, form or JSON string reached PostgreSQL and became a 500."""
     suspicious = any(unstorable(v) for v in (request.view_args or {}).values()) or any(
         unstorable(v) for _k, values in request.args.lists() for v in [_k, *values])
-    if not suspicious and request.mimetype == "application/json":
+    # A push answers such text per record (fieldwork/records.py: value_errors), so that one
+    # bad record does not fail the whole batch.
+    if not suspicious and request.mimetype == "application/json" and \
+            request.endpoint != "sync.push":
         body = request.get_data(cache=True)  # the view reads the cached copy
         suspicious = bool(_JSON_NUL.search(body) or _JSON_LONE_SURROGATE.search(body))
     if not suspicious and request.mimetype in _FORM_TYPES:

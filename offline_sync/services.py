@@ -189,28 +189,48 @@ def _prune_cursors(user: User, now: datetime) -> None:
 
 
 class PushError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.fields = status, code, message, fields
 
 
 def push(user: User, body: Any, *, user_agent: str = "") -> dict[str, Any]:
     """Store each record on its own (one bad record never fails the others); the caller
-    commits once, after which the answer may be sent."""
+    commits once, after which the answer may be sent.
+
+    Only the envelope (device_id, sent_at, records) can fail the request as a whole, with a
+    400 naming the field, exactly as /api/openapi.json describes it; anything inside a record
+    is answered for that record."""
+    from fieldwork.records import text_problem, time_problem
+
     if not isinstance(body, dict):
         raise PushError(400, "bad_request", _("请求内容应为 JSON 对象"))
+    fields: dict[str, str] = {}
     device_id = body.get("device_id")
     if not isinstance(device_id, str) or not (1 <= len(device_id) <= 64):
-        raise PushError(400, "bad_request", _("缺少设备编号 device_id"))
+        fields["device_id"] = _("缺少设备编号 device_id")
+    elif text_problem(device_id):
+        fields["device_id"] = text_problem(device_id) or ""
     records = body.get("records")
     if not isinstance(records, list):
-        raise PushError(400, "bad_request", _("缺少记录列表 records"))
+        fields["records"] = _("缺少记录列表 records")
+    sent_at = None
+    if "sent_at" in body:
+        sent_at, problem = time_problem(body["sent_at"])
+        if problem == "format":
+            fields["sent_at"] = _("发送时间格式不正确，应为带时区的 ISO 8601 时间")
+        # "range": a valid date-time no clock can mean (year 9999); the records still count,
+        # only the clock comparison (the clock_skew flag) is impossible.
+    if fields:
+        if isinstance(device_id, str) and text_problem(device_id):
+            raise PushError(400, "bad_text",
+                            _("提交的内容含有无法保存的字符（如空字符），请删除后重试"), fields)
+        raise PushError(400, "bad_request", next(iter(fields.values())), fields)
     if len(records) > MAX_RECORDS:
         raise PushError(400, "too_many_records",
-                        _("每次最多提交 %(n)d 条记录", n=MAX_RECORDS))
-    from fieldwork.records import parse_time
-
-    sent_at = parse_time(body.get("sent_at")) if body.get("sent_at") else None
+                        _("每次最多提交 %(n)d 条记录", n=MAX_RECORDS),
+                        {"records": _("每次最多提交 %(n)d 条记录", n=MAX_RECORDS)})
     now = now_utc()
     parsed = [_parse_one(raw, device_id, sent_at) for raw in records]
     visits = [p for p in parsed if isinstance(p, VisitRecord)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Blueprint, current_app, jsonify, request
 from flask_babel import gettext as _
@@ -13,7 +14,7 @@ from fieldwork.dbsetup import writes
 from fieldwork.errors import ApiError
 from fieldwork.extensions import db
 from fieldwork.photos import services as photos
-from fieldwork.records import parse_row_id, parse_uuid
+from fieldwork.records import json_int, parse_row_id, parse_uuid
 from offline_sync import services
 from offline_sync.openapi import spec
 
@@ -21,6 +22,7 @@ bp = Blueprint("sync", __name__, url_prefix="/api/sync/v1")
 openapi_bp = Blueprint("openapi", __name__)
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
+SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def user_json(user) -> dict:
@@ -56,10 +58,13 @@ def pull():
     since = request.args.get("since") or None
     if since is not None and len(since) > 100:
         since = None  # an unknown cursor answers with a full pull, not an error
-    payload = services.pull(current_user, since)
     device_id = request.args.get("device_id")
-    if device_id and len(device_id) <= 64:
-        services._touch_device(current_user, device_id, request.user_agent.string or "",
+    if device_id is not None and len(device_id) > 64:
+        raise ApiError(400, "bad_request", _("设备编号过长"), {"device_id": _("设备编号过长")})
+    payload = services.pull(current_user, since)
+    if device_id:
+        services._touch_device(current_user, device_id,
+                               (request.user_agent.string or "").replace("\x00", ""),
                                push=False)
     db.session.commit()
     return _no_store(jsonify(payload))
@@ -78,7 +83,8 @@ def _json_body():
         raise ApiError(400, "bad_request",
                        _("请以 JSON 格式提交（Content-Type: application/json）"))
     try:
-        return json.loads(data)
+        # A number too long for int() becomes a Decimal, refused in its own record.
+        return json.loads(data, parse_int=json_int)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, "bad_json", _("提交的内容不是有效的 JSON")) from exc
 
@@ -87,11 +93,13 @@ def _json_body():
 @login_required
 def push():
     body = _json_body()
+    # A header may carry what no column stores (NUL): keep only what can be kept.
+    user_agent = (request.user_agent.string or "").replace("\x00", "")
     try:
-        result = services.push(current_user, body, user_agent=request.user_agent.string or "")
+        result = services.push(current_user, body, user_agent=user_agent)
     except services.PushError as exc:
         db.session.rollback()
-        raise ApiError(exc.status, exc.code, exc.message) from exc
+        raise ApiError(exc.status, exc.code, exc.message, exc.fields) from exc
     db.session.commit()
     return _no_store(jsonify(result))
 
@@ -104,9 +112,15 @@ def put_photo(photo_id: str):
         raise ApiError(404, "unknown_photo", _("照片编号无效"))
     if request.mimetype not in IMAGE_TYPES:
         raise ApiError(400, "not_image", _("照片格式应为 JPEG、PNG、WEBP 或 HEIC"))
+    claimed = request.headers.get("X-Content-SHA256")
+    if claimed is None:
+        raise ApiError(400, "missing_hash", _("缺少 X-Content-SHA256 校验值"),
+                       {"X-Content-SHA256": _("缺少 X-Content-SHA256 校验值")})
+    if not SHA256.fullmatch(claimed):
+        raise ApiError(400, "bad_hash", _("X-Content-SHA256 应为 64 位十六进制 SHA-256"),
+                       {"X-Content-SHA256": _("X-Content-SHA256 应为 64 位十六进制 SHA-256")})
     data = request.get_data(cache=False)
-    outcome = photos.upload(pid, data, request.headers.get("X-Content-SHA256", ""),
-                            current_user.id)
+    outcome = photos.upload(pid, data, claimed, current_user.id)
     if outcome.status >= 400:
         db.session.rollback()
         raise ApiError(outcome.status, outcome.code, _(outcome.message))

@@ -58,34 +58,44 @@ def validate_answers(raw: Any) -> tuple[dict[str, Any], dict[str, str]]:
             continue
         kind = f["type"]
         if kind == "text":
-            if not isinstance(value, str) or len(value) > f["max_length"]:
+            if not isinstance(value, str):
+                errors[name] = _("“%(label)s”应为文字", label=label)
+            elif len(value) > f["max_length"]:
                 errors[name] = _("“%(label)s”不能超过 %(n)d 个字", label=label, n=f["max_length"])
             else:
                 clean[name] = value.strip()
         elif kind == "id_number":
+            if not isinstance(value, str):
+                errors[name] = _("“%(label)s”应为文字", label=label)
+                continue
             try:
-                clean[name] = validate_id_number(str(value))
+                clean[name] = validate_id_number(value)
             except IdNumberError as exc:
                 errors[name] = exc.message
         elif kind == "integer":
-            try:
+            n = None
+            if isinstance(value, int) and not isinstance(value, bool):
+                n = value
+            elif isinstance(value, float) and value.is_integer() and abs(value) < 1000:
                 n = int(value)
-            except (TypeError, ValueError):
-                n = None
-            if n is None or isinstance(value, bool) or not f["min"] <= n <= f["max"]:
+            elif isinstance(value, str) and value.strip().isascii() and \
+                    value.strip().isdigit() and len(value.strip()) <= 3:
+                n = int(value.strip())
+            if n is None or not f["min"] <= n <= f["max"]:
                 errors[name] = _("“%(label)s”应为 %(a)d 到 %(b)d 之间的整数", label=label,
                                  a=f["min"], b=f["max"])
             else:
                 clean[name] = n
         elif kind == "choice":
-            if value not in [o["value"] for o in f["options"]]:
+            if not isinstance(value, str) or value not in [o["value"] for o in f["options"]]:
                 errors[name] = _("请为“%(label)s”选择一项", label=label)
             else:
                 clean[name] = value
         elif kind == "multichoice":
             values = value if isinstance(value, list) else [value]
             allowed = {o["value"] for o in f["options"]}
-            if any(v not in allowed for v in values):
+            # Only strings are options (an object or a list inside would not even hash).
+            if any(not isinstance(v, str) or v not in allowed for v in values):
                 errors[name] = _("“%(label)s”中有无效的选项", label=label)
             else:
                 clean[name] = sorted(set(values))

@@ -33,8 +33,9 @@ from fieldwork.records import (
     parse_photos,
     parse_row_id,
     parse_text,
-    parse_time,
+    parse_time_field,
     parse_uuid,
+    value_errors,
 )
 from fieldwork.timeutil import now_utc
 from fieldwork.visits.services import RecordResult
@@ -62,7 +63,9 @@ class DiscoveryRecord:
 def parse_discovery_record(raw: Any, *, device_id: str | None = None) -> DiscoveryRecord:
     if not isinstance(raw, dict):
         raise RecordError({"record": _("记录格式不正确")})
-    errors: dict[str, str] = {}
+    errors = value_errors(raw)  # hostile values anywhere, before any field is read
+    if errors:
+        raise RecordError(errors)
     rid = parse_uuid(raw.get("id"))
     if rid is None:
         errors["id"] = _("记录编号应为 UUID")
@@ -83,9 +86,8 @@ def parse_discovery_record(raw: Any, *, device_id: str | None = None) -> Discove
         answers = {}
     reported_at = None
     if raw.get("reported_at") is not None:
-        reported_at = parse_time(raw.get("reported_at"))
-        if reported_at is None:
-            errors["reported_at"] = _("上报时间格式不正确，应为带时区的 ISO 8601 时间")
+        reported_at = parse_time_field(raw.get("reported_at"), "reported_at", errors,
+                                       _("上报时间格式不正确，应为带时区的 ISO 8601 时间"))
     if errors:
         raise RecordError(errors)
     return DiscoveryRecord(rid, region_id, address, location, reason, answers, photos,

@@ -152,9 +152,13 @@ def validate_answers(
             values = value if isinstance(value, list) else [value]
             ids = []
             for v in values:
+                # Only ids as the form sends them: an integer or a string of digits.
+                if isinstance(v, bool) or not isinstance(v, int | str):
+                    ids.append(-1)
+                    continue
                 try:
                     ids.append(int(v))
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     ids.append(-1)
             if any(i not in measure_ids for i in ids):
                 errors[name] = _("所选帮扶措施不在该户的帮扶计划中")

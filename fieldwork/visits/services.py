@@ -29,8 +29,9 @@ from fieldwork.records import (
     parse_photos,
     parse_row_id,
     parse_text,
-    parse_time,
+    parse_time_field,
     parse_uuid,
+    value_errors,
 )
 from fieldwork.timeutil import month_key, now_utc
 from fieldwork.visits import form
@@ -85,16 +86,17 @@ def parse_visit_record(raw: Any, *, device_id: str | None = None,
     """Check the shape of a visit record; raises RecordError({field: message})."""
     if not isinstance(raw, dict):
         raise RecordError({"record": _("记录格式不正确")})
-    errors: dict[str, str] = {}
+    errors = value_errors(raw)  # hostile values anywhere, before any field is read
+    if errors:
+        raise RecordError(errors)
     rid = parse_uuid(raw.get("id"))
     if rid is None:
         errors["id"] = _("记录编号应为 UUID")
     household_id = parse_row_id(raw.get("household_id"))
     if household_id is None:
         errors["household_id"] = _("缺少住户编号")
-    visited_at = parse_time(raw.get("visited_at"))
-    if visited_at is None:
-        errors["visited_at"] = _("走访时间格式不正确，应为带时区的 ISO 8601 时间")
+    visited_at = parse_time_field(raw.get("visited_at"), "visited_at", errors,
+                                  _("走访时间格式不正确，应为带时区的 ISO 8601 时间"))
     location = parse_location(raw.get("location"), errors)
     answers = raw.get("answers")
     if not isinstance(answers, dict):

@@ -6,6 +6,7 @@ stored and shown exactly as typed."""
 from __future__ import annotations
 
 import io
+import json
 import struct
 import uuid
 import zlib
@@ -213,13 +214,43 @@ BAD_TEXT = "提交的内容含有无法保存的字符（如空字符），请�
 
 @pytest.mark.parametrize("body", [
     b'{"device_id": "p\\u0000q", "records": []}',
-    b'{"device_id": "p", "records": [{"type": "visit", "notes": "a\\u0000b"}]}',
     b'{"device_id": "p\\ud800", "records": []}',
     b'{"device_id": "p\\udc00x", "records": []}',
 ])
-def test_text_that_cannot_be_stored_is_refused_in_json(client, db, scene, body):
+def test_text_that_cannot_be_stored_is_refused_in_the_push_envelope(client, db, scene, body):
     login(client, scene.users["helper"])
     response = client.post("/api/sync/v1/push", data=body, content_type="application/json",
+                           headers={"X-CSRFToken": csrf_token(client)})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert (error["code"], error["message"]) == ("bad_text", BAD_TEXT)
+    assert set(error["fields"]) == {"device_id"}
+
+
+@pytest.mark.parametrize("text", ["a\\u0000b", "a\\ud800b", "a\\udfffb"])
+def test_text_that_cannot_be_stored_inside_a_record_rejects_only_that_record(
+        client, db, scene, text):
+    """A NUL or a lone surrogate in one record is that record's problem: the batch is stored."""
+    login(client, scene.users["helper"])
+    good = visit_record(scene.hh_a.id)
+    bad = visit_record(scene.hh_a.id)
+    body = json.dumps({"device_id": "p", "records": [bad, good]})
+    body = body.replace('"notes": ""', f'"notes": "{text}"', 1).encode()
+    response = client.post("/api/sync/v1/push", data=body, content_type="application/json",
+                           headers={"X-CSRFToken": csrf_token(client)})
+    assert response.status_code == 200
+    first, second = response.get_json()["results"]
+    assert first["status"] == "rejected" and set(first["errors"]) == {"notes"}
+    assert second["status"] == "created"
+    db.session.expire_all()
+    assert db.session.get(Visit, good["id"]) is not None
+    assert db.session.get(Visit, bad["id"]) is None
+
+
+def test_text_that_cannot_be_stored_is_refused_in_other_json(client, db, scene):
+    login(client, scene.users["helper"])
+    response = client.post("/api/sync/v1/discovery/check", data=b'{"head_name": "a\\u0000"}',
+                           content_type="application/json",
                            headers={"X-CSRFToken": csrf_token(client)})
     assert response.status_code == 400
     assert response.get_json()["error"] == {"code": "bad_text", "message": BAD_TEXT}
