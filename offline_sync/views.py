@@ -12,7 +12,7 @@ from flask_wtf.csrf import generate_csrf
 
 from fieldwork.dbsetup import writes
 from fieldwork.errors import ApiError
-from fieldwork.extensions import db
+from fieldwork.extensions import db, limiter
 from fieldwork.photos import services as photos
 from fieldwork.records import json_int, parse_row_id, parse_uuid
 from offline_sync import services
@@ -142,16 +142,47 @@ def status():
     return _no_store(jsonify(services.status(current_user, device_id)))
 
 
+# Who may check for duplicates: the roles that report new households (record_discovery).
+DISCOVERY_CHECKERS = ("community_worker", "street_reviewer", "county_officer")
+# Enough for a community worker typing a form, too few to sweep ID numbers or a location grid.
+DISCOVERY_CHECK_LIMIT = "30/minute"
+
+
+def _check_key() -> str:
+    user_id = getattr(current_user, "id", None)
+    return f"discovery-check:{user_id}" if user_id is not None else \
+        f"discovery-check:{request.remote_addr}"
+
+
 @bp.post("/discovery/check")
 @login_required
+@limiter.limit(DISCOVERY_CHECK_LIMIT, key_func=_check_key)
 def discovery_check():
-    """Likely duplicates of a household about to be reported (before it is submitted)."""
+    """Likely duplicates of a household about to be reported (before it is submitted).
+
+    Only reporting roles may ask. Candidates in the caller's scope come with their details;
+    outside it only a same-ID match is told, one entry per county, as "a match exists, ask
+    that county's office" (households.workflow.scoped_candidates). Every call is audited,
+    without the ID number."""
     from fieldwork.accounts.scope import can_see_place
+    from fieldwork.audit.services import record as audit
     from fieldwork.discovery.services import find_duplicates
+    from fieldwork.households.workflow import scoped_candidates
     from fieldwork.places.models import Place
-    from fieldwork.privacy.idnumber import IdNumberError, validate_id_number
+    from fieldwork.privacy.idnumber import IdNumberError, mask_id_number, validate_id_number
     from fieldwork.records import parse_location
 
+    county_id = current_user.place.county_id() if current_user.place else None
+
+    def audited(outcome: str, **detail) -> None:
+        audit("discovery.check", target_type="discovery", place_id=county_id,
+              outcome=outcome, **detail)
+        db.session.commit()
+
+    if current_user.role not in DISCOVERY_CHECKERS:
+        audited("forbidden")
+        raise ApiError(403, "forbidden",
+                       _("只有社区(村)工作人员、街道审核人和县级解困办可以核对重复登记"))
     body = _json_body()
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", _("请求内容应为 JSON 对象"))
@@ -170,12 +201,28 @@ def discovery_check():
         if place is None or not can_see_place(current_user, place):
             errors["region_id"] = _("所选社区不在您的辖区内")
     if errors:
+        audited("invalid", fields=sorted(errors))
         raise ApiError(422, "invalid", _("提交的内容有误"), errors)
-    candidates = find_duplicates(
-        head_name=str(body.get("head_name") or "")[:64], address=str(body.get("address") or
-                                                                     "")[:200],
+    head_name = str(body.get("head_name") or "")[:64]
+    found = find_duplicates(
+        head_name=head_name, address=str(body.get("address") or "")[:200],
         id_number=id_number, lat=loc.lat if loc else None, lon=loc.lon if loc else None,
         place=place)
+    # Outside the caller's scope a name or a location says nothing the caller needs; an ID
+    # number already registered elsewhere must be told, so the family is not entered twice.
+    shown = scoped_candidates(current_user, found, outside_reasons=("same_id",))
+    inside = [c for c in shown if c["in_scope"]]
+    outside = [c for c in shown if not c["in_scope"]]
+    audited("ok", id_mask=mask_id_number(id_number) if id_number else None,
+            head_name=bool(head_name.strip()), location=loc is not None,
+            region_id=place.id if place is not None else None, candidates=len(shown),
+            in_scope=len(inside), out_of_scope=len(outside),
+            households=[c["household_id"] for c in inside][:50],
+            counties=sorted({c["county"] for c in outside}))
+    keys = ("household_id", "head_name", "address", "status", "why")
+    candidates = [{"in_scope": True, **{k: c[k] for k in keys}} for c in inside] + [
+        {"in_scope": False, "reason": c["reason"], "county": c["county"],
+         "advice": c["advice"]} for c in outside]
     return _no_store(jsonify({"candidates": candidates}))
 
 

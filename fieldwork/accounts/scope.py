@@ -57,10 +57,7 @@ def household_clause(user: User, on: date | None = None) -> ColumnElement[bool]:
 
         return sa.and_(
             Household.county_id == user.place_id,
-            Household.id.in_(sa.select(Case.household_id).where(sa.or_(
-                Case.opened_by_id == user.id,
-                sa.and_(Case.organisation != "", Case.organisation == user.organisation),
-            ))),
+            Household.id.in_(sa.select(Case.household_id).where(department_case_clause(user))),
         )
     level = user.place.level
     if level == "city":
@@ -70,6 +67,14 @@ def household_clause(user: User, on: date | None = None) -> ColumnElement[bool]:
     if level == "street":
         return Household.street_id == user.place_id
     return Household.place_id == user.place_id
+
+
+def department_case_clause(user: User) -> ColumnElement[bool]:
+    """Cases a department or sector body screens: entered by the user or of its body."""
+    from fieldwork.households.models import Case
+
+    return sa.or_(Case.opened_by_id == user.id,
+                  sa.and_(Case.organisation != "", Case.organisation == user.organisation))
 
 
 def visible_households(user: User) -> sa.Select[tuple[Household]]:
@@ -139,7 +144,16 @@ def photo_clause(user: User) -> ColumnElement[bool]:
         Photo.household_id.in_(sa.select(Household.id).where(household_clause(user))),
         Photo.visit_id.in_(sa.select(Visit.id).where(visit_clause(user))),
     ]
-    if user.role != roles.HELPER:
+    if user.role == roles.DEPARTMENT_REVIEWER:
+        # A department or sector body does not read discovery reports (their place is the
+        # whole county): only the photos of a report that became a case it screens.
+        from fieldwork.households.models import Case
+
+        clauses.append(Photo.discovery_id.in_(
+            sa.select(Case.discovery_id).join(Household, Household.id == Case.household_id)
+            .where(Case.discovery_id.is_not(None), Household.county_id == user.place_id,
+                   department_case_clause(user))))
+    elif user.role != roles.HELPER:
         # A discovery report's photos, before any case exists, for whoever reviews reports
         # in that place.
         clauses.append(Photo.discovery_id.in_(

@@ -102,7 +102,11 @@ def find_duplicates(*, head_name: str, address: str, id_number: str | None,
                     lat: float | None, lon: float | None,
                     place: Place | None) -> list[dict[str, Any]]:
     """Likely existing households: same ID number (blind index), similar name and address,
-    or a reference point within 50 m. Each candidate says why."""
+    or a reference point within 50 m. Each candidate says why and in which county it lies.
+
+    No name, address or status: this answer is stored on the report and reaches users of any
+    scope, so what a user may learn about each candidate is decided by the caller through
+    households.workflow.scoped_candidates (the one rule for showing candidates)."""
     found: dict[int, set[str]] = {}
 
     def add(hid: int, why: str) -> None:
@@ -135,9 +139,10 @@ def find_duplicates(*, head_name: str, address: str, id_number: str | None,
                 add(hid, "nearby")
     if not found:
         return []
-    rows = db.session.scalars(sa.select(Household).where(Household.id.in_(found)))
-    return [{"household_id": h.id, "head_name": h.head_name, "address": h.address,
-             "status": h.status, "why": sorted(found[h.id])} for h in rows]
+    rows = db.session.execute(sa.select(Household.id, Household.county_id).where(
+        Household.id.in_(found)).order_by(Household.id))
+    return [{"household_id": hid, "county_id": county_id, "why": sorted(found[hid])}
+            for hid, county_id in rows]
 
 
 def record_discovery(user: User, rec: DiscoveryRecord, *,

@@ -31,7 +31,7 @@ put every repeated sighting into the registry as a new household.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -126,6 +126,7 @@ REENTRY_STATUSES = ("watch", "exited", "rejected")
 # Why a registered household may be the same as a new report or entry (find_duplicates).
 WHY_LABELS = {"same_id": _l("身份证号相同"), "similar_name_address": _l("姓名相同、地址相近"),
               "nearby": _l("位置相距不到50米")}
+WHY_ORDER = ("same_id", "similar_name_address", "nearby")  # strongest evidence first
 
 # Who may read discovery reports of their area (department reviewers screen their own people).
 REPORT_VIEWERS = (roles.COMMUNITY_WORKER, roles.STREET_REVIEWER, roles.COUNTY_OFFICER,
@@ -503,7 +504,6 @@ def report_candidates(report: DiscoveryReport) -> list[dict[str, Any]]:
         if c["household_id"] in found:
             found[c["household_id"]]["why"] = sorted(
                 set(found[c["household_id"]]["why"]) | set(c["why"]))
-            found[c["household_id"]]["status"] = c["status"]
         else:
             found[c["household_id"]] = c
     if report.household_id is not None:
@@ -511,21 +511,57 @@ def report_candidates(report: DiscoveryReport) -> list[dict[str, Any]]:
     return list(found.values())
 
 
-def visible_candidates(user: User, candidates: Sequence[Mapping[str, Any]]) -> list[dict]:
-    """Candidates as the user may see them: name and address only within their scope."""
+def _strength(why: str) -> int:
+    return WHY_ORDER.index(why) if why in WHY_ORDER else len(WHY_ORDER)
+
+
+def scoped_candidates(user: User, candidates: Sequence[Mapping[str, Any]], *,
+                      outside_reasons: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """Duplicate candidates as the user may see them: the one rule for every page and API.
+
+    Inside the user's scope (accounts/scope.py): the household as it is now (id, name,
+    address, status, file number) and why it matched. Outside: only that a match exists,
+    why, in which county, and whom to ask -- one entry per county, with no id, name,
+    address, status or masked ID, so that trying ID numbers, names or a grid of locations
+    cannot map another area's households. outside_reasons limits which reasons are reported
+    for out-of-scope matches (None: all); a match for no listed reason is left out.
+    """
     ids = [c["household_id"] for c in candidates]
-    seen = set(db.session.scalars(sa.select(Household.id).where(
-        Household.id.in_(ids), household_clause(user)))) if ids else set()
-    current = {h.id: h for h in db.session.scalars(
-        sa.select(Household).where(Household.id.in_(seen)))} if seen else {}
-    out = []
+    inside = {h.id: h for h in db.session.scalars(sa.select(Household).where(
+        Household.id.in_(ids), household_clause(user)))} if ids else {}
+    out: list[dict[str, Any]] = []
+    elsewhere: dict[int, set[str]] = {}
     for c in candidates:
-        hid = c["household_id"]
-        hh = current.get(hid)
-        out.append({"household_id": hid, "why": list(c.get("why", [])), "visible": hh is not None,
-                    "head_name": hh.head_name if hh else "", "address": hh.address if hh else "",
-                    "status": hh.status if hh else "", "file_no": hh.file_no if hh else None})
+        why = [str(w) for w in c.get("why", [])]
+        hh = inside.get(c["household_id"])
+        if hh is not None:
+            out.append({"in_scope": True, "household_id": hh.id, "head_name": hh.head_name,
+                        "address": hh.address, "status": hh.status, "file_no": hh.file_no,
+                        "why": why})
+            continue
+        if outside_reasons is not None:
+            why = [w for w in why if w in outside_reasons]
+        if why:
+            county_id = c.get("county_id")
+            if county_id is None:  # stored before candidates carried their county
+                county_id = db.session.scalar(sa.select(Household.county_id).where(
+                    Household.id == c["household_id"]))
+            if county_id is not None:
+                elsewhere.setdefault(county_id, set()).update(why)
+    names = dict(db.session.execute(sa.select(Place.id, Place.name).where(
+        Place.id.in_(list(elsewhere)))).all()) if elsewhere else {}
+    for county_id, why in sorted(elsewhere.items()):
+        county = names.get(county_id, "")
+        ordered = sorted(why, key=_strength)
+        out.append({"in_scope": False, "reason": ordered[0], "why": ordered, "county": county,
+                    "advice": _("该家庭已在其他辖区登记，请联系%(county)s解困办核实",
+                                county=county or _("县级"))})
     return out
+
+
+def visible_candidates(user: User, candidates: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """Candidates for the review pages (an entry or a report): every reason, scoped."""
+    return scoped_candidates(user, candidates)
 
 
 def open_case_from_report(user: User, report: DiscoveryReport, *, category: str,

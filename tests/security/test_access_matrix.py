@@ -69,7 +69,7 @@ EXPECT: dict[str, frozenset[str]] = {
     "sync.pull": ALL,
     "sync.push": ALL,
     "sync.status": ALL,
-    "sync.discovery_check": ALL,
+    "sync.discovery_check": REPORTERS,
     "sync.put_photo": frozenset({"helper"}),  # only the uploader
     "pwa.device": ALL,
     "pwa.offline_shell": ALL,
