@@ -154,7 +154,9 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "FIELD_KEY": field_key,
         "INDEX_KEY": index_key,
         "SQLALCHEMY_DATABASE_URI": db_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: an error's message never carries the statement's values (names,
+        # phone numbers, answers) into the logs.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "PHOTO_DIR": photo_dir,
         "DEMO_MODE": demo,
         "TIMEZONE": "Asia/Shanghai",

@@ -39,6 +39,47 @@ CODES = {
 }
 
 
+# Exceptions whose messages speak of the code (names, types), never of the data.
+_CODE_MESSAGES = (AttributeError, NameError, ImportError, NotImplementedError, RecursionError,
+                  TypeError)
+
+
+def _describe(err: BaseException) -> str:
+    from sqlalchemy.exc import StatementError
+
+    name = f"{type(err).__module__}.{type(err).__qualname__}"
+    if isinstance(err, StatementError):
+        orig = err.orig
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        # The statement as written in the code, with placeholders: hide_parameters keeps
+        # the values out of the exception, and the driver's message (which may quote a
+        # value: "Key (username)=(...) already exists") is left out.
+        return (f"{name}: ({type(orig).__module__}.{type(orig).__qualname__}, "
+                f"sqlstate {code}) [SQL: {err.statement}]")
+    if isinstance(err, _CODE_MESSAGES):
+        return f"{name}: {err}"
+    return f"{name}: (message withheld: it may quote what the user sent)"
+
+
+def redacted_traceback(err: BaseException) -> str:
+    """The traceback of err and of the exceptions that led to it: every frame and exception
+    type, but no message that could quote user data (names, phone numbers, ID numbers, the
+    request body). A server log is read by more people than the database."""
+    import traceback
+
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__
+                                        else current.__context__)
+    parts = []
+    for e in reversed(chain):
+        parts.append("Traceback (most recent call last):\n"
+                     + "".join(traceback.format_tb(e.__traceback__)) + _describe(e))
+    return "\n\nThe above exception led to:\n\n".join(parts)
+
+
 class ApiError(Exception):
     """Raise from an API view to answer with the protocol's error body."""
 
@@ -100,7 +141,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def handle_unexpected(err: Exception):
-        app.logger.exception("unhandled error on %s", request.path)
+        # Never the request body, the query string or an exception's message (see redacted).
+        app.logger.error("unhandled error on %s %s\n%s", request.method, request.path,
+                         redacted_traceback(err))
         from fieldwork.extensions import db
 
         db.session.rollback()
