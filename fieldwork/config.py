@@ -68,13 +68,37 @@ def normalise_database_url(url: str) -> str:
     )
 
 
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def restrict(path: Path, mode: int) -> None:
+    """Take away every permission of group and others from path (ours, if it exists), so a
+    file or directory left world-readable by an older version or a loose umask is closed."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    if info.st_uid == os.geteuid() and info.st_mode & 0o777 & ~mode:
+        os.chmod(path, mode)
+
+
+def private_dir(path: Path) -> Path:
+    """The instance directory (database, keys, photos) for its owner only: 0700 whatever the
+    umask, also when it already exists."""
+    os.makedirs(path, mode=PRIVATE_DIR_MODE, exist_ok=True)
+    restrict(path, PRIVATE_DIR_MODE)
+    return path
+
+
 def _read_secret(instance: Path, env_name: str, file_name: str, production: bool) -> str:
     value = os.environ.get(env_name, "").strip()
     if value:
         return value
     if production:
         raise ConfigError(f"生产环境必须设置 {env_name}（不能使用自动生成的本地密钥）")
-    path = instance / file_name
+    path = private_dir(instance) / file_name
+    restrict(path, PRIVATE_FILE_MODE)
     if not path.exists():
         _publish_secret_file(path, secrets.token_urlsafe(48))
     value = path.read_text().strip()
@@ -119,7 +143,7 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
     if not db_url:
         if production:
             raise ConfigError("生产环境必须设置 DATABASE_URL（PostgreSQL）")
-        instance.mkdir(parents=True, exist_ok=True)
+        private_dir(instance)
         db_url = f"sqlite:///{instance / 'fieldwork.db'}"
     db_url = normalise_database_url(db_url)
 
@@ -130,8 +154,10 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
     if not field_key:
         if production:
             raise ConfigError("生产环境必须设置 FIELDWORK_FIELD_KEY（身份证号加密密钥）")
+        key_file = private_dir(instance) / "field_key"
+        restrict(key_file, PRIVATE_FILE_MODE)
         try:
-            field_key = load_or_create_key_file(instance / "field_key")
+            field_key = load_or_create_key_file(key_file)
         except ValueError as exc:  # a damaged key file: never replace it silently
             raise ConfigError(str(exc)) from None
     _check_field_key(field_key)
@@ -144,6 +170,8 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
     photo_dir = overrides.get("PHOTO_DIR") or os.environ.get(
         "FIELDWORK_PHOTO_DIR", str(instance / "photos")
     )
+    if Path(photo_dir).resolve().is_relative_to(instance.resolve()):
+        private_dir(instance)  # before the photo store creates it with the umask's mode
     demo = os.environ.get("FIELDWORK_DEMO", "0" if production else "1") == "1"
     if production and demo:
         raise ConfigError("生产环境不能启用演示模式（FIELDWORK_DEMO=1）")

@@ -7,13 +7,43 @@ Taking over BEGIN from pysqlite also makes SAVEPOINTs (per-record pushes) work a
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from fieldwork.config import PRIVATE_FILE_MODE, restrict
+
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database file of a SQLite engine (None in memory or for a URI filename)."""
+    name = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or name in ("", ":memory:") or name.startswith("file:"):
+        return None
+    return Path(name)
+
+
+def _create_private(path: Path) -> None:
+    """Create the (empty) database file for its owner only, before SQLite creates it with
+    the umask's mode: it holds names, addresses, incomes and encrypted ID numbers."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except (FileExistsError, FileNotFoundError):
+        return  # there already, or no directory (SQLite will say so)
+    os.fchmod(fd, PRIVATE_FILE_MODE)
+    os.close(fd)
+
+
+def _restrict_files(path: Path) -> None:
+    """The database and its WAL and shared-memory files for their owner only (SQLite gives
+    the latter the database file's mode; an older installation may have left them open)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        restrict(Path(f"{path}{suffix}"), PRIVATE_FILE_MODE)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -45,6 +75,15 @@ def configure_engine(app: Flask, engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
+        path = sqlite_file(engine)
+        if path is not None:
+            _create_private(path)
+            _restrict_files(path)
+
+            def restrict_after_connect(_dbapi_connection: Any, _record: Any) -> None:
+                _restrict_files(path)  # the WAL files exist once the first connection is made
+
+            event.listen(engine, "connect", restrict_after_connect)
 
 
 def read_body_before_database(app: Flask) -> None:
