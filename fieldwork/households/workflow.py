@@ -376,17 +376,28 @@ def _candidates_for(entry: HouseholdEntry, *, exclude: int | None = None) -> lis
     return [c for c in found if c["household_id"] != exclude]
 
 
-def _refuse_active_same_id(id_index: str | None, *, exclude: int | None = None) -> None:
+def _refuse_active_same_id(user: User, id_index: str | None, *,
+                           exclude: int | None = None) -> None:
     """One person heads one household in the programme: an ID already heading a household
-    under review or in assistance cannot open another."""
+    under review or in assistance cannot open another. Outside the user's scope the answer
+    says only where the household is registered and whom to ask (as scoped_candidates)."""
     if not id_index:
         return
     q = sa.select(Household).where(Household.head_id_index == id_index,
                                    Household.status.in_(ACTIVE_STATUSES))
     if exclude is not None:
         q = q.where(Household.id != exclude)
-    if db.session.scalar(q.limit(1)) is not None:
-        raise WorkflowError(_("该身份证号的家庭已在审核或帮扶中，不能重复登记"), "id_number")
+    found = db.session.scalar(q.order_by(Household.id).limit(1))
+    if found is None:
+        return
+    if db.session.scalar(sa.select(Household.id).where(Household.id == found.id,
+                                                       household_clause(user))) is None:
+        county = db.session.get(Place, found.county_id)
+        name = county.name if county is not None else _("县级")
+        raise WorkflowError(_("该身份证号的家庭已在审核或帮扶中，不能重复登记。"
+                              "该家庭已在其他辖区登记，请联系%(county)s解困办核实", county=name),
+                            "id_number")
+    raise WorkflowError(_("该身份证号的家庭已在审核或帮扶中，不能重复登记"), "id_number")
 
 
 def _new_household(entry: HouseholdEntry) -> Household:
@@ -473,7 +484,7 @@ def _enter(user: User, entry: HouseholdEntry, *, channel: str, source: str,
     if not can_see_place(user, entry.place):
         raise WorkflowError(_("请选择您辖区内的社区（村）"), "place_id")
     if entry.id_number:
-        _refuse_active_same_id(protect_id(entry.id_number).index)
+        _refuse_active_same_id(user, protect_id(entry.id_number).index)
     candidates = _candidates_for(entry)
     if candidates and not confirm_new:
         raise PossibleDuplicates(candidates)
@@ -578,7 +589,7 @@ def open_case_from_report(user: User, report: DiscoveryReport, *, category: str,
     causes = list(causes if causes is not None else answers.get("causes") or [])
     if any(c not in CAUSES for c in causes):
         raise WorkflowError(_("致困原因中有无效的选项"), "causes")
-    _refuse_active_same_id(report.id_index)
+    _refuse_active_same_id(user, report.id_index)
     candidates = report_candidates(report)
     if candidates and not confirm_new:
         raise PossibleDuplicates(candidates)
@@ -754,7 +765,7 @@ def correct_and_resubmit(user: User, case: Case, entry: HouseholdEntry) -> None:
         raise WorkflowError(_("请选择您辖区内的社区（村）"), "place_id")
     if entry.id_number:
         p = protect_id(entry.id_number)
-        _refuse_active_same_id(p.index, exclude=hh.id)
+        _refuse_active_same_id(user, p.index, exclude=hh.id)
         hh.head_id_enc, hh.head_id_index, hh.head_id_mask = p.enc, p.index, p.mask
         head = next((m for m in hh.members if m.relation == "self"), None)
         if head is not None:

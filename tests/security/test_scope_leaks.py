@@ -263,11 +263,28 @@ def test_the_entry_hint_names_only_the_county_of_an_out_of_scope_match(client, d
     html = response.get_data(as_text=True)
     # (The number the user typed is echoed back in the form field: their own input.)
     for secret in (left.head_name, left.address, left.file_no, p.mask,
-                   f'value="{left.id}"', f'data-candidate="{left.id}"'):
+                   f'name="household_id" value="{left.id}"', f'data-candidate="{left.id}"'):
         assert secret not in html, secret
     assert 'data-testid="candidate-elsewhere"' in html
     assert "身份证号相同" in html
     assert "该家庭已在其他辖区登记，请联系卧龙区解困办核实" in html
+
+
+def test_an_active_household_elsewhere_is_refused_with_where_to_turn(client, scene):
+    """/reviews/new with the ID of county B's enrolled household: refused (one person heads
+    one household), saying whom to ask, and nothing about the household itself."""
+    login(client, scene.users["community_worker"])
+    response = client.post("/reviews/new", data={
+        "csrf_token": csrf_token(client), "head_name": "新申请人", "id_number": ID_B,
+        "address": "东关街道建设路21号", "place_id": str(scene.world.community.id),
+        "members_count": "2", "category": "below_dibao", "causes": ["illness"],
+        "situation": "失业后无收入"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    for secret in (scene.hh_b.head_name, scene.hh_b.address, scene.hh_b.file_no,
+                   mask_id_number(ID_B), f'name="household_id" value="{scene.hh_b.id}"'):
+        assert secret not in html, secret
+    assert "不能重复登记" in html and "请联系卧龙区解困办核实" in html
 
 
 def test_the_report_page_shows_an_out_of_scope_match_by_county_only(client, db, scene):
@@ -286,7 +303,8 @@ def test_the_report_page_shows_an_out_of_scope_match_by_county_only(client, db, 
     response = client.get(f"/reviews/reports/{report.id}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    for secret in (*scene.secrets_b, scene.hh_b.file_no, f'value="{scene.hh_b.id}"',
+    for secret in (*scene.secrets_b, scene.hh_b.file_no,
+                   f'name="household_id" value="{scene.hh_b.id}"',
                    f'data-candidate="{scene.hh_b.id}"'):
         assert secret not in html, secret
     assert "请联系卧龙区解困办核实" in html and "位置相距不到50米" in html
