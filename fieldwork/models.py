@@ -3,6 +3,7 @@
 from fieldwork.accounts.models import User
 from fieldwork.audit.models import AuditEvent
 from fieldwork.discovery.models import DiscoveryReport
+from fieldwork.forms_once import FormSubmission
 from fieldwork.households.models import (
     Assignment,
     Case,
@@ -24,6 +25,7 @@ __all__ = [
     "Case",
     "Device",
     "DiscoveryReport",
+    "FormSubmission",
     "Household",
     "Measure",
     "Member",

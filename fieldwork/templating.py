@@ -10,6 +10,7 @@ from flask import Flask, request, url_for
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 
+from fieldwork.forms_once import new_token as new_form_token
 from fieldwork.households import constants as hc
 from fieldwork.i18n import html_lang
 from fieldwork.privacy.idnumber import mask_phone
@@ -39,6 +40,8 @@ def init_templating(app: Flask) -> None:
         return f"{key // 100}年{key % 100}月" if str(get_locale()).startswith("zh") \
             else f"{key // 100}-{key % 100:02d}"
 
+    # A global, not a context value, so that macros imported without context see it.
+    app.jinja_env.globals["new_form_token"] = new_form_token
     app.jinja_env.filters.update(
         local_time=local_time, local_date=local_date, month_label=month_label,
         mask_phone=mask_phone,

@@ -8,7 +8,13 @@ Rules:
   administrators see the queue read-only;
 - a rejection needs a reason; every decision is kept (ReviewDecision, step "visit_review")
   and audited ("visit.review"); the latest decision sets visit.review_status, and a rejected
-  visit stops counting towards compliance.
+  visit stops counting towards compliance;
+- a decision names the review version its page showed (visit.review_version, raised by each
+  decision); it is written by one conditional UPDATE ... WHERE review_version = that, so of
+  two reviewers deciding the same visit at once only the first is recorded and the second
+  is told who decided (StaleReview, 409) -- on SQLite and PostgreSQL alike;
+- a flagged visit's answers (the income) enter the household file only once accepted
+  (visits.services.in_file_clause); each decision brings the file back in line.
 Functions add to the session; the caller commits once.
 """
 
@@ -29,6 +35,7 @@ from fieldwork.households.models import Household, ReviewDecision
 from fieldwork.timeutil import add_months, now_utc
 from fieldwork.visits.flags import FLAGS
 from fieldwork.visits.models import Visit
+from fieldwork.visits.services import refile_household
 
 STEP = "visit_review"
 DECIDER_ROLES = (roles.STREET_REVIEWER, roles.COUNTY_OFFICER)
@@ -48,10 +55,36 @@ HISTORY_MONTHS = 12
 class ReviewError(ValueError):
     """A decision that cannot be recorded, with a message for the reviewer."""
 
+    status = 422
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class StaleReview(ReviewError):
+    """Someone decided the visit after the reviewer's page was loaded (409)."""
+
+    status = 409
+
+
+def _stale(visit: Visit) -> StaleReview:
+    latest = db.session.scalar(
+        sa.select(User).join(ReviewDecision, ReviewDecision.reviewer_id == User.id)
+        .where(ReviewDecision.visit_id == visit.id, ReviewDecision.step == STEP)
+        .order_by(ReviewDecision.decided_at.desc(), ReviewDecision.id.desc()).limit(1))
+    who = latest.name if latest is not None else _("其他审核人")
+    return StaleReview("decision", _("该走访已由%(name)s审核，请刷新后查看", name=who))
+
+
+def parse_version(raw: str | None) -> int | None:
+    """The review version a form was rendered with; None when the form sent none, -1 when
+    it is not a number (never matches)."""
+    value = (raw or "").strip()
+    if not value:
+        return None
+    return int(value) if value.isdigit() and len(value) < 10 else -1
 
 
 @dataclass(frozen=True)
@@ -128,10 +161,16 @@ def decisions_for(visit_id: str) -> list[ReviewDecision]:
         .order_by(ReviewDecision.decided_at, ReviewDecision.id)))
 
 
-def decide(user: User, visit: Visit, decision: str, opinion: str) -> ReviewDecision:
-    """Record a reviewer's decision on a flagged visit (the caller has checked scope)."""
+def decide(user: User, visit: Visit, decision: str, opinion: str, *,
+           expect_version: int | None = None) -> ReviewDecision:
+    """Record a reviewer's decision on a flagged visit (the caller has checked scope).
+    expect_version: the visit's review_version when the reviewer's page was rendered (None:
+    as loaded now, which still refuses a decision that lands while this one is written)."""
     if not can_decide(user):
         raise PermissionError("read-only role")
+    seen = visit.review_version if expect_version is None else expect_version
+    if seen != visit.review_version:
+        raise _stale(visit)
     opinion = (opinion or "").strip()
     if decision not in DECISIONS:
         raise ReviewError("decision", _("请选择“确认有效”或“判定无效”"))
@@ -145,13 +184,24 @@ def decide(user: User, visit: Visit, decision: str, opinion: str) -> ReviewDecis
         raise ReviewError("opinion", _("审核意见不能超过 %(n)d 字", n=MAX_OPINION))
     code, status = DECISIONS[decision]
     previous = visit.review_status
+    # Compare and set in one statement: PostgreSQL makes a concurrent second UPDATE wait
+    # for the first to commit and then finds the version moved on; SQLite runs writing
+    # requests one at a time.
+    done = db.session.execute(
+        sa.update(Visit).where(Visit.id == visit.id, Visit.review_version == seen)
+        .values(review_status=status, review_version=Visit.review_version + 1)
+        .execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise _stale(visit)
+    db.session.refresh(visit, ["review_status", "review_version"])
     record = ReviewDecision(visit_id=visit.id, step=STEP, decision=code, opinion=opinion,
                             reviewer_id=user.id, decided_at=now_utc())
     db.session.add(record)
-    visit.review_status = status
     household = visit.household
     # The phone's "visited this month" state depends on which visits count.
     household.version += 1
+    # Accepted, the visit's answers enter the file; rejected, they stay out of it.
+    refile_household(household, accepted=visit if status == "accepted" else None)
     audit.record("visit.review", target_type="visit", target_id=visit.id,
                  place_id=household.county_id, user=user, decision=code, previous=previous,
                  opinion=opinion, flags=list(visit.flags), household_id=household.id)

@@ -21,11 +21,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.sql.elements import ColumnElement
 
+from fieldwork import forms_once
 from fieldwork.accounts import roles
 from fieldwork.accounts.auth import role_required
 from fieldwork.accounts.models import User
 from fieldwork.accounts.scope import get_place_or_404, get_visit_or_404, household_clause
 from fieldwork.extensions import db
+from fieldwork.forms_once import once
 from fieldwork.households.models import Household
 from fieldwork.photos.models import Photo
 from fieldwork.places.models import Place
@@ -326,6 +328,7 @@ def review_visit(visit_id: str):
 
 @bp.post("/reviews/<visit_id>")
 @role_required(*VIEW_ROLES)
+@once
 def decide(visit_id: str):
     visit = _flagged_visit_or_404(visit_id)
     if not review.can_decide(current_user):
@@ -333,13 +336,18 @@ def decide(visit_id: str):
     decision = request.form.get("decision", "")
     opinion = request.form.get("opinion", "")
     try:
-        review.decide(current_user, visit, decision, opinion)
+        review.decide(current_user, visit, decision, opinion,
+                      expect_version=review.parse_version(request.form.get("review_version")))
     except review.ReviewError as exc:
         db.session.rollback()
         visit = _flagged_visit_or_404(visit_id)
         return render_template("supervision/review.html", errors={exc.field: exc.message},
                                opinion=opinion[:review.MAX_OPINION * 2],
-                               **_review_context(visit)), 422
+                               **_review_context(visit)), exc.status
+    following = review.next_pending(current_user, visit)
+    target = url_for(".review_visit", visit_id=following.id) if following is not None \
+        else url_for(".reviews")
+    forms_once.done(target)
     db.session.commit()
     if decision == "reject":
         flash(_("已判定该走访无效（%(name)s，%(date)s），不再计入走访完成情况",
@@ -347,10 +355,7 @@ def decide(visit_id: str):
     else:
         flash(_("已确认该走访有效（%(name)s，%(date)s）",
                 name=visit.household.head_name, date=_visit_day(visit)), "success")
-    following = review.next_pending(current_user, visit)
-    if following is not None:
-        return redirect(url_for(".review_visit", visit_id=following.id))
-    return redirect(url_for(".reviews"))
+    return redirect(target)
 
 
 def _visit_day(visit: Visit) -> str:

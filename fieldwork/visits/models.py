@@ -44,6 +44,8 @@ class Visit(db.Model):
     flag_count: Mapped[int] = mapped_column(default=0)
     # none | accepted | rejected (doubtful-visit review); rejected visits do not count.
     review_status: Mapped[str] = mapped_column(sa.String(10), default="none")
+    # Counts review decisions: a decision names the one it saw, so a stale page is refused.
+    review_version: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
     # May name a record the server rejected (and so never stored): no foreign key.
     supersedes_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     superseded: Mapped[bool] = mapped_column(default=False)

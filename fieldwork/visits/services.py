@@ -141,10 +141,10 @@ class VisitBatch:
         declared = [p.id for r in records for p in r.photos]
         self.taken_photos: set[str] = set(db.session.scalars(
             sa.select(Photo.id).where(Photo.id.in_(declared)))) if declared else set()
+        # The latest visit whose answers are in each household's file.
         self.latest: dict[int, datetime] = dict(db.session.execute(
             sa.select(Visit.household_id, sa.func.max(Visit.visited_at))
-            .where(Visit.household_id.in_(household_ids), Visit.review_status != "rejected",
-                   Visit.superseded.is_(False))
+            .where(Visit.household_id.in_(household_ids), in_file_clause())
             .group_by(Visit.household_id)).all())
         self._policies: dict[int, Policy] = {}
 
@@ -294,30 +294,85 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None,
     latest = _update_household(household, visit, batch.latest.get(household.id))
     batch.visits[visit.id] = visit
     batch.taken_photos.update(declared_ids)
-    batch.latest[household.id] = max(visit.visited_at, latest or visit.visited_at)
+    if in_file(visit):
+        latest = max(visit.visited_at, latest or visit.visited_at)
+    if latest is not None:
+        batch.latest[household.id] = latest
+    else:
+        batch.latest.pop(household.id, None)
     return RecordResult(visit.id, "created", missing_photos=declared_ids,
                         flags=list(visit.flags), visit=visit)
+
+
+def in_file_clause() -> sa.ColumnElement[bool]:
+    """Visits whose answers the household's file takes (income, a proposed reference point):
+    valid (not rejected, not superseded) and, if flagged, accepted in review. A doubtful
+    visit -- say, from a helper who no longer holds the household -- changes nothing in the
+    file until a reviewer accepts it."""
+    return sa.and_(Visit.superseded.is_(False), Visit.review_status != "rejected",
+                   sa.or_(Visit.flag_count == 0, Visit.review_status == "accepted"))
+
+
+def in_file(visit: Visit) -> bool:
+    """The same rule for one visit in memory."""
+    return (not visit.superseded and visit.review_status != "rejected"
+            and (not visit.flag_count or visit.review_status == "accepted"))
 
 
 def _update_household(household: Household, visit: Visit,
                       latest: datetime | None) -> datetime | None:
     """Keep the file current: latest income, and a proposed reference point if none.
-    `latest`: the latest valid visit before this one (a superseded one no longer counts).
-    Returns the latest valid visit time other than this visit."""
-    if visit.supersedes_id and latest is not None:
+    `latest`: the latest visit in the file before this one (in_file_clause).
+    Returns the latest visit time in the file other than this visit."""
+    if visit.supersedes_id:
+        # The superseded visit may have been the one the file showed.
+        refile_household(household)
         latest = db.session.scalar(
             sa.select(sa.func.max(Visit.visited_at)).where(
-                Visit.household_id == household.id, Visit.id != visit.id,
-                Visit.review_status != "rejected", Visit.superseded.is_(False)))
-    if latest is None or visit.visited_at >= latest:
-        household.per_capita_income = visit.per_capita_income
+                Visit.household_id == household.id, Visit.id != visit.id, in_file_clause()))
+    if in_file(visit):
+        if latest is None or visit.visited_at >= latest:
+            household.per_capita_income = visit.per_capita_income
+        _propose_reference(household, visit)
+    # Bumped even for a flagged visit: it still counts as this month's visit on the phone.
+    household.version += 1
+    return latest
+
+
+def _propose_reference(household: Household, visit: Visit) -> bool:
     if (not household.has_reference and household.proposed_lat is None
             and visit.lat is not None and visit.accuracy_m is not None
             and visit.accuracy_m <= PROPOSAL_ACCURACY_M):
         household.proposed_lat, household.proposed_lon = visit.lat, visit.lon
         household.proposed_visit_id = visit.id
-    household.version += 1
-    return latest
+        return True
+    return False
+
+
+def refile_household(household: Household, accepted: Visit | None = None) -> None:
+    """Bring the file back in line with its visits after one entered or left it (a review
+    decision, a late flag, a correction): the income of the latest visit in the file (kept
+    as it is when no visit is in the file), and a reference point proposed only by a visit
+    in the file. `accepted`: a visit just accepted in review, which may now propose one."""
+    row = db.session.execute(
+        sa.select(Visit.per_capita_income).where(Visit.household_id == household.id,
+                                                 in_file_clause())
+        .order_by(Visit.visited_at.desc(), Visit.recorded_at.desc(), Visit.id.desc())
+        .limit(1)).first()
+    changed = False
+    if row is not None and household.per_capita_income != row.per_capita_income:
+        household.per_capita_income = row.per_capita_income
+        changed = True
+    if household.proposed_visit_id is not None and not household.has_reference:
+        source = db.session.get(Visit, household.proposed_visit_id)
+        if source is None or not in_file(source):
+            household.proposed_lat = household.proposed_lon = None
+            household.proposed_visit_id = None
+            changed = True
+    if accepted is not None and in_file(accepted):
+        changed = _propose_reference(household, accepted) or changed
+    if changed:
+        household.version += 1
 
 
 def photo_stored(photo: Photo) -> None:
@@ -337,7 +392,11 @@ def photo_stored(photo: Photo) -> None:
         return
     visit.photos_stored = (visit.photos_stored or 0) + 1
     if "photo_reused" not in visit.flags and reused_elsewhere(photo):
+        was_in_file = in_file(visit)
         set_flags(visit, [*visit.flags, "photo_reused"])
+        if was_in_file and not in_file(visit):
+            # Now doubtful: its answers leave the file until a reviewer accepts it.
+            refile_household(visit.household)
 
 
 def flag_details(visit: Visit) -> list[dict[str, str]]:

@@ -47,6 +47,17 @@ def visit_raw(household, **over: Any) -> dict[str, Any]:
     return raw
 
 
+def photo_decl() -> list[dict[str, Any]]:
+    return [{"id": str(uuid.uuid4()), "sha256": "a" * 64, "bytes": 1000}]
+
+
+def filed_raw(household, **over: Any) -> dict[str, Any]:
+    """A visit with nothing doubtful about it (a photo declared): its answers enter the
+    household file at once."""
+    over.setdefault("photos", photo_decl())
+    return visit_raw(household, **over)
+
+
 def push(user, raw, *, now=None):
     result = record_visit(user, parse_visit_record(raw, device_id="phone-1"), now=now)
     _db.session.commit()
@@ -219,7 +230,7 @@ def test_another_households_measure_is_refused(make_household, helper, household
 # ------------------------------------------------------------------ per-capita income
 
 def test_per_capita_income_is_income_over_members(helper, household):
-    result = push(helper, visit_raw(household, answers=answers(household_income="1000")))
+    result = push(helper, filed_raw(household, answers=answers(household_income="1000")))
     v = _db.session.get(Visit, result.id)
     assert v.household_income == Decimal("1000.00")
     assert v.per_capita_income == Decimal("333.33")
@@ -231,7 +242,7 @@ def test_household_income_follows_only_the_latest_visit(helper, household):
     now = now_utc()
 
     def at(hours_ago: int, income: str):
-        raw = visit_raw(household, visited_at=(now - timedelta(hours=hours_ago)).isoformat(),
+        raw = filed_raw(household, visited_at=(now - timedelta(hours=hours_ago)).isoformat(),
                         answers=answers(household_income=income))
         assert push(helper, raw, now=now).status == "created"
         _db.session.expire_all()
@@ -247,7 +258,7 @@ def test_a_rejected_later_visit_does_not_hold_the_income(helper, household, make
     now = now_utc()
     make_visit(household, helper, visited_at=now - timedelta(hours=2), review_status="rejected",
                per_capita_income=Decimal("999"))
-    raw = visit_raw(household, visited_at=(now - timedelta(hours=5)).isoformat(),
+    raw = filed_raw(household, visited_at=(now - timedelta(hours=5)).isoformat(),
                     answers=answers(household_income="300"))
     assert push(helper, raw, now=now).status == "created"
     _db.session.expire_all()
@@ -384,11 +395,11 @@ def test_an_unknown_household_is_refused_like_a_foreign_one(helper, household):
 
 def test_a_correction_supersedes_the_old_visit(helper, household):
     now = now_utc()
-    old = visit_raw(household, visited_at=(now - timedelta(hours=3)).isoformat(),
+    old = filed_raw(household, visited_at=(now - timedelta(hours=3)).isoformat(),
                     answers=answers(household_income="900"))
     assert push(helper, old, now=now).status == "created"
     # The helper got the time and the income wrong: the correction is earlier and lower.
-    fix = visit_raw(household, visited_at=(now - timedelta(hours=5)).isoformat(),
+    fix = filed_raw(household, visited_at=(now - timedelta(hours=5)).isoformat(),
                     answers=answers(household_income="600"), supersedes=old["id"])
     result = push(helper, fix, now=now)
     assert result.status == "created", result.errors
@@ -445,15 +456,15 @@ def reload(household) -> Household:
 
 
 def test_the_first_good_fix_is_proposed_as_reference(helper, household):
-    push(helper, visit_raw(household, location=None))
-    push(helper, visit_raw(household, location=fix_at(32.99, 112.54, 80)))
-    push(helper, visit_raw(household, location=fix_at(32.99, 112.54, None)))
+    push(helper, filed_raw(household, location=None))
+    push(helper, filed_raw(household, location=fix_at(32.99, 112.54, 80)))
+    push(helper, filed_raw(household, location=fix_at(32.99, 112.54, None)))
     h = reload(household)
     assert h.proposed_lat is None and h.proposed_visit_id is None
 
-    good = visit_raw(household, location=fix_at(32.9961, 112.5423, 30))
+    good = filed_raw(household, location=fix_at(32.9961, 112.5423, 30))
     push(helper, good)
-    later = visit_raw(household, location=fix_at(32.9, 112.6, 5))
+    later = filed_raw(household, location=fix_at(32.9, 112.6, 5))
     push(helper, later)
     h = reload(household)
     assert (h.proposed_lat, h.proposed_lon) == (32.9961, 112.5423)
@@ -464,13 +475,13 @@ def test_the_first_good_fix_is_proposed_as_reference(helper, household):
 
 
 def test_a_fix_of_exactly_50_m_may_be_proposed(helper, household):
-    push(helper, visit_raw(household, location=fix_at(32.9961, 112.5423, 50)))
+    push(helper, filed_raw(household, location=fix_at(32.9961, 112.5423, 50)))
     assert reload(household).proposed_lat == 32.9961
 
 
 def test_no_proposal_when_the_household_has_a_reference(make_household, helper):
     household = make_household(helper=helper, ref_lat=33.0, ref_lon=112.5)
-    push(helper, visit_raw(household, location=fix_at(32.9961, 112.5423, 10)))
+    push(helper, filed_raw(household, location=fix_at(32.9961, 112.5423, 10)))
     h = reload(household)
     assert h.proposed_lat is None and (h.ref_lat, h.ref_lon) == (33.0, 112.5)
 
@@ -520,14 +531,14 @@ def test_confirm_reference_converts_bd09(make_user, household):
 def test_confirm_reference_clears_the_proposal_and_later_visits_measure_from_it(
         make_user, helper, household):
     officer = make_user("county_officer")
-    push(helper, visit_raw(household, location=fix_at(32.9961, 112.5423, 20)))
+    push(helper, filed_raw(household, location=fix_at(32.9961, 112.5423, 20)))
     h = reload(household)
     confirm_reference(h, officer, lat=h.proposed_lat, lon=h.proposed_lon, source="visit")
     _db.session.commit()
     h = reload(household)
     assert h.proposed_lat is None and h.proposed_visit_id is None
     assert (h.ref_lat, h.ref_lon) == (32.9961, 112.5423)
-    later = visit_raw(household, location=fix_at(32.9961, 112.5523, 15))
+    later = filed_raw(household, location=fix_at(32.9961, 112.5523, 15))
     push(helper, later)
     v = _db.session.get(Visit, later["id"])
     assert v.distance_m == pytest.approx(distance_m(32.9961, 112.5523, 32.9961, 112.5423),
@@ -538,7 +549,7 @@ def test_confirm_reference_clears_the_proposal_and_later_visits_measure_from_it(
 
 @pytest.fixture
 def proposed(helper, household):
-    push(helper, visit_raw(household, location=fix_at(32.9961, 112.5423, 20)))
+    push(helper, filed_raw(household, location=fix_at(32.9961, 112.5423, 20)))
     return reload(household)
 
 
