@@ -57,8 +57,17 @@ export async function photoBytes(row) {
   return isSealed(row.buffer) ? openBytes(row.user_id, row.buffer) : row.buffer;
 }
 
-/** Seal what an older version of the app left in plain text (records, labels, photos). */
+/** Seal what an older version of the app left in plain text (records, labels, photos, and
+ * the labels of the list of what was sent). */
 export async function sealLegacy() {
+  const log = await tx("meta", "readonly", (s, p) => p(s.meta.get("sent_log")));
+  if (log?.value?.some((x) => x.label != null)) {
+    const sealedLog = [];
+    for (const { label, ...rest } of log.value) {
+      sealedLog.push(label == null ? rest : { ...rest, sealed_label: await seal(rest.user_id, label) });
+    }
+    await tx("meta", "readwrite", (s) => s.meta.put({ key: "sent_log", value: sealedLog }));
+  }
   const entries = (await list()).filter((e) => !e.sealed && e.record);
   for (const e of entries) {
     const { record, label, ...rest } = e;

@@ -65,9 +65,10 @@ export function initVisitForm(form, { household = null, schema = null } = {}) {
   syncRequired(form);
 
   let fixing = null;
-  // One record id for this filling of the form (the page's own when the server made one): a
-  // second tap or a retry saves the same record, kept once by the outbox and the server.
-  const recordId = form.elements.namedItem("record_id")?.value || crypto.randomUUID();
+  // One record id for this filling of the form: a second tap or a retry saves the same
+  // record, kept once by the outbox and the server. Made here, not taken from the page: a
+  // browser may restore a hidden field's old value when the user comes back to the form.
+  const recordId = crypto.randomUUID();
   let busy = false;
   const fixId = new URLSearchParams(location.search).get("fix");
   if (fixId) prefillFix(form, fixId).then((entry) => { fixing = entry; syncRequired(form); });

@@ -378,7 +378,8 @@ def test_a_double_tap_on_check_and_save_reports_once(live_server, new_context, n
     _fill_discovery(page, head, "光武路203号", make_test_id_number("411302", date(1966, 5, 4), 58))
     page.evaluate(_TAP_TWICE, "#discovery-form")
     expect(page.get_by_test_id("saved-on-phone")).to_be_visible()
-    expect(page.locator(SYNCED)).to_be_attached()
+    expect(page.locator("[data-saved-status]")).to_have_text("已上传到服务器")
+    settle(page)
     assert len(_reports_of(live_server, head)) == 1
 
 
@@ -392,3 +393,57 @@ def test_a_double_tap_on_save_visit_records_once(live_server, new_context, new_p
     page.wait_for_url(re.compile(r"/visits/[0-9a-f-]{36}$"))
     settle(page)
     assert len(visits_of(live_server, int(household["id"])) - before) == 1
+
+
+_PLANT_LEGACY = """async ({ uid, idNumber, head }) => {
+  // An entry as the app wrote it before the outbox was sealed (database version 1 shape).
+  const db = await new Promise((resolve, reject) => {
+    const open = indexedDB.open("fieldwork");
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(open.error);
+  });
+  const id = crypto.randomUUID();
+  const jpeg = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4]).buffer;
+  await new Promise((resolve, reject) => {
+    const t = db.transaction(["outbox", "photos", "meta"], "readwrite");
+    t.objectStore("outbox").add({ id, type: "discovery", user_id: uid, username: "demo-community",
+      label: `新发现 ${head}`, created_at: new Date().toISOString(), state: "pending",
+      errors: null, flags: [], photo_ids: ["p-" + id], attempts: 0,
+      record: { type: "discovery", id, answers: { head_name: head, id_number: idNumber } } });
+    t.objectStore("photos").put({ id: "p-" + id, record_id: id, user_id: uid, mime: "image/jpeg",
+      sha256: "", bytes: 8, buffer: jpeg, state: "waiting", error: null });
+    t.objectStore("meta").put({ key: "sent_log", value: [{ id: "x", type: "visit", user_id: uid,
+      label: `走访 ${head}`, created_at: "", sent_at: "", flags: [] }] });
+    t.oncomplete = resolve;
+    t.onerror = () => reject(t.error);
+  });
+  db.close();
+  return id;
+}"""
+
+
+def test_records_left_in_plain_text_by_an_older_version_are_sealed(live_server, new_context,
+                                                                   new_page, login):
+    head = "卫春花"
+    id_number = make_test_id_number("411302", date(1958, 11, 30), 71)
+    context = new_context(permissions=[])
+    page = new_page(context)
+    login(page, "demo-community")
+    settle(page)
+    uid = str(user_id(live_server, "demo-community"))
+    context.route("**/api/sync/v1/**", lambda route: route.abort())  # the phone cannot send
+    entry_id = page.evaluate(_PLANT_LEGACY, {"uid": uid, "idNumber": id_number, "head": head})
+    assert id_number in page.evaluate(_RAW_IDB)["text"]
+    page.get_by_role("button", name="立即同步").click()  # the next sync seals first
+    expect(page.locator("[data-syncbar]")).to_have_attribute("data-state", "error")
+    raw = page.evaluate(_RAW_IDB)
+    assert id_number not in raw["text"] and head not in raw["text"]
+    assert raw["jpegs"] == []
+    [entry] = idb(page, "outbox")
+    assert entry["id"] == entry_id and "record" not in entry and "label" not in entry
+    # Still the same record for the phone: /device shows its label to its own user.
+    page.goto("/device")
+    expect(page.locator(f"[data-entry='{entry_id}']")).to_contain_text(f"新发现 {head}")
+    expect(page.get_by_text(f"走访 {head}")).to_be_visible()  # the sent list, unsealed
+    context.unroute("**/api/sync/v1/**")
+    forget_console_errors(page, "ERR_FAILED")
