@@ -262,14 +262,16 @@ def correct(case_id: int):
         abort(403)
     hh = case.household
     if request.method == "GET":
-        values = {"head_name": hh.head_name, "id_number": "", "phone": hh.phone or "",
+        # Neither the ID number nor the phone is shown in full: blank keeps the one on file.
+        values = {"head_name": hh.head_name, "id_number": "", "phone": "",
                   "address": hh.address, "place_id": str(hh.place_id),
                   "members_count": str(hh.members_count), "category": hh.category,
                   "causes": list(hh.causes or []), "situation": hh.notes}
         return _render_entry(values, case=case)
     values = _form_values()
+    submitted = {**values, "phone": values["phone"].strip() or hh.phone or ""}
     try:
-        entry = wf.parse_entry(current_user, values,
+        entry = wf.parse_entry(current_user, submitted,
                                id_required=case.source in wf.ID_REQUIRED_SOURCES,
                                keep_id=bool(hh.head_id_index))
         wf.correct_and_resubmit(current_user, case, entry)
