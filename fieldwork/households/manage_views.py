@@ -22,6 +22,7 @@ from fieldwork.accounts.auth import role_required
 from fieldwork.accounts.models import User
 from fieldwork.accounts.scope import get_household_or_404, household_clause
 from fieldwork.extensions import db
+from fieldwork.forms_once import done, once
 from fieldwork.households import assignments, plans
 from fieldwork.households import exit as exits
 from fieldwork.households.constants import DIMENSIONS
@@ -128,6 +129,7 @@ def measures():
 
 @bp.post("/measures")
 @role_required(*ACTORS)
+@once
 def add_measure():
     county = current_user.place
     try:
@@ -136,9 +138,11 @@ def add_measure():
         db.session.rollback()
         return _catalogue_page(county, 422, errors=exc.errors, values=request.form,
                                open_add=True)
+    target = url_for("manage.measures", _anchor=f"measure-{measure.id}")
+    done(target)
     db.session.commit()
     flash(_("已添加措施“%(name)s”", name=measure.name), "success")
-    return redirect(url_for("manage.measures", _anchor=f"measure-{measure.id}"))
+    return redirect(target)
 
 
 def _measure_or_404(measure_id: int, county: Place | None) -> Measure:
@@ -152,6 +156,7 @@ def _measure_or_404(measure_id: int, county: Place | None) -> Measure:
 
 @bp.route("/measures/<int:measure_id>/edit", methods=["GET", "POST"])
 @role_required(*ACTORS)
+@once
 def edit_measure(measure_id: int):
     county = current_user.place
     measure = _measure_or_404(measure_id, county)
@@ -167,15 +172,18 @@ def edit_measure(measure_id: int):
             db.session.rollback()
             errors, values = exc.errors, request.form
         else:
+            target = url_for("manage.measures", _anchor=f"measure-{saved.id}")
+            done(target)
             db.session.commit()
             flash(_("已保存措施“%(name)s”", name=saved.name), "success")
-            return redirect(url_for("manage.measures", _anchor=f"measure-{saved.id}"))
+            return redirect(target)
     return _render("manage/measure_edit.html", 422 if errors else 200, county=county,
                    measure=measure, errors=errors, values=values)
 
 
 @bp.post("/measures/<int:measure_id>/active")
 @role_required(*ACTORS)
+@once
 def measure_active(measure_id: int):
     county = current_user.place
     measure = _measure_or_404(measure_id, county)
@@ -185,11 +193,13 @@ def measure_active(measure_id: int):
     if measure.county_id is None and active:
         abort(404)
     saved = plans.set_active(measure, county, current_user, active)
+    target = url_for("manage.measures", _anchor=f"measure-{saved.id}")
+    done(target)
     db.session.commit()
     flash(_("已恢复使用“%(name)s”", name=saved.name) if active
           else _("已停用“%(name)s”：已在帮扶计划中的不受影响，新计划中不再可选", name=saved.name),
           "success")
-    return redirect(url_for("manage.measures", _anchor=f"measure-{saved.id}"))
+    return redirect(target)
 
 
 # ---------------------------------------------------------------- household plan
@@ -216,6 +226,7 @@ def plan(household_id: int):
 
 @bp.post("/households/<int:household_id>/plan")
 @role_required(*ACTORS)
+@once
 def add_plan_measure(household_id: int):
     household = get_household_or_404(current_user, household_id)
     try:
@@ -223,6 +234,7 @@ def add_plan_measure(household_id: int):
     except plans.PlanError as exc:
         db.session.rollback()
         return _plan_page(household, 422, errors=exc.errors, values=request.form)
+    done(url_for("manage.plan", household_id=household.id))
     db.session.commit()
     flash(_("已将“%(name)s”加入帮扶计划", name=pm.measure.name), "success")
     return redirect(url_for("manage.plan", household_id=household.id))
@@ -230,6 +242,7 @@ def add_plan_measure(household_id: int):
 
 @bp.post("/households/<int:household_id>/plan/<int:entry_id>/end")
 @role_required(*ACTORS)
+@once
 def end_plan_measure(household_id: int, entry_id: int):
     household = get_household_or_404(current_user, household_id)
     pm = db.session.get(PlanMeasure, entry_id)
@@ -241,6 +254,7 @@ def end_plan_measure(household_id: int, entry_id: int):
         db.session.rollback()
         return _plan_page(household, 422, end_errors={entry_id: _first_error(exc.errors)},
                           end_values={entry_id: request.form.get("end_date", "")})
+    done(url_for("manage.plan", household_id=household.id))
     db.session.commit()
     flash(_("已设置“%(name)s”的结束日期", name=pm.measure.name), "success")
     return redirect(url_for("manage.plan", household_id=household.id))
@@ -279,6 +293,7 @@ def assignments_index():
 
 @bp.post("/assignments/assign")
 @role_required(*ACTORS)
+@once
 def assign():
     """Give an unassigned household its helper (the form on the assignments page)."""
     county = current_user.place
@@ -292,6 +307,7 @@ def assign():
         db.session.rollback()
         return _assignments_page(county, 422, errors={household.id: _first_error(exc.errors)},
                                  values=request.form)
+    done(url_for("manage.assignments_index"))
     db.session.commit()
     helper = db.session.get(User, move.household.assignments[-1].helper_id)
     flash(_("已为 %(name)s 指定帮扶责任人 %(helper)s", name=household.head_name,
@@ -322,6 +338,7 @@ def household_assignment(household_id: int):
 
 @bp.post("/households/<int:household_id>/assignment")
 @role_required(*ACTORS)
+@once
 def reassign(household_id: int):
     household = get_household_or_404(current_user, household_id)
     try:
@@ -330,6 +347,7 @@ def reassign(household_id: int):
         db.session.rollback()
         return _household_assignment_page(household, 422, errors=exc.errors,
                                           values=request.form)
+    done(url_for("manage.household_assignment", household_id=household.id))
     db.session.commit()
     flash(_("帮扶责任人已调整"), "success")
     return redirect(url_for("manage.household_assignment", household_id=household.id))
@@ -363,6 +381,7 @@ def helper(helper_id: int):
 
 @bp.post("/assignments/helpers/<int:helper_id>/transfer")
 @role_required(*ACTORS)
+@once
 def transfer(helper_id: int):
     county = current_user.place
     departing = _helper_or_404(county, helper_id)
@@ -371,6 +390,7 @@ def transfer(helper_id: int):
     except assignments.AssignmentError as exc:
         db.session.rollback()
         return _helper_page(county, departing, 422, errors=exc.errors, values=request.form)
+    done(url_for("manage.helper", helper_id=departing.id))
     db.session.commit()
     message = _("已将 %(n)d 户移交给新的帮扶责任人", n=len(result.moves))
     if result.deactivated:
@@ -402,6 +422,7 @@ def exit_list():
 
 @bp.post("/exit/households/<int:household_id>/propose")
 @role_required(*ACTORS)
+@once
 def propose_exit(household_id: int):
     household = get_household_or_404(current_user, household_id)
     try:
@@ -410,6 +431,7 @@ def propose_exit(household_id: int):
         db.session.rollback()
         return _exit_page(current_user.place, 422, problem=_first_error(exc.errors),
                           problem_household=household)
+    done(url_for("manage.exit_case", case_id=case.id))
     db.session.commit()
     flash(_("已提出 %(name)s 的退出申请，待审核", name=household.head_name), "success")
     return redirect(url_for("manage.exit_case", case_id=case.id))
@@ -442,6 +464,7 @@ def exit_case(case_id: int):
 
 @bp.post("/exit/cases/<int:case_id>/decide")
 @role_required(*ACTORS)
+@once
 def decide_exit(case_id: int):
     case = _case_or_404(case_id)
     try:
@@ -449,6 +472,7 @@ def decide_exit(case_id: int):
     except exits.ExitError as exc:
         db.session.rollback()
         return _case_page(case, 422, errors=exc.errors, values=request.form)
+    done(url_for("manage.exit_case", case_id=case.id))
     db.session.commit()
     flash({"approve": _("已同意退出：该户已转为“已退出”，帮扶责任人和帮扶措施同日结束"),
            "return": _("已退回，待补充后重新提交"),
@@ -458,6 +482,7 @@ def decide_exit(case_id: int):
 
 @bp.post("/exit/cases/<int:case_id>/resubmit")
 @role_required(*ACTORS)
+@once
 def resubmit_exit(case_id: int):
     case = _case_or_404(case_id)
     try:
@@ -465,6 +490,7 @@ def resubmit_exit(case_id: int):
     except exits.ExitError as exc:
         db.session.rollback()
         return _case_page(case, 422, errors=exc.errors, values=request.form)
+    done(url_for("manage.exit_case", case_id=case.id))
     db.session.commit()
     flash(_("已重新提交退出申请"), "success")
     return redirect(url_for("manage.exit_case", case_id=case.id))
@@ -474,6 +500,7 @@ def resubmit_exit(case_id: int):
 
 @bp.route("/policy", methods=["GET", "POST"])
 @role_required(*VIEWERS)
+@once
 def policy():
     user = current_user
     if user.role == roles.CITY_SUPERVISOR:
@@ -493,6 +520,7 @@ def policy():
             db.session.rollback()
             errors, values = exc.errors, request.form
         else:
+            done(url_for("manage.policy"))
             db.session.commit()
             if changes:
                 flash(_("政策参数已保存，共修改 %(n)d 项；走访手机将在下次同步时更新",

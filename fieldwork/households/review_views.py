@@ -19,6 +19,7 @@ from fieldwork.accounts.auth import role_required
 from fieldwork.accounts.scope import photo_clause
 from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.extensions import db
+from fieldwork.forms_once import done, once
 from fieldwork.households import workflow as wf
 from fieldwork.households.constants import DECISION_LABELS, DIMENSIONS
 from fieldwork.households.models import Case, Objection
@@ -93,6 +94,7 @@ def _render_entry(values: dict[str, Any], *, errors: dict[str, str] | None = Non
 
 @bp.route("/new", methods=["GET", "POST"])
 @role_required(*ENTRANTS)
+@once
 def new_entry():
     """An application (community), a lead (county office) or a screening (department)."""
     kind = _entry_kind(current_user)
@@ -114,6 +116,7 @@ def new_entry():
         else:
             case = wf.enter_screening(current_user, entry, opinion=values["opinion"],
                                       confirm_new=confirm_new)
+        done(url_for("reviews.case", case_id=case.id))
         db.session.commit()
     except wf.PossibleDuplicates as exc:
         _fail(exc)
@@ -226,6 +229,7 @@ def case(case_id: int):
 
 @bp.post("/cases/<int:case_id>/decision")
 @role_required(*READERS)
+@once
 def decide(case_id: int):
     case = wf.get_case_or_404(current_user, case_id)
     values = {k: request.form.get(k, "") for k in ("decision", "opinion", "draft_plan")}
@@ -234,6 +238,7 @@ def decide(case_id: int):
         wf.decide(current_user, case, values["decision"], values["opinion"],
                   draft_plan=request.form.get("draft_plan"),
                   expect_stage=request.form.get("stage") or None)
+        done(url_for("reviews.queue"))
         db.session.commit()
     except wf.WorkflowError as exc:
         _fail(exc)
@@ -255,6 +260,7 @@ def decide(case_id: int):
 
 @bp.route("/cases/<int:case_id>/correct", methods=["GET", "POST"])
 @role_required(*ACTORS)
+@once
 def correct(case_id: int):
     """Correct a returned entry and send it again (退回补正)."""
     case = wf.get_case_or_404(current_user, case_id)
@@ -275,6 +281,7 @@ def correct(case_id: int):
                                id_required=case.source in wf.ID_REQUIRED_SOURCES,
                                keep_id=bool(hh.head_id_index))
         wf.correct_and_resubmit(current_user, case, entry)
+        done(url_for("reviews.case", case_id=case.id))
         db.session.commit()
     except wf.WorkflowError as exc:
         _fail(exc)
@@ -288,11 +295,13 @@ def correct(case_id: int):
 
 @bp.post("/cases/<int:case_id>/objections")
 @role_required(*READERS)
+@once
 def add_objection(case_id: int):
     case = wf.get_case_or_404(current_user, case_id)
     values = {k: request.form.get(k, "") for k in ("text", "raised_by")}
     try:
         wf.record_objection(current_user, case, values["text"], values["raised_by"])
+        done(url_for("reviews.case", case_id=case.id))
         db.session.commit()
     except wf.WorkflowError as exc:
         _fail(exc)
@@ -304,6 +313,7 @@ def add_objection(case_id: int):
 
 @bp.post("/cases/<int:case_id>/objections/<int:objection_id>/resolve")
 @role_required(*READERS)
+@once
 def resolve_objection(case_id: int, objection_id: int):
     case = wf.get_case_or_404(current_user, case_id)
     objection = db.session.get(Objection, objection_id)
@@ -312,6 +322,7 @@ def resolve_objection(case_id: int, objection_id: int):
     values = {k: request.form.get(k, "") for k in ("outcome", "resolution")}
     try:
         wf.resolve_objection(current_user, objection, values["outcome"], values["resolution"])
+        done(url_for("reviews.case", case_id=case.id))
         db.session.commit()
     except wf.WorkflowError as exc:
         _fail(exc)
