@@ -34,6 +34,11 @@ MAX_VALUE_ERRORS = 20
 RFC3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
+# ISO 8601 (extended format) with an offset, as SYNC-PROTOCOL.md says: RFC 3339, and also
+# without seconds, with a space for the T, or with a +0800 / +08 offset.
+ISO8601 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+    r"([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)")
 
 
 class RecordError(ValueError):
@@ -94,13 +99,14 @@ def parse_uuid(value: Any) -> str | None:
         return None
 
 
-def time_problem(value: Any) -> tuple[datetime | None, str | None]:
+def time_problem(value: Any, *, strict: bool = False) -> tuple[datetime | None, str | None]:
     """(the instant in UTC, None), or (None, "format" | "range"). Never raises: an offset that
-    pushes the instant out of what datetime can hold is "range", not an OverflowError."""
+    pushes the instant out of what datetime can hold is "range", not an OverflowError.
+    strict: RFC 3339 only (a field the OpenAPI document types as date-time)."""
     if not isinstance(value, str) or len(value) > MAX_TIME_LENGTH:
         return None, "format"
     text = value
-    if not RFC3339.fullmatch(text):
+    if not (RFC3339 if strict else ISO8601).fullmatch(text):
         return None, "format"
     text = text.replace("z", "Z").replace("Z", "+00:00").replace("t", "T")
     if "." in text:  # datetime takes at most 6 digits of fraction
@@ -123,8 +129,9 @@ def time_problem(value: Any) -> tuple[datetime | None, str | None]:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 (ISO 8601) time with an offset, as an aware UTC datetime between the
-    years MIN_YEAR and MAX_YEAR, or None. The one place phone-made times are parsed."""
+    """An ISO 8601 time with an offset (RFC 3339, or without seconds, or +0800), as an
+    aware UTC datetime between the years MIN_YEAR and MAX_YEAR, or None. The one place
+    phone-made times are parsed."""
     return time_problem(value)[0]
 
 

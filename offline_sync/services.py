@@ -217,7 +217,7 @@ def push(user: User, body: Any, *, user_agent: str = "") -> dict[str, Any]:
         fields["records"] = _("缺少记录列表 records")
     sent_at = None
     if "sent_at" in body:
-        sent_at, problem = time_problem(body["sent_at"])
+        sent_at, problem = time_problem(body["sent_at"], strict=True)
         if problem == "format":
             fields["sent_at"] = _("发送时间格式不正确，应为带时区的 ISO 8601 时间")
         # "range": a valid date-time no clock can mean (year 9999); the records still count,

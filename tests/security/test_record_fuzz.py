@@ -383,3 +383,22 @@ def test_arbitrary_json_anywhere_in_a_record_never_fails_the_batch(client, db, s
     assert not problems, "\n".join(problems[:10])
     db.session.expire_all()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(MODEL[kind])) >= 60
+
+
+# ---------------------------------------------------------------- the one time parser
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-11-20T15:04:00+08:00", "2026-11-20T07:04:00+00:00"),
+    ("2026-11-20T15:04:00.123Z", "2026-11-20T15:04:00.123000+00:00"),
+    ("2026-11-20T15:04+08:00", "2026-11-20T07:04:00+00:00"),       # ISO 8601, no seconds
+    ("2026-11-20 15:04:00+0800", "2026-11-20T07:04:00+00:00"),
+    ("1970-01-01T00:00:00Z", "1970-01-01T00:00:00+00:00"),           # a phone's reset clock
+    ("2026-11-20T15:04:00", None), ("2026-11-20", None), ("yesterday", None),
+    ("9999-12-31T23:59:59-14:00", None), ("0001-01-01T00:00:00+14:00", None),
+    ("2026-11-20T15:04:00+24:00", None), (" 2026-11-20T15:04:00Z", None), (20261120, None),
+])
+def test_times_are_parsed_in_one_place_without_overflow(text, expected):
+    from fieldwork.records import parse_time
+
+    parsed = parse_time(text)
+    assert (parsed.isoformat() if parsed else None) == expected
