@@ -388,6 +388,22 @@ function followOutbox(root) {
 
 // ---------------------------------------------------------------- router
 
+/** A list or household page on screen goes as soon as the server says the login expired or
+ * the account is deactivated (a form being filled in stays: its work is the user's). */
+function hideOnLogout(root, rendering) {
+  const gone = (state) => {
+    if (state !== "login_required" && state !== "account_disabled") return;
+    window.removeEventListener("fieldwork:sync", onPage);
+    outbox.channelFor()?.removeEventListener("message", onChannel);
+    route();
+  };
+  const onPage = (e) => gone(e.detail?.state);
+  const onChannel = (e) => { if (e.data?.type === "sync-status") gone(e.data.state); };
+  window.addEventListener("fieldwork:sync", onPage);
+  outbox.channelFor()?.addEventListener("message", onChannel);
+  return rendering;
+}
+
 async function route() {
   const devicePage = document.querySelector("[data-device-page]");
   if (devicePage) return followOutbox(devicePage);
@@ -407,9 +423,9 @@ async function route() {
   let m;
   if (path === "/discovery/new") return renderDiscoveryPage(root, null);
   if (await isLocked(user)) return loginAgain(root);
-  if (path === "/" || path === "/households/mine") return renderList(root, user);
+  if (path === "/" || path === "/households/mine") return hideOnLogout(root, renderList(root, user));
   if ((m = path.match(/^\/households\/(\d+)\/visits\/new$/))) return renderVisitForm(root, user, m[1]);
-  if ((m = path.match(/^\/households\/(\d+)$/))) return renderHousehold(root, user, m[1]);
+  if ((m = path.match(/^\/households\/(\d+)$/))) return hideOnLogout(root, renderHousehold(root, user, m[1]));
   return notCached(root);
 }
 

@@ -212,6 +212,9 @@ def test_a_deactivated_account_wipes_the_phone_but_keeps_its_unsent_work(
         bar = page.locator("[data-syncbar]")
         expect(bar).to_have_attribute("data-state", "account_disabled")
         expect(bar.locator("[data-sync-text]")).to_contain_text("此账号已停用")
+        # The list on screen goes at once, without waiting for the next page.
+        expect(page.locator("[data-offline-app]")).to_contain_text("需要登录")
+        expect(page.locator("main")).not_to_contain_text(household["head_name"])
         forget_console_errors(page, "status of 401", *OFFLINE_CONSOLE)
 
         assert [h for h in idb(page, "households") if h["user_id"] == uid] == []
@@ -260,6 +263,7 @@ def test_an_expired_login_hides_households_until_the_same_user_signs_in(
         context.set_offline(False)
     assert answered.value.json()["error"]["code"] == "unauthenticated"
     expect(page.locator("[data-syncbar]")).to_have_attribute("data-state", "login_required")
+    expect(page.get_by_test_id("login-again")).to_be_visible()  # the list on screen goes too
     forget_console_errors(page, "status of 401", *OFFLINE_CONSOLE)
     uid = str(user_id(live_server, "demo-helper"))
     assert meta(page, f"locked:{uid}")
