@@ -179,3 +179,48 @@ def test_every_page_form_that_creates_carries_a_token(client, auth, officer, mak
     for page, action in pages.items():
         html = client.get(page).get_data(as_text=True)
         assert token_in(html, action), page
+
+
+def test_two_copies_sent_at_the_same_moment_save_one(app, officer):
+    """The second copy arrives while the first is still saving (its transaction open): on
+    PostgreSQL its claim waits on the unique key, on SQLite its transaction waits for the
+    write lock; either way it then finds the first one's result."""
+    import threading
+    import time
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    clients = [app.test_client(), app.test_client()]
+    for c in clients:
+        c.post("/login", data={"username": officer.username, "password": "test-pass-123"})
+    token = token_in(clients[0].get("/manage/measures").get_data(as_text=True),
+                     "/manage/measures")
+    before = count(Measure)
+    _db.session.commit()  # the test's own session holds no transaction meanwhile
+    saving = threading.Event()
+    answers: dict[str, int] = {}
+
+    def hold(session, _context):
+        if threading.current_thread().name == "first" and any(
+                isinstance(o, Measure) for o in session.new):
+            saving.set()
+            time.sleep(0.8)
+
+    def send(name: str, client) -> None:
+        if name == "second":
+            assert saving.wait(timeout=10)
+        answers[name] = client.post("/manage/measures", data=measure_form(token)).status_code
+
+    event.listen(Session, "after_flush", hold)
+    try:
+        threads = [threading.Thread(target=send, args=(n, c), name=n)
+                   for n, c in zip(("first", "second"), clients, strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    finally:
+        event.remove(Session, "after_flush", hold)
+    assert answers == {"first": 302, "second": 303}
+    assert count(Measure) == before + 1
