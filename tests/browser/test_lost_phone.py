@@ -451,3 +451,36 @@ def test_records_left_in_plain_text_by_an_older_version_are_sealed(live_server, 
     expect(page.get_by_text(f"走访 {head}")).to_be_visible()  # the sent list, unsealed
     context.unroute("**/api/sync/v1/**")
     forget_console_errors(page, "ERR_FAILED")
+
+
+_PLANT_REJECTED = """async ({ uid, username, householdId }) => {
+  const outbox = await import("/static/js/outbox.js");
+  const id = crypto.randomUUID();
+  await outbox.append({ user: { id: uid, username }, label: "走访 退回的",
+    record: { type: "visit", id, household_id: householdId, visited_at: new Date().toISOString(),
+              location: null, answers: { household_income: 2400 }, notes: "邻居说他去外地打工了",
+              photos: [], supersedes: null } });
+  const entry = await outbox.get(id);
+  await outbox.update({ ...entry, state: "rejected", errors: { notes: "请补充说明" } });
+  return id;
+}"""
+
+
+def test_a_rejected_sealed_record_opens_for_correction(live_server, new_context, new_page,
+                                                       login):
+    context, page = phone_online(new_context, new_page, login, "demo-helper")
+    household = cached_households(page, "demo-helper")[10]
+    context.route("**/api/sync/v1/**", lambda route: route.abort())  # nothing leaves
+    rejected = page.evaluate(_PLANT_REJECTED, {
+        "uid": str(user_id(live_server, "demo-helper")), "username": "demo-helper",
+        "householdId": str(household["id"])})
+    page.goto("/device")
+    item = page.locator(f"[data-entry='{rejected}']")
+    expect(item).to_contain_text("走访 退回的")
+    expect(item).to_contain_text("请补充说明")
+    item.get_by_role("link", name="修改后重新提交").click()
+    page.wait_for_url(re.compile(rf"/households/{household['id']}/visits/new\?fix="))
+    expect(page.locator("#f-notes")).to_have_value("邻居说他去外地打工了")
+    expect(page.locator("[name=household_income]")).to_have_value("2400")
+    context.unroute("**/api/sync/v1/**")
+    forget_console_errors(page, "ERR_FAILED")
