@@ -153,6 +153,7 @@ def test_the_blind_index_finds_a_member_too(client, scene, reporter):
                            headers={"X-CSRFToken": csrf_token(client)})
     assert response.status_code == 200
     [candidate] = response.get_json()["candidates"]
+    assert candidate["in_scope"] is True
     assert candidate["household_id"] == scene.hh_a.id
     assert candidate["why"] == ["same_id"]
 
