@@ -44,6 +44,7 @@ ACTION_LABELS = {
     "user.password_change": _l("修改密码"),
     "id.reveal": _l("查看完整身份证号"),
     "ledger.export": _l("导出台账"),
+    "discovery.check": _l("核对重复登记"),
     "household.reference": _l("确认参考位置"),
     "assignment.change": _l("调整帮扶责任人"),
     "case.open": _l("发起审核"),
