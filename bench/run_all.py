@@ -80,12 +80,14 @@ EXPLANATIONS: list[tuple[str, str]] = [
     (r"^growth .*: (pull|push)",
      "See the growth table: phone-side requests touch only the user's households. Plan in "
      "docs/operations.md (Scaling)."),
-    (r"^supervision: did not finish",
-     "bench/supervision.py stops when compliance.py and its hand-written SQL disagree. On "
-     "2026-11-28 they disagreed on 'overdue' only: compliance.py no longer counts households "
-     "enrolled in the current month as overdue, while HAND_SQL in bench/supervision.py still "
-     "does ((:ended OR prev_n < req)). Plan: the supervision owner brings HAND_SQL in line "
-     "with the rule in compliance.py's docstring (bench/out/supervision.log)."),
+    (r"^(SQLite|PostgreSQL): (dashboard|drill-down) ",
+     "These are the compliance service's own figures (totals + breakdown, and the same numbers "
+     "from one hand-written SQL statement) against the 200 ms and 1.5x targets of the "
+     "command-view issue, which is still open: the service builds one row per due household "
+     "and aggregates it in a second pass, where the hand SQL aggregates in one. The full "
+     "dashboard pages, the figure a user waits on, meet their 1 s target on both databases "
+     "(issue 18: 277 s on SQLite before the fix). Plan: the command-view work (issue 17) "
+     "rewrites these aggregates; tests/supervision/test_query_work.py guards their growth."),
     (r"did not finish",
      "The script failed or ran out of time: see bench/out/<script>.log."),
 ]
