@@ -27,3 +27,9 @@ class AuditEvent(db.Model):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     ip: Mapped[str] = mapped_column(sa.String(64), default="")
     user_agent: Mapped[str] = mapped_column(sa.String(200), default="")
+
+    __table_args__ = (
+        # One seek for "did this user log out of this login?", asked on every signed-in
+        # request (accounts/services.py: login_ended), however long the log grows.
+        sa.Index("ix_audit_events_user_action_target", "user_id", "action", "target_id"),
+    )
