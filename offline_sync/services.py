@@ -12,9 +12,10 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from fieldwork.accounts.models import User
+from fieldwork.accounts.roles import REPORTERS
 from fieldwork.accounts.scope import household_clause
 from fieldwork.discovery import form as discovery_form
-from fieldwork.discovery.views import REPORTERS, communities_for
+from fieldwork.discovery.views import communities_for
 from fieldwork.extensions import db
 from fieldwork.households import services as registry
 from fieldwork.households.constants import CATEGORY_LABELS, VISITED_STATUSES

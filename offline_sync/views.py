@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 
+from fieldwork.accounts import roles
 from fieldwork.dbsetup import writes
 from fieldwork.errors import ApiError
 from fieldwork.extensions import db, limiter
@@ -142,8 +143,6 @@ def status():
     return _no_store(jsonify(services.status(current_user, device_id)))
 
 
-# Who may check for duplicates: the roles that report new households (record_discovery).
-DISCOVERY_CHECKERS = ("community_worker", "street_reviewer", "county_officer")
 # Enough for a community worker typing a form, too few to sweep ID numbers or a location grid.
 DISCOVERY_CHECK_LIMIT = "30/minute"
 
@@ -179,7 +178,7 @@ def discovery_check():
               outcome=outcome, **detail)
         db.session.commit()
 
-    if current_user.role not in DISCOVERY_CHECKERS:
+    if current_user.role not in roles.REPORTERS:
         audited("forbidden")
         raise ApiError(403, "forbidden",
                        _("只有社区(村)工作人员、街道审核人和县级解困办可以核对重复登记"))

@@ -52,13 +52,13 @@ def init_login(app: Flask, login_manager: LoginManager) -> None:
             from flask import current_app, session
             from flask_login.utils import decode_cookie
 
+            from fieldwork.accounts.services import parse_login_token
             from offline_sync.models import Device
 
             cookie = request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME",
                                                                 "remember_token"), "")
-            token = str(session.get("_user_id") or decode_cookie(cookie) or "")
-            user_id = token.partition(":")[0]
-            users = [db.session.get(User, int(user_id))] if user_id.isdigit() else []
+            parsed = parse_login_token(str(session.get("_user_id") or decode_cookie(cookie) or ""))
+            users = [db.session.get(User, parsed[0])] if parsed else []
             device_id = request.headers.get("X-Fieldwork-Device", "")[:64]
             if not users and device_id:
                 users = list(db.session.scalars(db.select(User).join(

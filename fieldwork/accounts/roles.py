@@ -39,3 +39,5 @@ ROLE_PLACE_LEVELS = {
 }
 
 OFFICER_ROLES = (STREET_REVIEWER, COUNTY_OFFICER, CITY_SUPERVISOR)
+# Who reports newly found households (主动发现) and checks them for duplicates first.
+REPORTERS = (COMMUNITY_WORKER, STREET_REVIEWER, COUNTY_OFFICER)

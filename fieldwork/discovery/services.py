@@ -158,7 +158,7 @@ def record_discovery(user: User, rec: DiscoveryRecord, *,
     def reject(errors: dict[str, str]) -> RecordResult:
         return RecordResult(rec.id, "rejected", errors=errors)
 
-    if user.role not in (roles.COMMUNITY_WORKER, roles.STREET_REVIEWER, roles.COUNTY_OFFICER):
+    if user.role not in roles.REPORTERS:
         return reject({"type": _("您的角色不能上报新发现的困难家庭")})
     place = db.session.get(Place, rec.region_id)
     if place is None or place.level != "community" or not can_see_place(user, place):

@@ -16,9 +16,6 @@ from fieldwork.places.models import Place
 
 bp = Blueprint("discovery", __name__, url_prefix="/discovery")
 
-REPORTERS = (roles.COMMUNITY_WORKER, roles.STREET_REVIEWER, roles.COUNTY_OFFICER)
-
-
 def communities_for(user) -> list[dict]:
     rows = db.session.scalars(
         sa.select(Place).where(Place.level == "community", place_clause(user))
@@ -30,7 +27,7 @@ def communities_for(user) -> list[dict]:
 @bp.get("/new")
 @login_required
 def new():
-    if current_user.role not in REPORTERS:
+    if current_user.role not in roles.REPORTERS:
         abort(404)
     context = {"schema": form.definition(), "regions": communities_for(current_user)}
     return render_template("discovery/new.html",

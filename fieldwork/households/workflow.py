@@ -1143,7 +1143,7 @@ def reports_waiting(user: User) -> list[DiscoveryReport]:
     """New discovery reports of the user's area, waiting to be turned into cases (oldest
     first). The county office sees the leads it entered itself; community reports are the
     community's and the street's to take up."""
-    if user.role not in (roles.COMMUNITY_WORKER, roles.STREET_REVIEWER, roles.COUNTY_OFFICER):
+    if user.role not in roles.REPORTERS:
         return []
     q = (sa.select(DiscoveryReport).join(Place, DiscoveryReport.place_id == Place.id)
          .where(DiscoveryReport.status == "new",
