@@ -91,14 +91,20 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+def private_file(instance: Path, name: str) -> Path:
+    """A file of the instance directory (a key), for its owner only if it already exists."""
+    path = private_dir(instance) / name
+    restrict(path, PRIVATE_FILE_MODE)
+    return path
+
+
 def _read_secret(instance: Path, env_name: str, file_name: str, production: bool) -> str:
     value = os.environ.get(env_name, "").strip()
     if value:
         return value
     if production:
         raise ConfigError(f"生产环境必须设置 {env_name}（不能使用自动生成的本地密钥）")
-    path = private_dir(instance) / file_name
-    restrict(path, PRIVATE_FILE_MODE)
+    path = private_file(instance, file_name)
     if not path.exists():
         _publish_secret_file(path, secrets.token_urlsafe(48))
     value = path.read_text().strip()
@@ -154,10 +160,8 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
     if not field_key:
         if production:
             raise ConfigError("生产环境必须设置 FIELDWORK_FIELD_KEY（身份证号加密密钥）")
-        key_file = private_dir(instance) / "field_key"
-        restrict(key_file, PRIVATE_FILE_MODE)
         try:
-            field_key = load_or_create_key_file(key_file)
+            field_key = load_or_create_key_file(private_file(instance, "field_key"))
         except ValueError as exc:  # a damaged key file: never replace it silently
             raise ConfigError(str(exc)) from None
     _check_field_key(field_key)
