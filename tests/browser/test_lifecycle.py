@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
+from test_offline import fill_discovery
 
 from fieldwork.accounts.models import User
 from fieldwork.discovery.models import DiscoveryReport
@@ -127,14 +128,8 @@ def test_an_offline_discovery_goes_through_review_to_the_helpers_phone(
     expect(phone.locator("[data-syncbar]")).to_have_attribute("data-state", "offline")
 
     expect(form.locator("#f-region")).to_have_value(str(community_id))
-    form.locator("#f-address").fill(ADDRESS)
-    form.locator("#f-head_name").fill(HEAD)
-    form.locator("#f-id_number").fill(ID_NUMBER)
-    form.locator("#f-contact_phone").fill("13937701111")
-    form.locator("#f-members_count").fill("2")
-    form.locator('[data-field=category] label.seg-below_dibao').click()
-    form.locator("[data-field=causes] label", has_text="重大疾病").click()
-    form.locator("#f-reason").fill("老伴瘫痪在床，儿子失业，靠亲戚接济")
+    fill_discovery(phone, HEAD, ADDRESS, ID_NUMBER, phone="13937701111", members="2",
+                   reason="老伴瘫痪在床，儿子失业，靠亲戚接济")
     expect(form.locator("[data-gps-status]")).to_have_attribute("data-state", "ok")
     form.get_by_test_id("save-discovery").click()
     expect(phone.get_by_test_id("saved-on-phone")).to_be_visible()

@@ -20,11 +20,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from test_offline import (
     OFFLINE_CONSOLE,
     SYNCED,
     cached_households,
+    fill_discovery,
     fill_visit,
     forget_console_errors,
     idb,
@@ -128,20 +129,6 @@ def _reports_of(live_server: Any, head_name: str) -> list[DiscoveryReport]:
         DiscoveryReport.head_name == head_name))))
 
 
-def _fill_discovery(page: Page, head: str, address: str, id_number: str) -> Any:
-    form = page.locator("#discovery-form")
-    expect(form).to_be_visible()
-    form.locator("#f-address").fill(address)
-    form.locator("#f-head_name").fill(head)
-    form.locator("#f-id_number").fill(id_number)
-    form.locator("#f-contact_phone").fill("13937702222")
-    form.locator("#f-members_count").fill("3")
-    form.locator('[data-field=category] label.seg-below_dibao').click()
-    form.locator("[data-field=causes] label", has_text="重大疾病").click()
-    form.locator("#f-reason").fill("丈夫去年病故，两个孩子上学，靠打零工维持")
-    return form
-
-
 def test_browser_storage_holds_no_id_number_name_or_photo(live_server, new_context, new_page,
                                                            login):
     head, address = "郑秀兰", "工业路17号院5号楼1单元302"
@@ -152,7 +139,7 @@ def test_browser_storage_holds_no_id_number_name_or_photo(live_server, new_conte
     page.goto("/discovery/new")
     settle(page)
     context.set_offline(True)
-    form = _fill_discovery(page, head, address, id_number)
+    form = fill_discovery(page, head, address, id_number)
     form.locator("#f-photo").set_input_files([
         {"name": "IMG_0420.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg(420)}])
     expect(form.locator("[data-photo-previews] img")).to_have_count(1)
@@ -352,7 +339,7 @@ def test_out_of_scope_duplicates_show_only_the_advice(live_server, new_context, 
     ]}
     page.route("**/api/sync/v1/discovery/check", lambda route: route.fulfill(
         status=200, content_type="application/json", body=json.dumps(answer, ensure_ascii=False)))
-    form = _fill_discovery(page, "冯桂芝", "建设路9号", make_test_id_number(
+    form = fill_discovery(page, "冯桂芝", "建设路9号", make_test_id_number(
         "411302", date(1980, 1, 2), 33))
     form.get_by_test_id("save-discovery").click()
     box = page.get_by_test_id("duplicate-candidates")
@@ -379,7 +366,7 @@ def test_a_double_tap_on_check_and_save_reports_once(live_server, new_context, n
     login(page, "demo-community")
     page.goto("/discovery/new")
     settle(page)
-    _fill_discovery(page, head, "光武路203号", make_test_id_number("411302", date(1966, 5, 4), 58))
+    fill_discovery(page, head, "光武路203号", make_test_id_number("411302", date(1966, 5, 4), 58))
     page.evaluate(_TAP_TWICE, "#discovery-form")
     expect(page.get_by_test_id("saved-on-phone")).to_be_visible()
     expect(page.locator("[data-saved-status]")).to_have_text("已上传到服务器")

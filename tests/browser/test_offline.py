@@ -136,6 +136,23 @@ def photo_jpeg(seed: int, size: tuple[int, int] = (1200, 900)) -> bytes:
     return out.getvalue()
 
 
+def fill_discovery(page: Page, head: str, address: str, id_number: str, *,
+                   phone: str = "13937702222", members: str = "3",
+                   reason: str = "丈夫去年病故，两个孩子上学，靠打零工维持") -> Any:
+    """Fill in the discovery form on screen (region and check-in left as they are)."""
+    form = page.locator("#discovery-form")
+    expect(form).to_be_visible()
+    form.locator("#f-address").fill(address)
+    form.locator("#f-head_name").fill(head)
+    form.locator("#f-id_number").fill(id_number)
+    form.locator("#f-contact_phone").fill(phone)
+    form.locator("#f-members_count").fill(members)
+    form.locator('[data-field=category] label.seg-below_dibao').click()
+    form.locator("[data-field=causes] label", has_text="重大疾病").click()
+    form.locator("#f-reason").fill(reason)
+    return form
+
+
 def fill_visit(page: Page, household: dict[str, Any], photo_seeds: Iterable[int]) -> None:
     """Fill in the visit form on screen (online page or offline shell), with photos."""
     location = household.get("location")

@@ -242,6 +242,16 @@ class TestBrake:
 # ---------------------------------------------------------------- the review pages
 
 
+def _enter_case_as_community_worker(client, scene, id_number: str, address: str):
+    """POST /reviews/new for a new applicant in county A's community with this ID number."""
+    login(client, scene.users["community_worker"])
+    return client.post("/reviews/new", data={
+        "csrf_token": csrf_token(client), "head_name": "新申请人", "id_number": id_number,
+        "address": address, "place_id": str(scene.world.community.id),
+        "members_count": "2", "category": "below_dibao", "causes": ["illness"],
+        "situation": "失业后无收入"})
+
+
 def test_the_entry_hint_names_only_the_county_of_an_out_of_scope_match(client, db, scene,
                                                                        make_household):
     """/reviews/new: an application whose ID belongs to a household of county B that left
@@ -253,12 +263,7 @@ def test_the_entry_hint_names_only_the_county_of_an_out_of_scope_match(client, d
     left = make_household(place=scene.world.community_b, status="exited",
                           head_name="卧龙已退出户", address="卧龙区退出巷5号",
                           head_id_enc=p.enc, head_id_index=p.index, head_id_mask=p.mask)
-    login(client, scene.users["community_worker"])
-    response = client.post("/reviews/new", data={
-        "csrf_token": csrf_token(client), "head_name": "新申请人", "id_number": number,
-        "address": "东关街道建设路20号", "place_id": str(scene.world.community.id),
-        "members_count": "2", "category": "below_dibao", "causes": ["illness"],
-        "situation": "失业后无收入"})
+    response = _enter_case_as_community_worker(client, scene, number, "东关街道建设路20号")
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     # (The number the user typed is echoed back in the form field: their own input.)
@@ -273,12 +278,7 @@ def test_the_entry_hint_names_only_the_county_of_an_out_of_scope_match(client, d
 def test_an_active_household_elsewhere_is_refused_with_where_to_turn(client, scene):
     """/reviews/new with the ID of county B's enrolled household: refused (one person heads
     one household), saying whom to ask, and nothing about the household itself."""
-    login(client, scene.users["community_worker"])
-    response = client.post("/reviews/new", data={
-        "csrf_token": csrf_token(client), "head_name": "新申请人", "id_number": ID_B,
-        "address": "东关街道建设路21号", "place_id": str(scene.world.community.id),
-        "members_count": "2", "category": "below_dibao", "causes": ["illness"],
-        "situation": "失业后无收入"})
+    response = _enter_case_as_community_worker(client, scene, ID_B, "东关街道建设路21号")
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     for secret in (scene.hh_b.head_name, scene.hh_b.address, scene.hh_b.file_no,
