@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-_COMMON = ["bench/common.py", "fieldwork/scale.py", "fieldwork/dbsetup.py"]
+_COMMON = ["bench/common.py", "fieldwork/devdata/scale.py", "fieldwork/dbsetup.py"]
 _FIELD_PAGES = ["static/", "templates/", "fieldwork/static_delivery.py", "fieldwork/pwa/",
                 "fieldwork/templating.py"]
 
@@ -24,12 +24,12 @@ _FIELD_PAGES = ["static/", "templates/", "fieldwork/static_delivery.py", "fieldw
 COVERS: dict[str, list[str]] = {
     "photos": ["bench/photos.py", "fieldwork/photos/", "static/js/camera.js"],
     "sync": ["bench/sync.py", "bench/sync_client.py", "offline_sync/", "fieldwork/visits/",
-             "fieldwork/discovery/", "fieldwork/records.py", "fieldwork/accounts/scope.py",
+             "fieldwork/discovery/", "fieldwork/records.py", "fieldwork/access/",
              "fieldwork/photos/"],
     "sync_chaos": ["bench/sync_chaos.py", "bench/sync_client.py", "offline_sync/",
                    "fieldwork/visits/", "fieldwork/photos/", "fieldwork/records.py"],
     "supervision": ["bench/supervision.py", "fieldwork/supervision/", "templates/supervision/",
-                    "fieldwork/accounts/scope.py", "fieldwork/households/models.py",
+                    "fieldwork/access/", "fieldwork/households/models.py",
                     "fieldwork/visits/models.py"],
     "weight": ["bench/weight.py", *_FIELD_PAGES],
     "lighthouse": ["bench/lighthouse.py", *_FIELD_PAGES],
@@ -37,7 +37,7 @@ COVERS: dict[str, list[str]] = {
              "offline_sync/", "fieldwork/accounts/", "fieldwork/visits/", "fieldwork/photos/",
              "fieldwork/records.py"],
     "growth": ["bench/growth.py", "offline_sync/", "fieldwork/supervision/compliance.py",
-               "fieldwork/supervision/export.py", "fieldwork/accounts/scope.py",
+               "fieldwork/supervision/export.py", "fieldwork/access/",
                "fieldwork/visits/services.py"],
 }
 

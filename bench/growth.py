@@ -3,7 +3,7 @@
     python bench/growth.py [--sizes 1000,50000,200000] [--sqlite-sizes 1000,50000]
                            [--months 6] [--runs 5] [--rebuild] [--drop]
 
-For each size, a county-scale dataset from fieldwork/scale.py (``generate``: households with
+For each size, a county-scale dataset from fieldwork/devdata/scale.py (``generate``: households with
 members, helpers at ~15 households each, --months months of visits, flags and reviews) in
 PostgreSQL database ``fieldwork_growth_<size>`` on $BENCH_PG_URL (and, for --sqlite-sizes, in
 bench/out/growth-<size>.db). Datasets are kept and reused while their marker (size, months,
@@ -70,7 +70,7 @@ DIMENSIONS = ("income", "housing", "education", "medical", "employment", "elderl
 def marker(households: int, months: int) -> str:
     from fieldwork.timeutil import current_month
 
-    source = (REPO_ROOT / "fieldwork" / "scale.py").read_bytes()
+    source = (REPO_ROOT / "fieldwork" / "devdata" / "scale.py").read_bytes()
     return json.dumps({"households": households, "months": months, "seed": SEED,
                        "county": COUNTY, "month": current_month(), "bench": DATASET_VERSION,
                        "generator": hashlib.sha256(source).hexdigest()[:12],
@@ -97,9 +97,9 @@ def add_accounts() -> None:
     import sqlalchemy as sa
 
     from fieldwork.accounts.models import User
+    from fieldwork.devdata.scale import SCALE_ACCOUNT_HASH
     from fieldwork.extensions import db
     from fieldwork.households.models import Assignment, Household
-    from fieldwork.scale import SCALE_ACCOUNT_HASH
 
     community_id = db.session.scalar(
         sa.select(Household.place_id).group_by(Household.place_id)
@@ -121,8 +121,8 @@ def add_accounts() -> None:
 
 
 def build(url: str, households: int, months: int) -> float:
+    from fieldwork.devdata.scale import generate
     from fieldwork.extensions import db
-    from fieldwork.scale import generate
 
     started = time.perf_counter()
     app = make_app(url, OUT / "growth-instance")
@@ -183,11 +183,11 @@ def timed(fn, runs: int, warmup: int = 1) -> tuple[float, Any]:
 def measure(url: str, runs: int) -> dict[str, Any]:
     import sqlalchemy as sa
 
+    from fieldwork.access.scope import household_clause
     from fieldwork.accounts.models import User
-    from fieldwork.accounts.scope import household_clause
+    from fieldwork.devdata.scale import SCALE_PASSWORD
     from fieldwork.extensions import db
     from fieldwork.households.models import Assignment, Household
-    from fieldwork.scale import SCALE_PASSWORD
     from fieldwork.supervision import compliance
     from fieldwork.timeutil import current_month, today_local
 

@@ -5,8 +5,8 @@ Run from the repo root: ``python bench/supervision.py [--households 50000] [--ru
 For SQLite (a file under bench/out/, reused while its marker matches) and PostgreSQL (database
 ``fieldwork_bench`` on $BENCH_PG_URL, default postgresql://postgres@127.0.0.1:5432; created for
 the run and dropped afterwards unless --keep-pg; skipped with a note when unreachable), it builds
-the seed-scale dataset (fieldwork/scale.py), then measures, each as the median of --runs runs
-after one warm-up, inside an app context:
+the seed-scale dataset (fieldwork/devdata/scale.py), then measures, each as the median of
+--runs runs after one warm-up, inside an app context:
 
 * dashboard: compliance.totals + compliance.breakdown for a county officer (county → streets)
   and for the city supervisor (city → counties), current month;
@@ -107,15 +107,15 @@ GROUP BY {group}
 def marker(households: int, months: int) -> str:
     from fieldwork.timeutil import current_month
 
-    source = (REPO_ROOT / "fieldwork" / "scale.py").read_bytes()
+    source = (REPO_ROOT / "fieldwork" / "devdata" / "scale.py").read_bytes()
     return json.dumps({"households": households, "months": months, "seed": SEED,
                        "county": COUNTY, "month": current_month(),
                        "generator": hashlib.sha256(source).hexdigest()[:12]}, sort_keys=True)
 
 
 def build(url: str, households: int, months: int) -> tuple[float, float]:
+    from fieldwork.devdata.scale import generate
     from fieldwork.extensions import db
-    from fieldwork.scale import generate
 
     app = make_app(url)
     with app.app_context():
@@ -191,12 +191,12 @@ def as_tuple(c) -> tuple:
 def measure(url: str, label: str, args) -> list[dict[str, Any]]:
     import sqlalchemy as sa
 
+    from fieldwork.access.scope import household_clause
     from fieldwork.accounts.models import User
-    from fieldwork.accounts.scope import household_clause
+    from fieldwork.devdata.scale import SCALE_PASSWORD
     from fieldwork.extensions import db
     from fieldwork.households.models import Household
     from fieldwork.places.models import Place
-    from fieldwork.scale import SCALE_PASSWORD
     from fieldwork.supervision import compliance
     from fieldwork.timeutil import add_months, current_month, month_first_day, month_last_day
 
@@ -339,7 +339,7 @@ def export_child(url: str) -> None:
     peak memory."""
     import resource
 
-    from fieldwork.scale import SCALE_PASSWORD
+    from fieldwork.devdata.scale import SCALE_PASSWORD
     from fieldwork.timeutil import today_local
 
     app = make_app(url)

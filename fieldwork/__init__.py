@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-from fieldwork.config import ConfigError, build_config
+from fieldwork.config import ROOT, ConfigError, build_config
 
-ROOT = Path(__file__).resolve().parent.parent
-
-__all__ = ["ConfigError", "create_app"]
+__all__ = ["ROOT", "ConfigError", "create_app"]
 
 
 def create_app(config: dict[str, Any] | None = None, *, exit_on_error: bool = False) -> Flask:
@@ -71,10 +68,10 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     from fieldwork.households.review_views import bp as reviews_bp
     from fieldwork.households.views import bp as households_bp
     from fieldwork.photos.views import bp as photos_bp
-    from fieldwork.places.views import bp as places_bp
     from fieldwork.privacy.views import bp as privacy_bp
     from fieldwork.pwa.views import bp as pwa_bp
     from fieldwork.supervision.export import bp as ledger_bp
+    from fieldwork.supervision.overview import bp as places_bp
     from fieldwork.supervision.printing import bp as printing_bp
     from fieldwork.supervision.views import bp as supervision_bp
     from fieldwork.visits.views import bp as visits_bp

@@ -1,4 +1,6 @@
-"""Command line: `flask --app app user ...`, `demo`, `bootstrap`."""
+"""Command line: `flask --app app user ...`, `demo`, `bootstrap`, and the registration of
+`backup`, `restore` (backup.py), `rotate-keys` (privacy/rotation.py) and `seed-scale`
+(devdata/scale.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,18 @@ import click
 import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from flask_migrate import upgrade
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from fieldwork.accounts import roles
+from fieldwork.access import roles
 from fieldwork.accounts.models import User
 from fieldwork.accounts.services import AccountError, create_user, deactivate_user, find_place
+from fieldwork.backup import register_backup_cli
+from fieldwork.devdata.demo import DEMO_PASSWORD, has_data, load_places, reset_database, seed_demo
+from fieldwork.devdata.scale import seed_scale_command
 from fieldwork.extensions import db
+from fieldwork.households.plans import seed_catalogue
+from fieldwork.privacy.rotation import rotate_keys_command
 
 user_cli = AppGroup("user", help="管理账号 / manage accounts")
 
@@ -81,13 +89,9 @@ def deactivate(username):
 @click.option("--reset", is_flag=True, help="清空数据库并重建演示县")
 def demo_command(reset):
     """Load the demo county (seeded: the same data every time)."""
-    from fieldwork.demo import has_data, reset_database, seed_demo
-
     if current_app.config["FIELDWORK_ENV"] == "production":
         fail("生产环境不能加载演示数据")
     if not sa.inspect(db.engine).has_table("places"):
-        from flask_migrate import upgrade
-
         upgrade()  # a brand-new database gets its tables first
     if reset:
         reset_database()
@@ -101,10 +105,6 @@ def demo_command(reset):
 @with_appcontext
 def bootstrap_command():
     """Apply migrations and, in demo mode, seed the demo county into an empty database."""
-    from flask_migrate import upgrade
-
-    from fieldwork.demo import DEMO_PASSWORD, has_data, seed_demo
-
     try:
         with db.engine.connect() as conn:
             conn.execute(sa.text("select 1"))
@@ -128,9 +128,6 @@ def bootstrap_command():
 def _load_reference_data() -> None:
     """A new production database gets the city's county-level units and the measures
     catalogue (both idempotent); streets, communities and accounts are the county's to add."""
-    from fieldwork.demo import has_data, load_places
-    from fieldwork.households.plans import seed_catalogue
-
     if not has_data():
         load_places()
         click.echo("已载入南阳市及所辖县级单位 / loaded the city and its county-level units")
@@ -141,11 +138,8 @@ def _load_reference_data() -> None:
 
 
 def register_cli(app: Flask) -> None:
-    from fieldwork.backup import register_backup_cli
-
     register_backup_cli(app)
-    from fieldwork.scale import seed_scale_command
-
+    app.cli.add_command(rotate_keys_command)
     app.cli.add_command(seed_scale_command)
     app.cli.add_command(user_cli)
     app.cli.add_command(demo_command)

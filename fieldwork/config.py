@@ -16,6 +16,9 @@ from sqlalchemy.exc import ArgumentError
 
 from fieldwork.privacy.crypto import load_or_create_key_file, split_keys
 
+# The checkout: templates/, static/, migrations/ and fieldwork/translations/ hang off it.
+ROOT = Path(__file__).resolve().parent.parent
+
 
 class ConfigError(Exception):
     """A configuration problem the operator must fix; the message says how."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, has_request_context, request, session
 from flask_babel import Babel
 from flask_login import current_user
 
-from fieldwork import ROOT
+from fieldwork.config import ROOT
 
 LOCALES = ("zh_Hans_CN", "en")
 DEFAULT_LOCALE = "zh_Hans_CN"
@@ -49,3 +51,14 @@ def html_lang(locale: str) -> str:
 def init_i18n(app: Flask, babel: Babel) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "fieldwork" / "translations"))
     babel.init_app(app, locale_selector=select_locale)
+
+
+def plain(v: Any) -> Any:
+    """A structure with lazy labels resolved to strings in the current language (JSON-ready)."""
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    if type(v).__name__ == "LazyString":
+        return str(v)
+    return v

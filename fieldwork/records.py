@@ -8,9 +8,9 @@ import json
 import math
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from flask_babel import gettext as _
@@ -45,6 +45,26 @@ class RecordError(ValueError):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
+
+
+@dataclass
+class RecordResult:
+    """The push result of one record (SYNC-PROTOCOL.md), for every record type."""
+
+    id: str
+    status: str  # created | duplicate | rejected
+    errors: dict[str, str] = field(default_factory=dict)
+    missing_photos: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "status": self.status}
+        if self.status == "rejected":
+            out["errors"] = self.errors
+        else:
+            out["missing_photos"] = self.missing_photos
+            out["flags"] = self.flags
+        return out
 
 
 @dataclass(frozen=True)
@@ -311,3 +331,22 @@ def parse_text(raw: Any, name: str, label: str, max_length: int,
         errors[name] = _("“%(label)s”不能超过 %(n)d 个字", label=label, n=max_length)
         return ""
     return raw.strip()
+
+
+def parse_money(value: Any) -> Decimal | None:
+    """An amount in yuan rounded to the fen (四舍五入), or None if it is not a number.
+    The sign is the caller's business."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    try:
+        amount = Decimal(str(value).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        return None
+    if not amount.is_finite():
+        return None
+    if amount.adjusted() >= 15:
+        # Far beyond any income; quantize would overflow the context (InvalidOperation).
+        return amount
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

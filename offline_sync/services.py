@@ -11,11 +11,12 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 
+from fieldwork.access.roles import REPORTERS
+from fieldwork.access.scope import household_clause
 from fieldwork.accounts.models import User
-from fieldwork.accounts.roles import REPORTERS
-from fieldwork.accounts.scope import household_clause
 from fieldwork.discovery import form as discovery_form
-from fieldwork.discovery.views import communities_for
+from fieldwork.discovery.models import DiscoveryReport
+from fieldwork.discovery.services import communities_for, parse_discovery_record, record_discovery
 from fieldwork.extensions import db
 from fieldwork.households import services as registry
 from fieldwork.households.constants import CATEGORY_LABELS, VISITED_STATUSES
@@ -23,12 +24,11 @@ from fieldwork.households.models import Household, PlanMeasure
 from fieldwork.photos.models import Photo
 from fieldwork.places.models import PolicySettings
 from fieldwork.places.services import policy_for_county
-from fieldwork.records import RecordError
+from fieldwork.records import RecordError, RecordResult, text_problem, time_problem
 from fieldwork.timeutil import add_months, current_month, now_utc, today_local
 from fieldwork.visits import form as visit_form
 from fieldwork.visits.models import Visit
 from fieldwork.visits.services import (
-    RecordResult,
     VisitBatch,
     VisitRecord,
     parse_visit_record,
@@ -203,8 +203,6 @@ def push(user: User, body: Any, *, user_agent: str = "") -> dict[str, Any]:
     Only the envelope (device_id, sent_at, records) can fail the request as a whole, with a
     400 naming the field, exactly as /api/openapi.json describes it; anything inside a record
     is answered for that record."""
-    from fieldwork.records import text_problem, time_problem
-
     if not isinstance(body, dict):
         raise PushError(400, "bad_request", _("请求内容应为 JSON 对象"))
     fields: dict[str, str] = {}
@@ -249,8 +247,6 @@ def _record_id(raw: Any) -> str:
 
 def _parse_one(raw: Any, device_id: str, sent_at: datetime | None):
     """A parsed record, or the RecordResult that rejects it."""
-    from fieldwork.discovery.services import parse_discovery_record
-
     kind = raw.get("type") if isinstance(raw, dict) else None
     try:
         if kind == "visit":
@@ -264,8 +260,6 @@ def _parse_one(raw: Any, device_id: str, sent_at: datetime | None):
 
 def _record_one(user: User, raw: Any, parsed: Any, now: datetime,
                 batch: VisitBatch | None) -> RecordResult:
-    from fieldwork.discovery.services import record_discovery
-
     if isinstance(parsed, RecordResult):
         return parsed
     if isinstance(parsed, VisitRecord):
@@ -287,8 +281,6 @@ def _touch_device(user: User, device_id: str, user_agent: str, *, push: bool) ->
 
 def status(user: User, device_id: str | None) -> dict[str, Any]:
     """What the server still waits for from this user (and device)."""
-    from fieldwork.discovery.models import DiscoveryReport
-
     visit_q = sa.select(Visit.id).where(Visit.helper_id == user.id)
     report_q = sa.select(DiscoveryReport.id).where(DiscoveryReport.reporter_id == user.id)
     if device_id:

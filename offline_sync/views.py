@@ -10,12 +10,19 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
 
-from fieldwork.accounts import roles
+from fieldwork.access import roles
+from fieldwork.access.scope import can_see_place
+from fieldwork.audit.services import record as audit
 from fieldwork.dbsetup import writes
+from fieldwork.discovery.services import find_duplicates
 from fieldwork.errors import ApiError
 from fieldwork.extensions import db, limiter
+from fieldwork.households.workflow import scoped_candidates
 from fieldwork.photos import services as photos
-from fieldwork.records import json_int, parse_row_id, parse_uuid
+from fieldwork.places.models import Place
+from fieldwork.privacy.idnumber import IdNumberError, mask_id_number, validate_id_number
+from fieldwork.records import json_int, parse_location, parse_row_id, parse_uuid
+from fieldwork.visits.services import record_complete
 from offline_sync import services
 from offline_sync.openapi import spec
 
@@ -126,8 +133,6 @@ def put_photo(photo_id: str):
         db.session.rollback()
         raise ApiError(outcome.status, outcome.code, _(outcome.message))
     db.session.commit()
-    from fieldwork.visits.services import record_complete
-
     response = jsonify({"id": pid, "status": "stored" if outcome.status == 201 else
                         "already_stored", "record_complete": record_complete(outcome.photo)})
     response.status_code = outcome.status
@@ -163,14 +168,6 @@ def discovery_check():
     outside it only a same-ID match is told, one entry per county, as "a match exists, ask
     that county's office" (households.workflow.scoped_candidates). Every call is audited,
     without the ID number."""
-    from fieldwork.accounts.scope import can_see_place
-    from fieldwork.audit.services import record as audit
-    from fieldwork.discovery.services import find_duplicates
-    from fieldwork.households.workflow import scoped_candidates
-    from fieldwork.places.models import Place
-    from fieldwork.privacy.idnumber import IdNumberError, mask_id_number, validate_id_number
-    from fieldwork.records import parse_location
-
     county_id = current_user.place.county_id() if current_user.place else None
 
     def audited(outcome: str, **detail) -> None:

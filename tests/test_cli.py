@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from fieldwork import create_app
+from fieldwork.access.scope import visible_households
 from fieldwork.accounts.models import User
-from fieldwork.accounts.scope import visible_households
 from fieldwork.audit.models import AuditEvent
-from fieldwork.demo import DEMO_PASSWORD
+from fieldwork.devdata.demo import DEMO_PASSWORD
 from fieldwork.households.models import Household
 from fieldwork.timeutil import current_month
 from fieldwork.visits.models import Visit

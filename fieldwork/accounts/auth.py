@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Flask, flash, redirect, request, url_for
+from flask import Flask, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import LoginManager, current_user
+from flask_login.utils import decode_cookie
 
 from fieldwork.accounts.models import User
+from fieldwork.accounts.services import login_ended, parse_login_token
 from fieldwork.errors import api_error, is_api_request
 from fieldwork.extensions import db
+from offline_sync.models import Device
 
 # Pages a user who must change their password may still reach.
 PASSWORD_CHANGE_EXEMPT = {
@@ -27,8 +30,6 @@ def init_login(app: Flask, login_manager: LoginManager) -> None:
 
     @login_manager.user_loader
     def load_user(token: str) -> User | None:
-        from fieldwork.accounts.services import login_ended, parse_login_token
-
         parsed = parse_login_token(token)
         if parsed is None:
             return None
@@ -49,12 +50,6 @@ def init_login(app: Flask, login_manager: LoginManager) -> None:
             # forgets its households (audit finding 4): the user named by this request's
             # signed session or remember-me cookie, else every user of the installation it
             # names (X-Fieldwork-Device), is inactive.
-            from flask import current_app, session
-            from flask_login.utils import decode_cookie
-
-            from fieldwork.accounts.services import parse_login_token
-            from offline_sync.models import Device
-
             cookie = request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME",
                                                                 "remember_token"), "")
             parsed = parse_login_token(str(session.get("_user_id") or decode_cookie(cookie) or ""))
@@ -86,21 +81,7 @@ def init_login(app: Flask, login_manager: LoginManager) -> None:
         return None
 
 
-def role_required(*allowed: str):
-    """Views for some roles only: others get 404, as if the page did not exist for them."""
-    from functools import wraps
 
-    from flask import abort
-    from flask_login import login_required
-
-    def decorator(view):
-        @wraps(view)
-        @login_required
-        def wrapped(*args, **kwargs):
-            if current_user.role not in allowed:
-                abort(404)
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    return decorator
+# Transitional alias: role_required moved to fieldwork/access/decorators.py (issue 12); only
+# fieldwork/households/ still imports it from here until access-households-todo.md is applied.
+from fieldwork.access.decorators import role_required  # noqa: E402, F401

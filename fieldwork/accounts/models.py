@@ -10,7 +10,7 @@ import werkzeug.security
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fieldwork.accounts.roles import ROLE_LABELS, ROLES
+from fieldwork.access.roles import ROLE_LABELS, ROLES
 from fieldwork.dbtypes import UTCDateTime, utcnow
 from fieldwork.extensions import db
 from fieldwork.places.models import Place

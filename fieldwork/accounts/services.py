@@ -12,7 +12,7 @@ from flask import Flask
 from flask_babel import gettext as _
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from fieldwork.accounts import roles
+from fieldwork.access import roles
 from fieldwork.accounts.models import PASSWORD_METHOD, User
 from fieldwork.audit import services as audit
 from fieldwork.audit.models import AuditEvent

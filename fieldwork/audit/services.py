@@ -3,6 +3,8 @@ entry land together or not at all."""
 
 from __future__ import annotations
 
+import getpass
+import os
 from typing import Any
 
 from flask import has_request_context, request
@@ -40,3 +42,12 @@ def record(
         event.user_agent = (request.user_agent.string or "")[:200]
     db.session.add(event)
     return event
+
+
+def cli_username() -> str:
+    """Who ran a command-line action (backup, restore, key rotation), for its audit event."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        who = str(os.getuid())
+    return f"cli:{who}"[:64]

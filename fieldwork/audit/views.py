@@ -16,8 +16,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.sql.elements import ColumnElement
 
-from fieldwork.accounts import roles
-from fieldwork.accounts.auth import role_required
+from fieldwork.access import roles
+from fieldwork.access.decorators import role_required
 from fieldwork.accounts.models import User
 from fieldwork.audit.guard import init_audit_guard
 from fieldwork.audit.models import AuditEvent

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from fieldwork.households.constants import CATEGORIES, CATEGORY_LABELS, CAUSE_LABELS, CAUSES
+from fieldwork.i18n import plain
 from fieldwork.privacy.idnumber import IdNumberError, validate_id_number
 
 VERSION = 1
@@ -32,8 +33,6 @@ def _fields() -> list[dict[str, Any]]:
 
 
 def definition() -> dict[str, Any]:
-    from fieldwork.visits.form import plain
-
     return {"version": VERSION, "fields": plain(_fields())}
 
 

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
-from fieldwork.accounts import roles
+from fieldwork.access import roles
+from fieldwork.access.scope import can_see_place, place_clause
 from fieldwork.accounts.models import User
-from fieldwork.accounts.scope import can_see_place
 from fieldwork.discovery import form
 from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.extensions import db
@@ -28,6 +28,7 @@ from fieldwork.records import (
     LocationFix,
     PhotoDecl,
     RecordError,
+    RecordResult,
     content_hash,
     parse_location,
     parse_photos,
@@ -38,7 +39,6 @@ from fieldwork.records import (
     value_errors,
 )
 from fieldwork.timeutil import now_utc
-from fieldwork.visits.services import RecordResult
 
 NEARBY_M = 50
 ADDRESS_SIMILARITY = 0.8
@@ -218,3 +218,12 @@ def record_discovery(user: User, rec: DiscoveryRecord, *,
 def _missing(report: DiscoveryReport) -> list[str]:
     return list(db.session.scalars(sa.select(Photo.id).where(
         Photo.discovery_id == report.id, Photo.stored_at.is_(None)).order_by(Photo.id)))
+
+
+def communities_for(user: User) -> list[dict[str, str]]:
+    """The communities a reporter may file a report in (the form's and the sync API's list)."""
+    rows = db.session.scalars(
+        sa.select(Place).where(Place.level == "community", place_clause(user))
+        .order_by(Place.code).limit(500)
+    )
+    return [{"id": str(p.id), "name": p.name} for p in rows]

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import json
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, render_template
 from flask_login import current_user, login_required
 
-from fieldwork.accounts import roles
-from fieldwork.accounts.scope import place_clause
+from fieldwork.access import roles
 from fieldwork.discovery import form
-from fieldwork.extensions import db
-from fieldwork.places.models import Place
+from fieldwork.discovery.services import communities_for
 
 bp = Blueprint("discovery", __name__, url_prefix="/discovery")
-
-def communities_for(user) -> list[dict]:
-    rows = db.session.scalars(
-        sa.select(Place).where(Place.level == "community", place_clause(user))
-        .order_by(Place.code).limit(500)
-    )
-    return [{"id": str(p.id), "name": p.name} for p in rows]
 
 
 @bp.get("/new")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, url_for
 from flask_login import current_user, login_required
 
-from fieldwork.accounts import roles
+from fieldwork.access import roles
 
 bp = Blueprint("home", __name__)
 

@@ -9,10 +9,12 @@ import sqlalchemy as sa
 from flask import current_app
 
 from fieldwork.extensions import db
+from fieldwork.photos import signals
 from fieldwork.photos.models import Photo
 from fieldwork.photos.pipeline import PhotoError, ProcessedPhoto, hamming, process_photo
 from fieldwork.photos.storage import photo_key, photo_store, thumb_key
 from fieldwork.timeutil import CST, now_utc
+from fieldwork.visits.models import Visit
 
 # At most this many of 64 bits differ for "the same photo": re-encoding and downscaling
 # stay within it; five bands guarantee every such pair shares one band.
@@ -70,8 +72,6 @@ def save_processed(photo: Photo, processed: ProcessedPhoto) -> None:
 def _correction_chain(visit_id: str) -> set[str]:
     """The visit with the visits it corrects and those that correct it (`supersedes`): one
     record's versions, which may rightly carry the same picture under new photo ids."""
-    from fieldwork.visits.models import Visit
-
     chain, current = {visit_id}, visit_id
     for _ in range(50):  # back through what this visit corrects
         current = db.session.scalar(sa.select(Visit.supersedes_id).where(Visit.id == current))
@@ -136,7 +136,5 @@ def upload(photo_id: str, data: bytes, claimed_sha256: str, uploader_id: int) ->
     except PhotoError as exc:
         return UploadOutcome(413 if exc.code == "too_large" else 400, exc.code, exc.message)
     save_processed(photo, processed)
-    from fieldwork.visits.services import photo_stored
-
-    photo_stored(photo)
+    signals.photo_stored.send(photo)
     return UploadOutcome(201, photo=photo)

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, abort
 from flask_login import current_user, login_required
 
-from fieldwork.accounts.scope import photo_clause
-from fieldwork.extensions import db
-from fieldwork.photos.models import Photo
+from fieldwork.access.scope import get_photo_or_404
 from fieldwork.photos.storage import photo_key, photo_store, thumb_key
 
 bp = Blueprint("photos", __name__, url_prefix="/photos")
 
 
 def _serve(photo_id: str, key_of) -> Response:
-    photo = db.session.scalar(
-        sa.select(Photo).where(Photo.id == photo_id, photo_clause(current_user))
-    )
-    if photo is None or not photo.stored:
+    photo = get_photo_or_404(current_user, photo_id)
+    if not photo.stored:
         abort(404)
     data = photo_store().get(key_of(photo.id))
     if data is None:

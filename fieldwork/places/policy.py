@@ -19,8 +19,8 @@ from fieldwork.accounts.models import User
 from fieldwork.audit import services as audit
 from fieldwork.extensions import db
 from fieldwork.places.models import DEFAULT_POLICY, Place, PolicySettings
+from fieldwork.records import parse_money
 from fieldwork.timeutil import now_utc
-from fieldwork.visits.form import parse_money
 
 
 @dataclass(frozen=True)

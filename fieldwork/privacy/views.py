@@ -12,17 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from fieldwork.accounts import roles
-from fieldwork.accounts.auth import role_required
-from fieldwork.accounts.scope import get_household_or_404
+from fieldwork.access import roles
+from fieldwork.access.decorators import role_required
+from fieldwork.access.scope import get_household_or_404, get_member_or_404
 from fieldwork.audit import services as audit
 from fieldwork.extensions import db, limiter
-from fieldwork.households.models import Household, Member
+from fieldwork.households.models import Household
 from fieldwork.privacy.crypto import DecryptionError
 from fieldwork.privacy.service import reveal_id
 
@@ -95,10 +94,7 @@ def reveal_household(household_id: int):
 @limiter.limit(REVEAL_LIMIT, key_func=_reveal_key, methods=["POST"])
 def reveal_member(member_id: int):
     """A household member's full ID number."""
-    household_id = db.session.scalar(sa.select(Member.household_id).where(Member.id == member_id))
-    if household_id is None:
-        abort(404)
-    household = get_household_or_404(current_user, household_id)
-    member = db.session.get(Member, member_id)
+    member = get_member_or_404(current_user, member_id)
+    household = member.household
     return _reveal(kind="member", target_id=member.id, household=household, enc=member.id_enc,
                    mask=member.id_mask, name=member.name)

@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 from sqlalchemy.sql.elements import ColumnElement
 
+from fieldwork.access.validity import valid_visit_clause
+from fieldwork.accounts.models import User
 from fieldwork.extensions import db
 from fieldwork.households.models import Assignment, Household
 from fieldwork.places.models import Place, PolicySettings
@@ -73,10 +76,6 @@ def due_clause(month: int) -> ColumnElement[bool]:
         sa.or_(Household.exited_on.is_(None), Household.exited_on >= first),
         Household.status.in_(("enrolled", "exited")),
     )
-
-
-def valid_visit_clause() -> ColumnElement[bool]:
-    return sa.and_(Visit.review_status != "rejected", Visit.superseded.is_(False))
 
 
 def responsible_helper(month: int, household_id: ColumnElement[int]) -> sa.ScalarSelect:
@@ -181,8 +180,6 @@ def totals(scope: ColumnElement[bool], month: int,
 
 def _helper_names(ids) -> dict[int, str]:
     """Display name (or user name, when none was set) of each helper id."""
-    from fieldwork.accounts.models import User
-
     wanted = [k for k in ids if k is not None]
     if not wanted:
         return {}
@@ -193,8 +190,6 @@ def _helper_names(ids) -> dict[int, str]:
 
 
 def _helper_label(helper_id: int | None, names: dict[int, str]) -> str:
-    from flask_babel import gettext as _
-
     if helper_id is None:
         return _("未指定帮扶责任人")
     return names.get(helper_id, "—")
@@ -205,8 +200,6 @@ def breakdown(place: Place, scope: ColumnElement[bool], month: int) -> list[Row]
 
     Households filed directly at place (not at one of its children) are gathered in one
     extra row (key None), so the rows always add up to the place's totals."""
-    from flask_babel import gettext as _
-
     child = CHILD_LEVEL[place.level]
     if child == "helper":
         rows = household_month_rows(scope, month, Household.place_id == place.id).subquery()

@@ -1,6 +1,6 @@
 """The county ledger (县(市、区)城镇困难职工居民信息台账) as streamed XLSX and CSV.
 
-One row per household in the user's scope (accounts.scope.household_clause), by default those
+One row per household in the user's scope (access.scope.household_clause), by default those
 enrolled or exited, ordered by community code and household id. Rows are built page by page
 (keyset pagination on (community code, household id)) with a fixed number of queries per page:
 the households, their valid visits per month of the year (one grouped query), their measures in
@@ -46,10 +46,11 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from fieldwork import csvsafe
-from fieldwork.accounts import roles
-from fieldwork.accounts.auth import role_required
+from fieldwork.access import roles
+from fieldwork.access.decorators import role_required
+from fieldwork.access.scope import household_clause
+from fieldwork.access.validity import valid_visit_clause
 from fieldwork.accounts.models import User
-from fieldwork.accounts.scope import household_clause
 from fieldwork.audit import services as audit
 from fieldwork.extensions import db
 from fieldwork.households.constants import CATEGORY_LABELS, CAUSE_LABELS, STATUS_LABELS
@@ -139,7 +140,7 @@ def _visit_counts(ids: list[int], year: int) -> dict[int, dict[int, int]]:
     rows = db.session.execute(
         sa.select(Visit.household_id, Visit.month, sa.func.count())
         .where(Visit.household_id.in_(ids), Visit.month.between(year * 100 + 1, year * 100 + 12),
-               Visit.review_status != "rejected", Visit.superseded.is_(False))
+               valid_visit_clause())
         .group_by(Visit.household_id, Visit.month)
     )
     for hid, month, n in rows:

@@ -16,8 +16,8 @@ from flask import Blueprint, current_app, render_template
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from fieldwork.accounts import roles
-from fieldwork.accounts.scope import get_household_or_404, get_visit_or_404
+from fieldwork.access import roles
+from fieldwork.access.scope import get_household_or_404, get_visit_or_404
 from fieldwork.extensions import db
 from fieldwork.households.models import Case, Household, Measure, PlanMeasure, ReviewDecision
 from fieldwork.places.models import Place

@@ -26,18 +26,18 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.sql.elements import ColumnElement
 
-from fieldwork.accounts import roles
+from fieldwork.access import roles
+from fieldwork.access.scope import visit_clause
 from fieldwork.accounts.models import User
-from fieldwork.accounts.scope import visit_clause
 from fieldwork.audit import services as audit
 from fieldwork.extensions import db
 from fieldwork.households.models import Household, ReviewDecision
 from fieldwork.timeutil import add_months, now_utc
 from fieldwork.visits.flags import FLAGS
 from fieldwork.visits.models import Visit
-from fieldwork.visits.services import refile_household
+from fieldwork.visits.services import REVIEW_STEP, refile_household
 
-STEP = "visit_review"
+STEP = REVIEW_STEP
 DECIDER_ROLES = (roles.STREET_REVIEWER, roles.COUNTY_OFFICER)
 # form value -> (ReviewDecision.decision, Visit.review_status)
 DECISIONS = {"accept": ("approve", "accepted"), "reject": ("reject", "rejected")}
@@ -151,14 +151,6 @@ def next_pending(user: User, after: Visit) -> Visit | None:
     return db.session.scalar(
         sa.select(Visit).where(queue_clause(user, QueueFilter()), Visit.id != after.id)
         .order_by(Visit.visited_at, Visit.id).limit(1))
-
-
-def decisions_for(visit_id: str) -> list[ReviewDecision]:
-    """Every review decision on the visit, oldest first (for the visit and review pages)."""
-    return list(db.session.scalars(
-        sa.select(ReviewDecision)
-        .where(ReviewDecision.visit_id == visit_id, ReviewDecision.step == STEP)
-        .order_by(ReviewDecision.decided_at, ReviewDecision.id)))
 
 
 def decide(user: User, visit: Visit, decision: str, opinion: str, *,

@@ -22,10 +22,10 @@ from flask_login import current_user
 from sqlalchemy.sql.elements import ColumnElement
 
 from fieldwork import forms_once
-from fieldwork.accounts import roles
-from fieldwork.accounts.auth import role_required
+from fieldwork.access import roles
+from fieldwork.access.decorators import role_required
+from fieldwork.access.scope import get_place_or_404, get_visit_or_404, household_clause
 from fieldwork.accounts.models import User
-from fieldwork.accounts.scope import get_place_or_404, get_visit_or_404, household_clause
 from fieldwork.extensions import db
 from fieldwork.forms_once import once
 from fieldwork.households.models import Household
@@ -33,10 +33,10 @@ from fieldwork.photos.models import Photo
 from fieldwork.places.models import Place
 from fieldwork.places.services import breadcrumbs, policy_for_county
 from fieldwork.supervision import charts, compliance, review
-from fieldwork.timeutil import add_months, current_month
+from fieldwork.timeutil import add_months, current_month, local
 from fieldwork.visits.flags import FLAG_LABELS, FLAGS
 from fieldwork.visits.models import Visit
-from fieldwork.visits.services import flag_details
+from fieldwork.visits.services import decisions_for, flag_details
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
@@ -306,7 +306,7 @@ def _review_context(visit: Visit) -> dict[str, Any]:
         "flags": flag_details(visit), "map_svg": map_svg, "far": far,
         "delay_h": delay_h, "skew_min": skew_min,
         "history": review.helper_history(current_user, visit),
-        "decisions": review.decisions_for(visit.id),
+        "decisions": decisions_for(visit.id),
         "can_decide": review.can_decide(current_user),
     }
 
@@ -359,6 +359,4 @@ def decide(visit_id: str):
 
 
 def _visit_day(visit: Visit) -> str:
-    from fieldwork.timeutil import local
-
     return local(visit.visited_at).strftime("%Y-%m-%d")

@@ -7,14 +7,15 @@ bump VERSION when answers of the old shape would no longer validate.
 
 from __future__ import annotations
 
-import math
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from fieldwork.households.constants import DIMENSION_LABELS, DIMENSION_SHORT, DIMENSIONS
+from fieldwork.i18n import plain
+from fieldwork.records import parse_money
 
 VERSION = 1
 
@@ -63,17 +64,6 @@ GROUPS = [
     ("income", _l("收入")),
     ("followup", _l("需求与措施")),
 ]
-
-
-def plain(v: Any) -> Any:
-    """The schema with lazy labels resolved to strings (JSON-ready)."""
-    if isinstance(v, list):
-        return [plain(x) for x in v]
-    if isinstance(v, dict):
-        return {k: plain(x) for k, x in v.items()}
-    if type(v).__name__ == "LazyString":
-        return str(v)
-    return v
 
 
 def definition() -> dict[str, Any]:
@@ -167,20 +157,3 @@ def validate_answers(
     return clean, errors
 
 
-def parse_money(value: Any) -> Decimal | None:
-    """An amount in yuan rounded to the fen (四舍五入), or None if it is not a number.
-    The sign is the caller's business."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    try:
-        amount = Decimal(str(value).strip().replace(",", ""))
-    except (InvalidOperation, ValueError):
-        return None
-    if not amount.is_finite():
-        return None
-    if amount.adjusted() >= 15:
-        # Far beyond any income; quantize would overflow the context (InvalidOperation).
-        return amount
-    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

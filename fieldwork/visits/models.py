@@ -58,7 +58,8 @@ class Visit(db.Model):
     helper: Mapped[User] = relationship(foreign_keys=[helper_id], lazy="joined")
 
     __table_args__ = (
-        # Covers compliance counts (valid visits per household and month) without reading
+        # Covers compliance counts (valid visits per household and month, see
+        # fieldwork/access/validity.py) without reading
         # the wide rows.
         sa.Index("ix_visits_household_month", "household_id", "month", "review_status",
                  "superseded", "flag_count"),
@@ -67,11 +68,6 @@ class Visit(db.Model):
             sa.text("review_status in ('none', 'accepted', 'rejected')"), name="review_status"
         ),
     )
-
-    @property
-    def counts(self) -> bool:
-        """A valid visit: not rejected in review and not replaced by a correction."""
-        return self.review_status != "rejected" and not self.superseded
 
     @property
     def complete(self) -> bool:

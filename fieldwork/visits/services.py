@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -12,18 +12,24 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from fieldwork.accounts import roles
+from fieldwork.access import roles
+from fieldwork.access.scope import current_assignment_clause
+from fieldwork.access.validity import is_valid_visit, valid_visit_clause
 from fieldwork.accounts.models import User
-from fieldwork.accounts.scope import current_assignment_clause
+from fieldwork.audit import services as audit
+from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.extensions import db
-from fieldwork.households.models import Assignment, Household
+from fieldwork.households.models import Assignment, Household, ReviewDecision
+from fieldwork.photos import signals as photo_signals
 from fieldwork.photos.models import Photo
-from fieldwork.places.coords import distance_m
+from fieldwork.photos.services import reused_elsewhere
+from fieldwork.places.coords import distance_m, normalize_crs, to_wgs84
 from fieldwork.places.services import Policy, policy_for_county
 from fieldwork.records import (
     LocationFix,
     PhotoDecl,
     RecordError,
+    RecordResult,
     content_hash,
     parse_location,
     parse_photos,
@@ -35,9 +41,12 @@ from fieldwork.records import (
 )
 from fieldwork.timeutil import month_key, now_utc
 from fieldwork.visits import form
+from fieldwork.visits.flags import FLAG_LABELS, explain
 from fieldwork.visits.models import Visit
 
 MAX_NOTES = 2000
+# The review step of a flagged visit (ReviewDecision.step); supervision.review decides it.
+REVIEW_STEP = "visit_review"
 # A fix this good may become the household's proposed reference point.
 PROPOSAL_ACCURACY_M = 50
 # How far in the future visited_at may be before the record is refused outright.
@@ -58,27 +67,6 @@ class VisitRecord:
     device_id: str | None
     device_time: datetime | None
     raw_hash: str
-
-
-@dataclass
-class RecordResult:
-    """The push result of one record (SYNC-PROTOCOL.md)."""
-
-    id: str
-    status: str  # created | duplicate | rejected
-    errors: dict[str, str] = field(default_factory=dict)
-    missing_photos: list[str] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)
-    visit: Visit | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "status": self.status}
-        if self.status == "rejected":
-            out["errors"] = self.errors
-        else:
-            out["missing_photos"] = self.missing_photos
-            out["flags"] = self.flags
-        return out
 
 
 def parse_visit_record(raw: Any, *, device_id: str | None = None,
@@ -158,7 +146,7 @@ def _existing_result(visit: Visit, raw_hash: str) -> RecordResult:
     if visit.content_hash != raw_hash:
         return RecordResult(visit.id, "rejected", errors={"id": "conflict"})
     return RecordResult(visit.id, "duplicate", missing_photos=missing_photos(visit),
-                        flags=list(visit.flags), visit=visit)
+                        flags=list(visit.flags))
 
 
 def missing_photos(visit: Visit) -> list[str]:
@@ -301,7 +289,7 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None,
     else:
         batch.latest.pop(household.id, None)
     return RecordResult(visit.id, "created", missing_photos=declared_ids,
-                        flags=list(visit.flags), visit=visit)
+                        flags=list(visit.flags))
 
 
 def in_file_clause() -> sa.ColumnElement[bool]:
@@ -309,14 +297,13 @@ def in_file_clause() -> sa.ColumnElement[bool]:
     valid (not rejected, not superseded) and, if flagged, accepted in review. A doubtful
     visit -- say, from a helper who no longer holds the household -- changes nothing in the
     file until a reviewer accepts it."""
-    return sa.and_(Visit.superseded.is_(False), Visit.review_status != "rejected",
+    return sa.and_(valid_visit_clause(),
                    sa.or_(Visit.flag_count == 0, Visit.review_status == "accepted"))
 
 
 def in_file(visit: Visit) -> bool:
     """The same rule for one visit in memory."""
-    return (not visit.superseded and visit.review_status != "rejected"
-            and (not visit.flag_count or visit.review_status == "accepted"))
+    return is_valid_visit(visit) and (not visit.flag_count or visit.review_status == "accepted")
 
 
 def _update_household(household: Household, visit: Visit,
@@ -375,14 +362,12 @@ def refile_household(household: Household, accepted: Visit | None = None) -> Non
         household.version += 1
 
 
-def photo_stored(photo: Photo) -> None:
-    """A declared photo's bytes arrived: count it and look for re-use elsewhere."""
-    from fieldwork.photos.services import reused_elsewhere
-
+def photo_stored(photo: Photo, **_: Any) -> None:
+    """A declared photo's bytes arrived: count it and look for re-use elsewhere. Called by the
+    visit form after saving its photos, and as the receiver of photos' `photo_stored` signal
+    for every upload (the sync API)."""
     if photo.visit_id is None:
         if photo.discovery_id is not None:
-            from fieldwork.discovery.models import DiscoveryReport
-
             report = db.session.get(DiscoveryReport, photo.discovery_id)
             if report is not None:
                 report.photos_stored += 1
@@ -399,9 +384,11 @@ def photo_stored(photo: Photo) -> None:
             refile_household(visit.household)
 
 
-def flag_details(visit: Visit) -> list[dict[str, str]]:
-    from fieldwork.visits.flags import FLAG_LABELS, explain
+# The photo store lies below visits: it announces a stored photo, visits reacts.
+photo_signals.photo_stored.connect(photo_stored)
 
+
+def flag_details(visit: Visit) -> list[dict[str, str]]:
     policy = policy_for_county(visit.household.county_id)
     return [{"code": f, "label": str(FLAG_LABELS.get(f, f)), "reason": explain(f, visit, policy)}
             for f in visit.flags]
@@ -410,9 +397,6 @@ def flag_details(visit: Visit) -> list[dict[str, str]]:
 def confirm_reference(household: Household, officer: User, *, lat: float, lon: float,
                       source: str, crs: str = "wgs84") -> None:
     """Set the household's reference point (stored in WGS-84) and audit it."""
-    from fieldwork.audit import services as audit
-    from fieldwork.places.coords import normalize_crs, to_wgs84
-
     crs = normalize_crs(crs)  # "GCJ-02", "gcj" -> "gcj02": the page compares the code
     wlat, wlon = to_wgs84(lat, lon, crs)
     household.ref_lat, household.ref_lon = round(wlat, 7), round(wlon, 7)
@@ -434,3 +418,11 @@ def record_complete(photo: Photo | None) -> bool:
         Photo.discovery_id == photo.discovery_id
     return not db.session.scalar(
         sa.select(sa.func.count(Photo.id)).where(owner, Photo.stored_at.is_(None)))
+
+
+def decisions_for(visit_id: str) -> list[ReviewDecision]:
+    """Every review decision on the visit, oldest first (for the visit and review pages)."""
+    return list(db.session.scalars(
+        sa.select(ReviewDecision)
+        .where(ReviewDecision.visit_id == visit_id, ReviewDecision.step == REVIEW_STEP)
+        .order_by(ReviewDecision.decided_at, ReviewDecision.id)))

@@ -12,8 +12,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from fieldwork.accounts import roles
-from fieldwork.accounts.scope import get_household_or_404, get_visit_or_404
+from fieldwork.access import roles
+from fieldwork.access.scope import get_household_or_404, get_visit_or_404
 from fieldwork.extensions import db
 from fieldwork.households.models import Household
 from fieldwork.photos import services as photos
@@ -23,6 +23,7 @@ from fieldwork.records import RecordError, parse_time, parse_uuid
 from fieldwork.timeutil import CST, now_utc, today_local
 from fieldwork.visits import form
 from fieldwork.visits.services import (
+    decisions_for,
     flag_details,
     parse_visit_record,
     photo_stored,
@@ -169,8 +170,6 @@ def show(visit_id: str):
     photos_ = db.session.scalars(
         db.select(Photo).where(Photo.visit_id == visit.id).order_by(Photo.created_at, Photo.id)
     ).all()
-    from fieldwork.supervision.review import decisions_for
-
     return render_template("visits/show.html", visit=visit, schema=schema,
                            photos=photos_, flags=flag_details(visit),
                            caption_labels=CAPTION_LABELS, decisions=decisions_for(visit.id))

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from fieldwork.demo import DEMO_PASSWORD
+from fieldwork.devdata.demo import DEMO_PASSWORD
 from fieldwork.privacy.crypto import generate_key
 
 HERE = Path(__file__).resolve().parent
@@ -140,7 +140,7 @@ def live_server(_live_database_url: str,
     from werkzeug.serving import make_server
 
     from fieldwork import create_app
-    from fieldwork.demo import seed_demo
+    from fieldwork.devdata.demo import seed_demo
     from fieldwork.extensions import db
 
     instance = tmp_path_factory.mktemp("live-instance")

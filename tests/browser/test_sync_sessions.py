@@ -27,7 +27,7 @@ from test_offline import (
 )
 
 from fieldwork.accounts.models import User
-from fieldwork.demo import DEMO_PASSWORD
+from fieldwork.devdata.demo import DEMO_PASSWORD
 from fieldwork.extensions import db
 from fieldwork.visits.models import Visit
 

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from fieldwork.access.scope import household_clause
 from fieldwork.accounts.models import User
-from fieldwork.accounts.scope import household_clause
 from fieldwork.audit.models import AuditEvent
 from fieldwork.extensions import db as _db
 from fieldwork.households import assignments

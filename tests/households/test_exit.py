@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from fieldwork.accounts.scope import household_clause
+from fieldwork.access.scope import household_clause
 from fieldwork.audit.models import AuditEvent
 from fieldwork.extensions import db as _db
 from fieldwork.households import exit as exits

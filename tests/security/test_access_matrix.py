@@ -281,7 +281,7 @@ def test_every_endpoint_has_explicit_expectations(app):
     assert not missing, (
         "endpoints without explicit access expectations: add each to EXPECT in "
         "tests/security/test_access_matrix.py with the roles that may use it (read the view "
-        f"and fieldwork/accounts/roles.py): {', '.join(missing)}")
+        f"and fieldwork/access/roles.py): {', '.join(missing)}")
     stale = sorted(set(EXPECT) - endpoints - SKIP)
     assert not stale, f"EXPECT lists endpoints the app no longer has: {', '.join(stale)}"
     for endpoint, expectation in EXPECT.items():

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from fieldwork.accounts.scope import household_clause
+from fieldwork.access.scope import household_clause
 from fieldwork.extensions import db as _db
 from fieldwork.households.models import Assignment, Household
 from fieldwork.places.models import PolicySettings

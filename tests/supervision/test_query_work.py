@@ -1,9 +1,10 @@
 """Guard against a supervision query that degrades with the size of the data (issue 18).
 
 No timing: the work the database does for the dashboard pages is counted, at two sizes of the
-same synthetic county (fieldwork/scale.py), and must grow no faster than the data. A query that
-turns into a nested scan (as f038670 did on SQLite: 0.7 s → 277 s at 50,000 households) does
-work that grows with the square of the size, and fails here long before anyone waits on it.
+same synthetic county (fieldwork/devdata/scale.py), and must grow no faster than the data. A
+query that turns into a nested scan (as f038670 did on SQLite: 0.7 s → 277 s at 50,000
+households) does work that grows with the square of the size, and fails here long before
+anyone waits on it.
 
 How work is counted, per dialect, on every SELECT the page sent (captured as the page ran, then
 replayed with the same parameters):
@@ -21,8 +22,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from fieldwork.accounts.models import User
+from fieldwork.devdata.scale import SCALE_PASSWORD, generate, reset_all
 from fieldwork.households.models import Household
-from fieldwork.scale import SCALE_PASSWORD, generate, reset_all
 
 COUNTY = "411302"
 SMALL, LARGE = 150, 600  # households; LARGE = 4 × SMALL

@@ -1,4 +1,4 @@
-"""The one scope rule (fieldwork/accounts/scope.py) for every role, and what it means on the
+"""The one scope rule (fieldwork/access/scope.py) for every role, and what it means on the
 pages: in scope answers 200, out of scope answers 404 and shows nothing of the record."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from fieldwork.accounts.scope import (
+from fieldwork.access.scope import (
     can_see_household,
     can_see_place,
     visible_households,

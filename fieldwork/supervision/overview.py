@@ -1,13 +1,17 @@
-"""Officers' view of their place tree, with household and visit counts."""
+"""Officers' view of their place tree, with household and visit counts (辖区概览).
+
+A roll-up of households and visits, so it sits with supervision, above the households
+package; the blueprint keeps its name and URLs (`places.overview`, `places.place`, /places/).
+"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, render_template
 from flask_login import current_user, login_required
 
-from fieldwork.accounts import roles
-from fieldwork.accounts.scope import get_place_or_404, household_clause
+from fieldwork.access import roles
+from fieldwork.access.scope import get_place_or_404, household_clause
 from fieldwork.extensions import db
 from fieldwork.households.constants import VISITED_STATUSES
 from fieldwork.households.models import Household
@@ -28,8 +32,6 @@ def overview():
 @login_required
 def place(place_id: int):
     if current_user.role == roles.HELPER:
-        from flask import abort
-
         abort(404)
     here = get_place_or_404(current_user, place_id)
     month = current_month()

@@ -8,10 +8,10 @@ from datetime import date
 import sqlalchemy as sa
 
 from fieldwork.accounts.models import User
+from fieldwork.devdata.scale import SCALE_PASSWORD, generate, reset_all, seed_scale_command
 from fieldwork.households.models import Assignment, Household, Member, PlanMeasure
 from fieldwork.places.models import Place
 from fieldwork.privacy.service import cipher, reveal_id
-from fieldwork.scale import SCALE_PASSWORD, generate, reset_all, seed_scale_command
 from fieldwork.timeutil import local, today_local
 from fieldwork.visits.models import Visit
 

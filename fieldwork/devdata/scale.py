@@ -39,9 +39,18 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 
-from fieldwork.accounts import roles
+from fieldwork.access import roles
 from fieldwork.accounts.models import User
-from fieldwork.demo import COMMUNITY_STEMS, GIVEN, ROADS, SURNAMES, load_measures, load_places
+from fieldwork.dbtypes import UTCDateTime
+from fieldwork.devdata.demo import (
+    COMMUNITY_STEMS,
+    GIVEN,
+    ROADS,
+    SURNAMES,
+    load_measures,
+    load_places,
+    reset_database,
+)
 from fieldwork.extensions import db
 from fieldwork.households.constants import CATEGORIES, DIMENSIONS
 from fieldwork.households.models import (
@@ -124,8 +133,6 @@ def _utc_text(value: datetime) -> str:
 
 
 def _sqlite_insert(table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    from fieldwork.dbtypes import UTCDateTime
-
     dialect = db.session.get_bind().dialect
     names = list(rows[0])
     json_text: dict[int, str] = {}  # the answers dicts are shared: encode each once
@@ -577,8 +584,6 @@ def _visit_row(gen: _Gen, hh: dict[str, Any], helper: int, at: datetime, month: 
 
 def reset_all() -> None:
     """Empty every table (children first), keeping the schema."""
-    from fieldwork.demo import reset_database
-
     reset_database()
 
 

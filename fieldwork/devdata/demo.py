@@ -13,15 +13,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from fieldwork.accounts import roles
+from fieldwork.access import roles
 from fieldwork.accounts.models import User
 from fieldwork.extensions import db
 from fieldwork.households.constants import CATEGORIES, DIMENSIONS
 from fieldwork.households.models import Assignment, Household, Measure, Member, PlanMeasure
+from fieldwork.households.plans import seed_catalogue
 from fieldwork.places.models import Place, PolicySettings
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import protect_id
 from fieldwork.timeutil import CST, add_months, current_month, month_bounds, month_key
+from fieldwork.visits.models import Visit
 
 DEMO_PASSWORD = "fieldwork-demo"  # noqa: S105 - the published demo password
 SEED = 20231221
@@ -88,8 +90,6 @@ def load_places() -> dict[str, Place]:
 
 def load_measures() -> list[Measure]:
     """The city-wide catalogue (seeded once, as in production), in catalogue order."""
-    from fieldwork.households.plans import seed_catalogue
-
     seed_catalogue()
     db.session.flush()
     return list(db.session.scalars(
@@ -283,8 +283,6 @@ def _make_household(rng: random.Random, n: int, community: Place, measures: list
 
 def _make_visits(rng: random.Random, hh: Household, helper: User, this_month: int,
                  enrolled: date) -> int:
-    from fieldwork.visits.models import Visit
-
     count = 0
     for back in range(6, -1, -1):
         month = add_months(this_month, -back)
