@@ -10,6 +10,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from fieldwork.extensions import db
+
 # Marked for extraction, translated when used.
 MESSAGES = {
     400: _l("请求格式不正确"),
@@ -144,8 +146,6 @@ def register_error_handlers(app: Flask) -> None:
         # Never the request body, the query string or an exception's message (see redacted).
         app.logger.error("unhandled error on %s %s\n%s", request.method, request.path,
                          redacted_traceback(err))
-        from fieldwork.extensions import db
-
         db.session.rollback()
         message = _message(500)
         if is_api_request():

@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from flask import Blueprint, Flask, current_app, jsonify
 
 from fieldwork.extensions import db, limiter
+from fieldwork.photos.storage import build_store, photo_store
 
 bp = Blueprint("health", __name__)
 
@@ -55,8 +56,6 @@ def _database(expected: tuple[str, ...]) -> tuple[str, str | None]:
 
 
 def _storage() -> str:
-    from fieldwork.photos.storage import photo_store
-
     try:
         photo_store().check()
     except Exception:  # misconfigured, full disk, bucket gone, network…
@@ -85,8 +84,6 @@ def healthz():
 def init_health(app: Flask) -> None:
     """Register /healthz and check the photo store's configuration at start-up, so a wrong
     FIELDWORK_PHOTO_STORE / FIELDWORK_S3_* stops the server with a clear message."""
-    from fieldwork.photos.storage import build_store
-
     if "health" in app.blueprints:
         return
     app.extensions["fieldwork_migration_heads"] = migration_heads()

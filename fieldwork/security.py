@@ -8,7 +8,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, render_template, request
+from flask_babel import gettext as _
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from fieldwork.config import ConfigError
+from fieldwork.errors import api_error, is_api_request
 
 
 def _tile_origin(url: str) -> str:
@@ -29,8 +33,6 @@ def trusted_proxies(app: Flask) -> int:
     except (TypeError, ValueError):
         count = -1
     if not 0 <= count <= 5:
-        from fieldwork.config import ConfigError
-
         raise ConfigError("FIELDWORK_TRUSTED_PROXIES 应为 0 到 5 之间的整数（反向代理的层数）")
     return count
 
@@ -73,10 +75,6 @@ def _refuse_unstorable_text():
                          for v in [_k, *values])
     if not suspicious:
         return None
-    from flask_babel import gettext as _
-
-    from fieldwork.errors import api_error, is_api_request
-
     message = _("提交的内容含有无法保存的字符（如空字符），请删除后重试")
     if is_api_request():
         return api_error(400, "bad_text", message)

@@ -30,6 +30,8 @@ from typing import Any, Protocol
 
 from flask import current_app
 
+from fieldwork.config import ConfigError
+
 STORE_KINDS = ("local", "s3")
 HEALTH_KEY = ".healthz"
 
@@ -232,8 +234,6 @@ def _setting(config: Mapping[str, Any], name: str) -> str:
 
 def build_store(config: Mapping[str, Any]) -> PhotoStore:
     """The store the configuration asks for; raises ConfigError with what to fix."""
-    from fieldwork.config import ConfigError
-
     kind = (_setting(config, "PHOTO_STORE") or "local").lower()
     if kind not in STORE_KINDS:
         raise ConfigError(f"FIELDWORK_PHOTO_STORE 只能是 local 或 s3，而不是 {kind!r}")
