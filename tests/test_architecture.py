@@ -28,8 +28,9 @@ PACKAGES = ("fieldwork", "offline_sync")
 
 # Bottom → top. (name, flat, patterns): a pattern is a module, a package (its modules too) or
 # a glob; "fieldwork" names the app factory module alone. The most specific pattern wins: an
-# exact module, then a glob, then the longest package. In a flat layer any module may import any other of the layer (the cycle rule still
-# holds); elsewhere only modules of the same package may import each other sideways.
+# exact module, then a glob, then the longest package. In a flat layer any module may import
+# any other of the layer (the cycle rule still holds); elsewhere only modules of the same
+# package may import each other sideways.
 LAYERS: list[tuple[str, bool, list[str]]] = [
     ("core", True, [
         "fieldwork.extensions", "fieldwork.dbtypes", "fieldwork.timeutil", "fieldwork.errors",
