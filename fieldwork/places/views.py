@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from flask import Blueprint, render_template
 from flask_login import current_user, login_required
@@ -36,7 +38,8 @@ def place(place_id: int):
     scope = household_clause(current_user)
     kids = children(here)
     counts = counts_by_child(here, VISITED_STATUSES, month, scope)
-    rows = [{"place": k, **counts.get(k.id, {"households": 0, "visited": 0})} for k in kids]
+    rows: list[dict[str, Any]] = [
+        {"place": k, **counts.get(k.id, {"households": 0, "visited": 0})} for k in kids]
     households = []
     if here.level == "community":
         households = list(db.session.scalars(

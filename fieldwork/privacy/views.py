@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -82,7 +83,7 @@ def _reveal(*, kind: str, target_id: int, household: Household, enc: str | None,
 @bp.route("/households/<int:household_id>/reveal", methods=["GET", "POST"])
 @role_required(*REVEALERS)
 @limiter.limit(REVEAL_LIMIT, key_func=_reveal_key, methods=["POST"])
-def reveal_household(household_id: int):
+def reveal_household(household_id: int) -> ResponseReturnValue:
     """The head of household's full ID number."""
     household = get_household_or_404(current_user, household_id)
     return _reveal(kind="household", target_id=household.id, household=household,
@@ -93,12 +94,12 @@ def reveal_household(household_id: int):
 @bp.route("/members/<int:member_id>/reveal", methods=["GET", "POST"])
 @role_required(*REVEALERS)
 @limiter.limit(REVEAL_LIMIT, key_func=_reveal_key, methods=["POST"])
-def reveal_member(member_id: int):
+def reveal_member(member_id: int) -> ResponseReturnValue:
     """A household member's full ID number."""
     household_id = db.session.scalar(sa.select(Member.household_id).where(Member.id == member_id))
     if household_id is None:
         abort(404)
     household = get_household_or_404(current_user, household_id)
-    member = db.session.get(Member, member_id)
+    member = db.session.get_one(Member, member_id)
     return _reveal(kind="member", target_id=member.id, household=household, enc=member.id_enc,
                    mask=member.id_mask, name=member.name)
