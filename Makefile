@@ -22,6 +22,7 @@ test: $(STAMP) $(MO)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 translations: $(MO)
 

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 import sqlalchemy as sa
@@ -74,7 +74,7 @@ class BackupError(Exception):
 
 def _base_type(column: sa.Column) -> sa.types.TypeEngine:
     t = column.type
-    return t.impl if isinstance(t, TypeDecorator) else t
+    return t.impl_instance if isinstance(t, TypeDecorator) else t
 
 
 def _to_json(value: Any) -> Any:
@@ -129,7 +129,8 @@ def snapshot_connection() -> Iterator[Connection]:
         try:
             target = sqlite3.connect(copy)
             try:
-                raw.driver_connection.backup(target)  # online, consistent, page by page
+                # online, consistent, page by page
+                cast(sqlite3.Connection, raw.driver_connection).backup(target)
             finally:
                 target.close()
         finally:
@@ -437,9 +438,10 @@ def _fail(message: str) -> None:
 @with_appcontext
 def backup_command(out_dir: Path) -> None:
     """Write a consistent snapshot (database + photos + manifest) as a .tar.gz."""
+    failures: tuple[type[BaseException], ...] = (BackupError, *_store_errors())
     try:
         result = create_backup(out_dir)
-    except (BackupError, *_store_errors()) as exc:
+    except failures as exc:
         _fail(str(exc))
     m = result.manifest
     rows = sum(t["rows"] for t in m["tables"].values())
@@ -454,9 +456,10 @@ def backup_command(out_dir: Path) -> None:
 @with_appcontext
 def restore_command(archive: Path, force: bool) -> None:
     """Restore a backup into an empty database and photo store (stop the app first)."""
+    failures: tuple[type[BaseException], ...] = (BackupError, *_store_errors())
     try:
         result = restore_backup(archive, force=force)
-    except (BackupError, *_store_errors()) as exc:
+    except failures as exc:
         _fail(str(exc))
     click.echo(f"已恢复 / restored: {sum(result.rows.values())} 行，{result.photos} 个照片文件")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -96,7 +97,8 @@ def is_api_request() -> bool:
     return request.path.startswith("/api/")
 
 
-def api_error(status: int, code: str, message: str, fields: dict[str, Any] | None = None):
+def api_error(status: int, code: str, message: str,
+              fields: dict[str, Any] | None = None) -> Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
@@ -111,18 +113,18 @@ def _message(status: int) -> str:
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
-    def handle_api_error(err: ApiError):
+    def handle_api_error(err: ApiError) -> ResponseReturnValue:
         return api_error(err.status, err.code, err.message, err.fields)
 
     @app.errorhandler(CSRFError)
-    def handle_csrf(err: CSRFError):
+    def handle_csrf(err: CSRFError) -> ResponseReturnValue:
         message = _("页面已过期或安全校验失败，请刷新页面后重试")
         if is_api_request():
             return api_error(400, "csrf", message)
         return render_template("error.html", status=400, message=message), 400
 
     @app.errorhandler(HTTPException)
-    def handle_http(err: HTTPException):
+    def handle_http(err: HTTPException) -> ResponseReturnValue:
         status = err.code or 500
         if status == 413:
             limit_mb = app.config["MAX_CONTENT_LENGTH"] // 2**20
@@ -131,7 +133,7 @@ def register_error_handlers(app: Flask) -> None:
             message = _("操作过于频繁，请稍后再试")
         else:
             message = _message(status)
-        response: Response = err.get_response()
+        response = err.get_response()
         # A 405 names the methods that are allowed, for the API as for pages.
         allow = {k: v for k, v in response.headers.items() if k == "Allow"}
         if is_api_request():
@@ -142,7 +144,7 @@ def register_error_handlers(app: Flask) -> None:
         return page, status, allow
 
     @app.errorhandler(Exception)
-    def handle_unexpected(err: Exception):
+    def handle_unexpected(err: Exception) -> ResponseReturnValue:
         # Never the request body, the query string or an exception's message (see redacted).
         app.logger.error("unhandled error on %s %s\n%s", request.method, request.path,
                          redacted_traceback(err))

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fieldwork.dbtypes import UTCDateTime, utcnow
-from fieldwork.extensions import db
+from fieldwork.extensions import Model, db
 
 FIELD = "form_token"
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -45,7 +45,7 @@ TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 KEEP = timedelta(days=30)
 
 
-class FormSubmission(db.Model):
+class FormSubmission(Model):
     """A form sent with a one-time token, and where its result lives."""
 
     __tablename__ = "form_submissions"

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from flask_babel import gettext as _
 
@@ -131,7 +131,7 @@ def time_problem(value: Any, *, strict: bool = False) -> tuple[datetime | None, 
     text = text.replace("z", "Z").replace("Z", "+00:00").replace("t", "T")
     if "." in text:  # datetime takes at most 6 digits of fraction
         head, _dot, rest = text.partition(".")
-        digits = re.match(r"[0-9]*", rest).group(0)
+        digits = cast("re.Match[str]", re.match(r"[0-9]*", rest)).group(0)  # "*" always matches
         text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
     try:
         dt = datetime.fromisoformat(text)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import gzip
 import threading
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, request
 
@@ -129,7 +129,7 @@ def init_static_delivery(app: Flask) -> None:
             # The service worker, the manifest and the offline page: the browser checks them on
             # every visit; with a validator an unchanged one costs a 304, not the whole file.
             response.add_etag()
-            return response.make_conditional(request)
+            return cast(Response, response.make_conditional(request))  # returns itself
         if response.mimetype in PERSONAL and "Cache-Control" not in response.headers:
             # Pages and JSON name people, households and ID masks: no cache keeps them, not
             # even the browser's own (a shared computer's disk, its back button after logout).
@@ -158,5 +158,5 @@ def _static(response: Response, cache: _StaticCache) -> Response:
                              lambda: compress(data, encoding, best=True))
     response.set_data(body)
     response.headers["Content-Encoding"] = encoding
-    response.set_etag(f"{etag}-{encoding}", weak=weak)
-    return response.make_conditional(request)
+    response.set_etag(f"{etag}-{encoding}", weak=bool(weak))
+    return cast(Response, response.make_conditional(request))  # returns itself

@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fieldwork.dbtypes import JSONType, UTCDateTime, utcnow
-from fieldwork.extensions import db
+from fieldwork.extensions import Model
 
 
-class Device(db.Model):
+class Device(Model):
     __tablename__ = "devices"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -25,7 +25,7 @@ class Device(db.Model):
     __table_args__ = (sa.UniqueConstraint("device_id", "user_id", name="uq_devices_device_user"),)
 
 
-class SyncCursor(db.Model):
+class SyncCursor(Model):
     """What a phone was given at its last pull: the ids it holds and when, so the next pull
     can send only what changed and list what left the user's scope."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -35,6 +35,9 @@ from fieldwork.visits.services import (
     record_visit,
 )
 from offline_sync.models import Device, SyncCursor
+
+if TYPE_CHECKING:
+    from fieldwork.discovery.services import DiscoveryRecord
 
 MAX_RECORDS = 100
 # Transactions commit out of order: re-send what changed shortly before the last cursor.
@@ -143,6 +146,7 @@ def pull(user: User, since: str | None) -> dict[str, Any]:
     if full:
         changed, removed = ids, []
     else:
+        cursor = cast(SyncCursor, cursor)  # not full, so there is one
         held = set(cursor.household_ids)
         current = set(ids)
         removed = sorted(held - current)
@@ -206,12 +210,12 @@ def push(user: User, body: Any, *, user_agent: str = "") -> dict[str, Any]:
     if not isinstance(body, dict):
         raise PushError(400, "bad_request", _("请求内容应为 JSON 对象"))
     fields: dict[str, str] = {}
-    device_id = body.get("device_id")
+    device_id: Any = body.get("device_id")
     if not isinstance(device_id, str) or not (1 <= len(device_id) <= 64):
         fields["device_id"] = _("缺少设备编号 device_id")
     elif text_problem(device_id):
         fields["device_id"] = text_problem(device_id) or ""
-    records = body.get("records")
+    records: Any = body.get("records")
     if not isinstance(records, list):
         fields["records"] = _("缺少记录列表 records")
     sent_at = None
@@ -245,7 +249,8 @@ def _record_id(raw: Any) -> str:
     return value if isinstance(value, str) and len(value) <= 64 else ""
 
 
-def _parse_one(raw: Any, device_id: str, sent_at: datetime | None):
+def _parse_one(raw: Any, device_id: str,
+               sent_at: datetime | None) -> VisitRecord | DiscoveryRecord | RecordResult:
     """A parsed record, or the RecordResult that rejects it."""
     kind = raw.get("type") if isinstance(raw, dict) else None
     try:

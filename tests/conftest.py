@@ -4,8 +4,8 @@ factories that build just the data a test needs."""
 
 from __future__ import annotations
 
+import logging
 import os
-import secrets
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -20,37 +20,18 @@ from werkzeug.security import generate_password_hash
 from fieldwork import create_app
 from fieldwork.extensions import db as _db
 from fieldwork.privacy.crypto import generate_key
+from tests.factories import postgres_database
 
 PASSWORD = "test-pass-123"
 _HASH = generate_password_hash(PASSWORD, method="scrypt")
 FIELD_KEY = generate_key()
 
 
-def _postgres_database(base_url: str) -> Iterator[str]:
-    """Create a throwaway database on the server of base_url; drop it afterwards."""
-    url = sa.engine.make_url(base_url.replace("postgres://", "postgresql://", 1))
-    if url.drivername in ("postgresql", "postgresql+psycopg2"):
-        url = url.set(drivername="postgresql+psycopg")
-    name = f"fieldwork_test_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
-            ), {"n": name})
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     base = os.environ.get("TEST_DATABASE_URL")
     if base:
-        yield from _postgres_database(base)
+        yield from postgres_database(base)
     else:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
 
@@ -267,3 +248,22 @@ def make_visit(app):
         return visit
 
     return make
+
+
+@pytest.fixture
+def keep_logging() -> Iterator[None]:
+    """Alembic's env.py runs logging.fileConfig, which disables every logger that exists (the
+    app's included); put them back so later tests still see log records."""
+    manager = logging.Logger.manager
+    disabled = {name: lg.disabled for name, lg in manager.loggerDict.items()
+                if isinstance(lg, logging.Logger)}
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for name, was in disabled.items():
+        logger = manager.loggerDict.get(name)
+        if isinstance(logger, logging.Logger):
+            logger.disabled = was
+    root.handlers[:] = handlers
+    root.setLevel(level)
+

@@ -4,7 +4,6 @@ traceback."""
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from pathlib import Path
 
@@ -47,24 +46,6 @@ def assert_refused(result, *phrases: str) -> None:
     assert "Traceback" not in result.output
     for phrase in phrases:
         assert phrase in result.output
-
-
-@pytest.fixture
-def keep_logging():
-    """Alembic's env.py runs logging.fileConfig, which disables every logger that exists (the
-    app's included); put them back so later tests still see log records."""
-    manager = logging.Logger.manager
-    disabled = {name: lg.disabled for name, lg in manager.loggerDict.items()
-                if isinstance(lg, logging.Logger)}
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for name, was in disabled.items():
-        logger = manager.loggerDict.get(name)
-        if isinstance(logger, logging.Logger):
-            logger.disabled = was
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 # ---------------------------------------------------------------- user create

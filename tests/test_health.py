@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from fieldwork import create_app
 from fieldwork.extensions import db as _db
 from fieldwork.health import init_health, migration_heads
-from tests.test_migrations import keep_logging  # noqa: F401 - fixture
 
 HEAD = ",".join(migration_heads())
 
@@ -131,7 +130,7 @@ def test_no_login_is_needed_and_nothing_secret_is_said(client, revision, health_
     assert set(json.loads(text)) == {"status", "database", "storage", "revision"}
 
 
-def test_after_flask_db_upgrade_the_server_is_healthy(tmp_path, keep_logging):  # noqa: F811
+def test_after_flask_db_upgrade_the_server_is_healthy(tmp_path, keep_logging):
     from flask_migrate import upgrade
 
     app = create_app({"TESTING": True, "FIELDWORK_ENV": "testing",

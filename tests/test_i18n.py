@@ -13,10 +13,10 @@ from babel.messages.pofile import read_po
 from fieldwork import ROOT
 from fieldwork.accounts.models import User
 from fieldwork.extensions import babel
+from tests.factories import csrf_token
 
 ENGLISH_PO = ROOT / "fieldwork" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
 catalog_exists = ENGLISH_PO.exists()
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 PASSWORD = "test-pass-123"  # the password of every make_user account (tests/conftest.py)
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
@@ -55,19 +55,14 @@ def html_lang(response) -> str:
     return re.search(r'<html lang="([^"]+)">', response.get_data(as_text=True)).group(1)
 
 
-def csrf(client) -> str:
-    return CSRF_META.search(client.get("/login").get_data(as_text=True)).group(1)
-
-
 def choose(client, locale: str, next: str = "/login"):
-    token = client.get("/api/sync/v1/session")
-    token = token.get_json()["csrf_token"] if token.status_code == 200 else csrf(client)
-    return client.post("/language", data={"locale": locale, "next": next, "csrf_token": token})
+    return client.post("/language", data={"locale": locale, "next": next,
+                                          "csrf_token": csrf_token(client)})
 
 
 def login(client, user):
     return client.post("/login", data={"username": user.username, "password": PASSWORD,
-                                       "csrf_token": csrf(client)})
+                                       "csrf_token": csrf_token(client)})
 
 
 def test_chinese_is_the_default(client):

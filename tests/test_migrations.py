@@ -4,9 +4,7 @@ TEST_DATABASE_URL is set (in a scratch database of its own)."""
 
 from __future__ import annotations
 
-import logging
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,46 +18,9 @@ from flask_migrate import downgrade, upgrade
 from fieldwork import create_app
 from fieldwork.extensions import db
 from fieldwork.privacy.crypto import generate_key
+from tests.factories import postgres_database
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
-
-
-@pytest.fixture
-def keep_logging():
-    """Alembic's env.py runs logging.fileConfig, which disables every logger that exists (the
-    app's included); put them back so later tests still see log records."""
-    manager = logging.Logger.manager
-    disabled = {name: lg.disabled for name, lg in manager.loggerDict.items()
-                if isinstance(lg, logging.Logger)}
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for name, was in disabled.items():
-        logger = manager.loggerDict.get(name)
-        if isinstance(logger, logging.Logger):
-            logger.disabled = was
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-def _scratch_postgres() -> Iterator[str]:
-    url = sa.engine.make_url(os.environ["TEST_DATABASE_URL"].replace(
-        "postgres://", "postgresql://", 1))
-    if url.drivername in ("postgresql", "postgresql+psycopg2"):
-        url = url.set(drivername="postgresql+psycopg")
-    name = f"fieldwork_migrate_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
-            ), {"n": name})
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -67,7 +28,7 @@ def empty_database(request, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'migrated.db'}"
     else:
-        yield from _scratch_postgres()
+        yield from postgres_database(os.environ["TEST_DATABASE_URL"], "fieldwork_migrate")
 
 
 @pytest.fixture

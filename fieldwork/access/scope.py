@@ -84,7 +84,7 @@ def department_case_clause(user: User) -> ColumnElement[bool]:
                   sa.and_(Case.organisation != "", Case.organisation == user.organisation))
 
 
-def visible_households(user: User) -> sa.Select[tuple[Household]]:
+def visible_households(user: User) -> sa.Select[Household]:
     return sa.select(Household).where(household_clause(user))
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fieldwork.access.roles import ROLE_LABELS, ROLES
 from fieldwork.dbtypes import UTCDateTime, utcnow
-from fieldwork.extensions import db
+from fieldwork.extensions import Model
 from fieldwork.places.models import Place
 
 # scrypt is werkzeug's default modern scheme; spelled out so a library change cannot weaken it.
@@ -23,7 +23,7 @@ def new_login_id() -> str:
     return secrets.token_hex(8)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import cast
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Flask, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -28,7 +29,7 @@ from fieldwork.timeutil import CST
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 # Registering the blueprint switches the append-only guard on (create_app may also call
 # init_audit_guard itself; it is idempotent).
-bp.record_once(lambda state: init_audit_guard(state.app))
+bp.record_once(lambda state: init_audit_guard(cast(Flask, state.app)))
 
 VIEWERS = (roles.COUNTY_OFFICER, roles.CITY_SUPERVISOR, roles.ADMIN)
 PAGE_SIZE = 50

@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -100,8 +100,10 @@ def _person_name(rng: random.Random) -> str:
     return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
 
 
-def _near(rng: random.Random, lat: float, lon: float, metres: float) -> tuple[float, float]:
-    """A point within about `metres` of (lat, lon)."""
+def _near(rng: random.Random, lat: float | None, lon: float | None,
+          metres: float) -> tuple[float, float]:
+    """A point within about `metres` of (lat, lon): every demo place has coordinates."""
+    lat, lon = cast(float, lat), cast(float, lon)
     dlat = rng.uniform(-metres, metres) / 111_000
     dlon = rng.uniform(-metres, metres) / 93_000  # ~cos(33°) shrinks a degree of longitude
     return round(lat + dlat, 6), round(lon + dlon, 6)
@@ -230,7 +232,7 @@ def _make_household(rng: random.Random, n: int, community: Place, measures: list
     hh = Household(
         head_name=head_name,
         phone=f"13{rng.randrange(10**9):09d}",
-        address=f"{community.parent.name}{community.name}{rng.choice(ROADS)}"
+        address=f"{cast(Place, community.parent).name}{community.name}{rng.choice(ROADS)}"
                 f"{rng.randrange(1, 300)}号{rng.randrange(1, 12)}号楼{rng.randrange(1, 5)}单元"
                 f"{rng.randrange(1, 7)}0{rng.randrange(1, 4)}",
         category=category,

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import click
 import sqlalchemy as sa
@@ -111,13 +111,14 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
-def bulk_insert(table: sa.Table, rows: list[dict[str, Any]]) -> None:
+def bulk_insert(table: sa.FromClause, rows: list[dict[str, Any]]) -> None:
     """Insert rows (dicts with the same keys): COPY on PostgreSQL; on SQLite one prepared
     INSERT run over the chunk (executemany) with each column's value converted once by its
     type; elsewhere db.session.execute(insert(table), rows) by chunks."""
     if not rows:
         return
     dialect = _dialect()
+    table = cast(sa.Table, table)  # a model's __table__, typed as a FromClause
     if dialect == "postgresql":
         _copy(table, rows)
     elif dialect == "sqlite":
@@ -166,7 +167,7 @@ def _copy(table: sa.Table, rows: list[dict[str, Any]]) -> None:
     names = list(rows[0])
     json_cols = {n for n in names if isinstance(table.c[n].type, sa.JSON)
                  or table.c[n].type.__class__.__name__ == "JSONB"}
-    conn = db.session.connection().connection.driver_connection
+    conn: Any = db.session.connection().connection.driver_connection  # psycopg's
     columns = ", ".join(f'"{n}"' for n in names)
     with conn.cursor() as cur, cur.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
         for row in rows:

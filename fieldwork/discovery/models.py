@@ -10,13 +10,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fieldwork.accounts.models import User
 from fieldwork.dbtypes import JSONType, UTCDateTime, utcnow
-from fieldwork.extensions import db
+from fieldwork.extensions import Model
 from fieldwork.places.models import Place
 
 SOURCES = ("community", "employer", "data_comparison", "application")
 
 
-class DiscoveryReport(db.Model):
+class DiscoveryReport(Model):
     __tablename__ = "discovery_reports"
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)

@@ -6,7 +6,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -90,8 +90,9 @@ def parse_discovery_record(raw: Any, *, device_id: str | None = None) -> Discove
                                        _("上报时间格式不正确，应为带时区的 ISO 8601 时间"))
     if errors:
         raise RecordError(errors)
-    return DiscoveryRecord(rid, region_id, address, location, reason, answers, photos,
-                           reported_at, device_id, content_hash(raw))
+    # errors is empty, so neither is None
+    return DiscoveryRecord(cast(str, rid), cast(int, region_id), address, location, reason,
+                           answers, photos, reported_at, device_id, content_hash(raw))
 
 
 def _normalise_address(text: str) -> str:
@@ -135,7 +136,7 @@ def find_duplicates(*, head_name: str, address: str, id_number: str | None,
                 Household.id, Household.ref_lat, Household.ref_lon).where(
                 Household.ref_lat.between(lat - dlat, lat + dlat),
                 Household.ref_lon.between(lon - dlon, lon + dlon))):
-            if distance_m(lat, lon, hlat, hlon) <= NEARBY_M:
+            if distance_m(lat, lon, cast(float, hlat), cast(float, hlon)) <= NEARBY_M:
                 add(hid, "nearby")
     if not found:
         return []

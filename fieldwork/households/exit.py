@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -116,7 +116,8 @@ def _policies(county_ids: set[int]) -> dict[int, tuple[int, Decimal]]:
         sa.select(PolicySettings.place_id, PolicySettings.exit_months, PolicySettings.dibao_line)
         .where(PolicySettings.place_id.in_(county_ids or {0})))
     found = {pid: (n, Decimal(str(line))) for pid, n, line in rows}
-    default = (DEFAULT_POLICY["exit_months"], Decimal(str(DEFAULT_POLICY["dibao_line"])))
+    default = (cast(int, DEFAULT_POLICY["exit_months"]),
+               Decimal(str(DEFAULT_POLICY["dibao_line"])))
     return {cid: found.get(cid, default) for cid in county_ids}
 
 
@@ -179,7 +180,7 @@ def _collect(scope: ColumnElement[bool], month: int | None,
     not_ok = [sa.func.sum(sa.case(
         (sa.func.coalesce(Visit.answers[f"{d}_status"].as_string(), "") != "ok", 1), else_=0))
         for d in DIMENSIONS]
-    query = (
+    grouped = (
         sa.select(
             Visit.household_id, Visit.month, sa.func.count(), sa.func.min(income),
             sa.func.sum(sa.case((income.is_(None), 1), else_=0)),
@@ -191,10 +192,10 @@ def _collect(scope: ColumnElement[bool], month: int | None,
                Visit.month < this, valid_visit_clause())
         .group_by(Visit.household_id, Visit.month))
     if household_ids is not None:
-        query = query.where(Household.id.in_(household_ids or [0]))
+        grouped = grouped.where(Household.id.in_(household_ids or [0]))
     stats: dict[int, dict[int, Row]] = {}
     cent = Decimal("0.01")
-    for hid, key, n, lowest, missing, at_or_below, *dims in db.session.execute(query):
+    for hid, key, n, lowest, missing, at_or_below, *dims in db.session.execute(grouped):
         lowest_dec = Decimal(str(lowest)).quantize(cent) if lowest is not None else None
         stats.setdefault(hid, {})[key] = (
             n, lowest_dec, int(missing or 0), int(at_or_below or 0),

@@ -9,7 +9,7 @@ Views parse and render; the rules live in plans, assignments, exit and places.po
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -324,7 +324,7 @@ def _household_assignment_page(household: Household, status: int = 200, **extra:
         counties=[],
         current=household.current_assignment(),
         history=list(reversed(household.assignments)),
-        helpers=assignments.county_helpers(county) if _can_act() else [],
+        helpers=assignments.county_helpers(cast(Place, county)) if _can_act() else [],
         assignable=household.status in assignments.ASSIGNABLE,
         earliest=assignments.earliest_effective(), latest=assignments.latest_effective(),
         **extra)
@@ -375,7 +375,7 @@ def _helper_page(county: Place, helper: User, status: int = 200, **extra: Any):
 @bp.get("/assignments/helpers/<int:helper_id>")
 @role_required(*VIEWERS)
 def helper(helper_id: int):
-    county = _county()
+    county = cast(Place, _county())  # None only with allow_city
     return _helper_page(county, _helper_or_404(county, helper_id))
 
 

@@ -10,12 +10,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fieldwork.accounts.models import User
 from fieldwork.dbtypes import JSONType, UTCDateTime, utcnow
-from fieldwork.extensions import db
+from fieldwork.extensions import Model
 from fieldwork.households.constants import CATEGORIES, STATUSES
 from fieldwork.places.models import Place
 
 
-class Household(db.Model):
+class Household(Model):
     __tablename__ = "households"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -93,7 +93,7 @@ class Household(db.Model):
         return None
 
 
-class Member(db.Model):
+class Member(Model):
     __tablename__ = "members"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -115,7 +115,7 @@ class Member(db.Model):
     household: Mapped[Household] = relationship(back_populates="members")
 
 
-class Assignment(db.Model):
+class Assignment(Model):
     """Who was the household's helper, from when to when (结对帮扶 history)."""
 
     __tablename__ = "assignments"
@@ -139,7 +139,7 @@ class Assignment(db.Model):
     )
 
 
-class Measure(db.Model):
+class Measure(Model):
     """The county's catalogue of assistance measures (分类施策)."""
 
     __tablename__ = "measures"
@@ -155,7 +155,7 @@ class Measure(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
 
 
-class PlanMeasure(db.Model):
+class PlanMeasure(Model):
     """A measure in a household's plan (一户一计划、一户一措施)."""
 
     __tablename__ = "plan_measures"
@@ -175,7 +175,7 @@ class PlanMeasure(db.Model):
         return self.start_date <= on and (self.end_date is None or self.end_date >= on)
 
 
-class Case(db.Model):
+class Case(Model):
     """One pass of a household through a review chain: intake (三渠道) or exit (平稳退出)."""
 
     __tablename__ = "cases"
@@ -205,7 +205,7 @@ class Case(db.Model):
     __table_args__ = (sa.Index("ix_cases_stage_state", "stage", "state"),)
 
 
-class Objection(db.Model):
+class Objection(Model):
     """An objection raised during the publicity period (公示), and how it was resolved."""
 
     __tablename__ = "objections"
@@ -221,7 +221,7 @@ class Objection(db.Model):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class ReviewDecision(db.Model):
+class ReviewDecision(Model):
     """Who decided what, when, with which opinion: the 审核审批表 and the visit review."""
 
     __tablename__ = "review_decisions"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -81,7 +83,7 @@ def detail(household_id: int):
         sa.select(Visit).where(Visit.household_id == household.id)
         .order_by(Visit.visited_at.desc()).limit(6)
     ))
-    thumbs: dict[str, list[Photo]] = {}
+    thumbs: dict[str | None, list[Photo]] = {}
     if visits:
         for p in db.session.scalars(
             sa.select(Photo).where(Photo.visit_id.in_([v.id for v in visits]),
@@ -115,7 +117,7 @@ def confirm_reference(household_id: int):
         flash(_("该户没有待确认的参考位置"), "warning")
     else:
         confirm(household, current_user, lat=household.proposed_lat,
-                lon=household.proposed_lon, source="visit")
+                lon=cast(float, household.proposed_lon), source="visit")
         db.session.commit()
         flash(_("参考位置已确认"), "success")
     return redirect(url_for("households.detail", household_id=household.id))

@@ -35,7 +35,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -543,7 +543,7 @@ def scoped_candidates(user: User, candidates: Sequence[Mapping[str, Any]], *,
     out: list[dict[str, Any]] = []
     elsewhere: dict[int, set[str]] = {}
     for c in candidates:
-        why = [str(w) for w in c.get("why", [])]
+        why: Collection[str] = [str(w) for w in c.get("why", [])]
         hh = inside.get(c["household_id"])
         if hh is not None:
             out.append({"in_scope": True, "household_id": hh.id, "head_name": hh.head_name,
@@ -655,11 +655,11 @@ def mark_report_same(user: User, report: DiscoveryReport, household_id: int, *,
 def _claim_report(user: User, report: DiscoveryReport, hh: Household, status: str) -> None:
     # Only a report still "new" may be claimed: two reviewers acting at once cannot both
     # turn it into a household.
-    done = db.session.execute(
+    done = cast(sa.CursorResult[Any], db.session.execute(
         sa.update(DiscoveryReport)
         .where(DiscoveryReport.id == report.id, DiscoveryReport.status == "new")
         .values(status=status, household_id=hh.id)
-        .execution_options(synchronize_session="fetch"))
+        .execution_options(synchronize_session="fetch")))
     if done.rowcount != 1:
         raise Conflict(_("该上报已由他人处理，请刷新后查看"))
     # The report's photos become the household's, visible to whoever reviews it.
@@ -674,11 +674,11 @@ def _claim_report(user: User, report: DiscoveryReport, hh: Household, status: st
 
 def _move(case: Case, **values: Any) -> None:
     """Move the case on, if nobody moved it since it was loaded (compare and set)."""
-    done = db.session.execute(
+    done = cast(sa.CursorResult[Any], db.session.execute(
         sa.update(Case)
         .where(Case.id == case.id, Case.state == "open", Case.stage == case.stage,
                Case.stage_since == case.stage_since)
-        .values(**values).execution_options(synchronize_session="fetch"))
+        .values(**values).execution_options(synchronize_session="fetch")))
     if done.rowcount != 1:
         raise Conflict(_("该案件已由他人处理，请刷新后查看"))
     db.session.refresh(case)
@@ -844,10 +844,10 @@ def resolve_objection(user: User, objection: Objection, outcome: str, resolution
     if len(resolution) > MAX_TEXT:
         raise WorkflowError(_("处理意见不能超过 %(n)d 个字", n=MAX_TEXT), "resolution")
     now = now_utc()
-    done = db.session.execute(
+    done = cast(sa.CursorResult[Any], db.session.execute(
         sa.update(Objection).where(Objection.id == objection.id, Objection.upheld.is_(None))
         .values(upheld=outcome != "dismiss", resolution=resolution, resolved_at=now,
-                ).execution_options(synchronize_session="fetch"))
+                ).execution_options(synchronize_session="fetch")))
     if done.rowcount != 1:
         raise Conflict(_("该异议已处理"))
     hh = case.household
@@ -970,7 +970,7 @@ def next_file_no(county: Place, year: int) -> str:
     suffix = last[len(prefix):] if last else ""
     if last and not suffix.isdigit():
         # A hand-made number sorted first: fall back to reading them all.
-        suffixes = [f[len(prefix):] for f in db.session.scalars(
+        suffixes = [cast(str, f)[len(prefix):] for f in db.session.scalars(
             sa.select(Household.file_no).where(
                 Household.file_no.startswith(prefix, autoescape=True)))]
         suffix = str(max((int(s) for s in suffixes if s.isdigit()), default=0))
@@ -1088,7 +1088,7 @@ def _correct_clause(user: User) -> sa.ColumnElement[bool] | None:
     return _decide_clause(user)
 
 
-def _open_cases(user: User, clause: sa.ColumnElement[bool]) -> sa.Select[tuple[Case]]:
+def _open_cases(user: User, clause: sa.ColumnElement[bool]) -> sa.Select[Case]:
     return (sa.select(Case).join(Household, Case.household_id == Household.id)
             .where(Case.kind == "intake", Case.state == "open", clause,
                    household_clause(user)))
@@ -1131,7 +1131,8 @@ def publicity_rows(user: User, today: date | None = None) -> tuple[list[QueueRow
         sa.select(Objection.case_id, sa.func.count()).where(
             Objection.case_id.in_([c.id for c in cases]), Objection.upheld.is_(None))
         .group_by(Objection.case_id)).all()) if cases else {}
-    running, ready = [], []
+    running: list[QueueRow] = []
+    ready: list[QueueRow] = []
     for c in cases:
         row = QueueRow(c, c.household, _days_since(c.stage_since, today),
                        open_objections=counts.get(c.id, 0), blockers=enrol_blockers(c, today))

@@ -8,12 +8,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fieldwork.dbtypes import UTCDateTime, utcnow
-from fieldwork.extensions import db
+from fieldwork.extensions import Model
 
 CAPTIONS = ("household", "document", "living", "other")
 
 
-class Photo(db.Model):
+class Photo(Model):
     __tablename__ = "photos"
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -108,7 +109,7 @@ def reused_elsewhere(photo: Photo) -> list[Photo]:
             photo.discovery_id and other.discovery_id == photo.discovery_id)
         if same_record:
             continue
-        if hamming(photo.phash, other.phash) <= REUSE_DISTANCE:
+        if hamming(photo.phash, cast(str, other.phash)) <= REUSE_DISTANCE:  # is_not(None) above
             out.append(other)
     return out
 

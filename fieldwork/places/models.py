@@ -9,12 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fieldwork.dbtypes import UTCDateTime, utcnow
-from fieldwork.extensions import db
+from fieldwork.extensions import Model
 
 LEVELS = ("city", "county", "street", "community")
 
 
-class Place(db.Model):
+class Place(Model):
     __tablename__ = "places"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,7 +61,7 @@ class Place(db.Model):
         return ids[2] if len(ids) > 2 else None
 
 
-class PolicySettings(db.Model):
+class PolicySettings(Model):
     """A county's policy parameters (the text's numbers are data, not constants)."""
 
     __tablename__ = "policy_settings"

@@ -104,6 +104,7 @@ def parse(form: dict[str, Any]) -> dict[str, Any]:
         if not raw:
             errors[s.name] = _("请填写“%(label)s”", label=label)
             continue
+        value: Decimal | int | None
         if s.money:
             value = parse_money(raw)
             if value is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -31,7 +32,8 @@ def policy_for_county(county_id: int | None) -> Policy:
         row = db.session.scalar(
             sa.select(PolicySettings).where(PolicySettings.place_id == county_id)
         )
-    values = {k: getattr(row, k) if row is not None else v for k, v in DEFAULT_POLICY.items()}
+    values: dict[str, Any] = {
+        k: getattr(row, k) if row is not None else v for k, v in DEFAULT_POLICY.items()}
     values["dibao_line"] = float(values["dibao_line"])
     return Policy(**values)
 

@@ -71,7 +71,7 @@ def rotate_keys(*, reindex: bool = False, batch_size: int = 500) -> RotateResult
                         continue
                     updates.append(values)
                 if updates:
-                    values_map = {column.name: sa.bindparam("_enc")}
+                    values_map: dict[str, Any] = {column.name: sa.bindparam("_enc")}
                     if reindex and index is not None:
                         values_map[index.name] = sa.bindparam("_index")
                     conn.execute(table.update().where(pk == sa.bindparam("_pk"))

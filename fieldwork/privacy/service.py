@@ -12,7 +12,7 @@ from fieldwork.privacy.idnumber import mask_id_number, validate_id_number
 
 class ProtectedId(NamedTuple):
     enc: str
-    index: str
+    index: str  # type: ignore[assignment]  # the field shadows tuple.index, never called
     mask: str
 
 

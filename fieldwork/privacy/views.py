@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -81,7 +82,7 @@ def _reveal(*, kind: str, target_id: int, household: Household, enc: str | None,
 @bp.route("/households/<int:household_id>/reveal", methods=["GET", "POST"])
 @role_required(*REVEALERS)
 @limiter.limit(REVEAL_LIMIT, key_func=_reveal_key, methods=["POST"])
-def reveal_household(household_id: int):
+def reveal_household(household_id: int) -> ResponseReturnValue:
     """The head of household's full ID number."""
     household = get_household_or_404(current_user, household_id)
     return _reveal(kind="household", target_id=household.id, household=household,
@@ -92,7 +93,7 @@ def reveal_household(household_id: int):
 @bp.route("/members/<int:member_id>/reveal", methods=["GET", "POST"])
 @role_required(*REVEALERS)
 @limiter.limit(REVEAL_LIMIT, key_func=_reveal_key, methods=["POST"])
-def reveal_member(member_id: int):
+def reveal_member(member_id: int) -> ResponseReturnValue:
     """A household member's full ID number."""
     member = get_member_or_404(current_user, member_id)
     household = member.household

@@ -326,7 +326,9 @@ def checkin_map(checkins: Sequence[CheckIn], *, chart_id: str, title: str, desc:
     proj = Projection(pts, width, height)
     out.extend(_map_frame(proj, tiles_url, tiles_crs))
     refs: dict[tuple[str, str], None] = {}
-    links, dots, far_dots = [], [], []
+    links: list[str] = []
+    dots: list[str] = []
+    far_dots: list[str] = []
     for (lat, lon), ref, far in items:
         x, y = proj.xy(lat, lon)
         if ref is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -78,7 +79,7 @@ def due_clause(month: int) -> ColumnElement[bool]:
     )
 
 
-def responsible_helper(month: int, household_id: ColumnElement[int]) -> sa.ScalarSelect:
+def responsible_helper(month: int, household_id: sa.SQLColumnExpression[int]) -> sa.ScalarSelect:
     """The helper the month is attributed to, for the household whose id is household_id (a
     column of the enclosing query): a correlated subquery that seeks the household's own
     assignments on ix_assignments_household_start, so its cost follows the scope's size.
@@ -255,7 +256,7 @@ def trend(scope: ColumnElement[bool], month: int, months: int = 12) -> list[tupl
     return [(m, out.get(m, Counts())) for m in wanted]
 
 
-def _month_number(column: sa.ColumnElement) -> sa.ColumnElement[int]:
+def _month_number(column: sa.SQLColumnExpression[Any]) -> sa.ColumnElement[int]:
     """YYYYMM of a date column (portable: EXTRACT, or STRFTIME on SQLite)."""
     return sa.extract("year", column) * 100 + sa.extract("month", column)
 
@@ -274,7 +275,7 @@ def _ended_months(scope: ColumnElement[bool], first: int, last: int) -> dict[int
         .where(scope, enrolled).group_by(Household.enrolled_on, Household.exited_on))
     for enrolled_on, exited_on, n in spans:
         for m in months:
-            if enrolled_on <= month_last_day(m) and (exited_on is None
+            if cast(date, enrolled_on) <= month_last_day(m) and (exited_on is None
                                                      or exited_on >= month_first_day(m)):
                 out[m].due += n
     per = (

@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -181,7 +181,7 @@ def _helpers(ids: list[int], on: date) -> dict[int, tuple[str, str]]:
 
 
 def _pages(req: LedgerRequest, columns: list[Any],
-           page_size: int) -> Iterator[list[sa.Row[Any]]]:
+           page_size: int) -> Iterator[Sequence[sa.Row[Any]]]:
     """The scope's households in pages of about page_size, ordered by community code then id.
 
     Keyset pagination on (community, id): one grouped query lists the communities in code order

@@ -6,6 +6,8 @@ package; the blueprint keeps its name and URLs (`places.overview`, `places.place
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, render_template
 from flask_login import current_user, login_required
@@ -38,7 +40,8 @@ def place(place_id: int):
     scope = household_clause(current_user)
     kids = children(here)
     counts = counts_by_child(here, VISITED_STATUSES, month, scope)
-    rows = [{"place": k, **counts.get(k.id, {"households": 0, "visited": 0})} for k in kids]
+    rows: list[dict[str, Any]] = [
+        {"place": k, **counts.get(k.id, {"households": 0, "visited": 0})} for k in kids]
     households = []
     if here.level == "community":
         households = list(db.session.scalars(

@@ -64,7 +64,7 @@ def review_boxes(household: Household) -> dict[str, list[CaseBoxes]]:
     cases = list(db.session.scalars(
         sa.select(Case).where(Case.household_id == household.id)
         .order_by(Case.opened_at, Case.id)))
-    decisions: dict[int, list[ReviewDecision]] = {}
+    decisions: dict[int | None, list[ReviewDecision]] = {}
     if cases:
         for d in db.session.scalars(
                 sa.select(ReviewDecision).where(ReviewDecision.case_id.in_([c.id for c in cases]))

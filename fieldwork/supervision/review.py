@@ -21,6 +21,7 @@ Functions add to the session; the caller commits once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -178,11 +179,11 @@ def decide(user: User, visit: Visit, decision: str, opinion: str, *,
     previous = visit.review_status
     # Compare and set in one statement: PostgreSQL makes a concurrent second UPDATE wait
     # for the first to commit and then finds the version moved on; SQLite runs writing
-    # requests one at a time.
-    done = db.session.execute(
+    # requests one at a time. (An UPDATE answers with a CursorResult: it has the rowcount.)
+    done = cast(sa.CursorResult[Any], db.session.execute(
         sa.update(Visit).where(Visit.id == visit.id, Visit.review_version == seen)
         .values(review_status=status, review_version=Visit.review_version + 1)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)))
     if done.rowcount != 1:
         raise _stale(visit)
     db.session.refresh(visit, ["review_status", "review_version"])

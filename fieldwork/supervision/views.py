@@ -102,7 +102,7 @@ def _respond(full: str, partial: str, status: int = 200, **context: Any) -> Resp
     return response
 
 
-def _tiles() -> dict[str, str | None]:
+def _tiles() -> dict[str, Any]:
     return {"tiles_url": current_app.config.get("MAP_TILES_URL") or None,
             "tiles_crs": current_app.config.get("MAP_TILES_CRS") or None}
 
@@ -124,7 +124,7 @@ def dashboard():
 def place(place_id: int):
     here = get_place_or_404(current_user, place_id)
     trail = [p for p in breadcrumbs(here) if p.is_within(current_user.place)]
-    base = {"here": here, "trail": trail, "months": month_choices()}
+    base: dict[str, Any] = {"here": here, "trail": trail, "months": month_choices()}
     try:
         month = parse_month(request.args.get("month")) or current_month()
     except BadFilter as exc:
@@ -145,7 +145,7 @@ def dashboard_context(user: User, here: Place, month: int) -> dict[str, Any]:
     overdue = compliance.overdue_households(scope, month, limit=OVERDUE_LIMIT)
     helpers = _users({helper_id for _h, helper_id, _d in overdue})
     checkins, far = _checkins(scope, month)
-    month_args = {} if month == current_month() else {"month": month}
+    month_args: dict[str, Any] = {} if month == current_month() else {"month": month}
     hbars = [charts.Bar(label=r.name, value=r.counts.rate,
                         text=f"{r.counts.visited}/{r.counts.due}",
                         href=url_for(".place", place_id=r.key, **month_args)

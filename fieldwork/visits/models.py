@@ -11,11 +11,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fieldwork.accounts.models import User
 from fieldwork.dbtypes import JSONType, UTCDateTime, utcnow
-from fieldwork.extensions import db
+from fieldwork.extensions import Model
 from fieldwork.households.models import Household
 
 
-class Visit(db.Model):
+class Visit(Model):
     __tablename__ = "visits"
 
     # Made by the phone (UUID v4): sending the same record twice is safe.

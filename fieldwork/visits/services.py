@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -100,7 +100,9 @@ def parse_visit_record(raw: Any, *, device_id: str | None = None,
     if errors:
         raise RecordError(errors)
     return VisitRecord(
-        id=rid, household_id=household_id, visited_at=visited_at, location=location,
+        # errors is empty, so none of these is None
+        id=cast(str, rid), household_id=cast(int, household_id),
+        visited_at=cast(datetime, visited_at), location=location,
         answers=answers, notes=notes, photos=photos, supersedes=supersedes,
         device_id=device_id, device_time=device_time, raw_hash=content_hash(raw),
     )
@@ -247,8 +249,8 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None,
         visit.lat, visit.lon, visit.accuracy_m = loc.lat, loc.lon, loc.accuracy_m
         visit.location_captured_at, visit.location_source = loc.captured_at, loc.source
         if household.has_reference:
-            visit.distance_m = round(distance_m(loc.lat, loc.lon, household.ref_lat,
-                                                household.ref_lon), 1)
+            visit.distance_m = round(distance_m(loc.lat, loc.lon, cast(float, household.ref_lat),
+                                                cast(float, household.ref_lon)), 1)
     set_flags(visit, compute_flags(
         visit, household, policy, received_at=received, device_time=rec.device_time,
         after_reassignment=state == "former",

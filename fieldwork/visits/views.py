@@ -149,7 +149,7 @@ def new(household_id: int):
                 else:
                     if result.status == "created":
                         for (_data, proc), decl in zip(processed, rec.photos, strict=True):
-                            photo = db.session.get(Photo, decl.id)
+                            photo = db.session.get_one(Photo, decl.id)
                             photos.save_processed(photo, proc)
                             photo_stored(photo)
                     db.session.commit()

@@ -4,7 +4,6 @@ production."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,10 +13,10 @@ import sqlalchemy as sa
 from fieldwork.accounts.models import User
 from fieldwork.accounts.services import deactivate_user
 from fieldwork.audit.models import AuditEvent
+from tests.factories import csrf_token
 
 PASSWORD = "test-pass-123"  # the password of every make_user account (tests/conftest.py)
 NEW_PASSWORD = "brand-new-pass-456"
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
 
@@ -30,16 +29,8 @@ def app_config(app_config):
 # ---------------------------------------------------------------- helpers
 
 
-def csrf(client) -> str:
-    """The CSRF token of this client's session, read the way the pages and the phone do."""
-    session = client.get("/api/sync/v1/session")
-    if session.status_code == 200:
-        return session.get_json()["csrf_token"]
-    return CSRF_META.search(client.get("/login").get_data(as_text=True)).group(1)
-
-
 def post(client, path: str, data: dict | None = None, **kw):
-    return client.post(path, data={**(data or {}), "csrf_token": csrf(client)}, **kw)
+    return client.post(path, data={**(data or {}), "csrf_token": csrf_token(client)}, **kw)
 
 
 def login(client, user, password: str = PASSWORD, remember: bool = False, next: str | None = None):

@@ -35,6 +35,7 @@ from flask import Flask
 
 from fieldwork.devdata.demo import DEMO_PASSWORD
 from fieldwork.privacy.crypto import generate_key
+from tests.factories import postgres_database
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
@@ -90,17 +91,6 @@ class LiveServer:
     app: Flask
 
 
-def _root_conftest(config: pytest.Config) -> Any:
-    """The already-loaded tests/conftest.py (it cannot be imported by name: every conftest
-    module is called `conftest`)."""
-    path = HERE.parent / "conftest.py"
-    for plugin in config.pluginmanager.get_plugins():
-        file = getattr(plugin, "__file__", None)
-        if file and Path(file).resolve() == path:
-            return plugin
-    raise RuntimeError(f"{path} is not loaded")
-
-
 @contextmanager
 def _logging_untouched() -> Iterator[None]:
     """Alembic's env.py runs logging.config.fileConfig, which disables every existing logger
@@ -127,7 +117,7 @@ def _live_database_url(request: pytest.FixtureRequest,
     """The live server's own database, apart from the one the `app` fixture truncates."""
     base = os.environ.get("TEST_DATABASE_URL")
     if base:
-        yield from _root_conftest(request.config)._postgres_database(base)
+        yield from postgres_database(base)
     else:
         yield f"sqlite:///{tmp_path_factory.mktemp('live-db') / 'fieldwork.db'}"
 

@@ -21,6 +21,7 @@ from fieldwork.places.coords import distance_m
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import reveal_id
 from fieldwork.timeutil import today_local
+from tests.factories import query
 
 pytestmark = pytest.mark.browser
 
@@ -31,12 +32,7 @@ ADDRESS = "红旗路88号3号楼2单元101"
 ID_NUMBER = make_test_id_number("411302", date(1961, 7, 19), 777)
 
 
-def _query(live_server: Any, fn) -> Any:
-    with live_server.app.app_context():
-        try:
-            return fn()
-        finally:
-            db.session.remove()
+
 
 
 def _quiet_spot(live_server: Any) -> tuple[float, float, int]:
@@ -52,7 +48,7 @@ def _quiet_spot(live_server: Any) -> tuple[float, float, int]:
             if all(distance_m(lat, lon, a, b) > 100 for a, b in homes):
                 return lat, lon, place.id
         raise AssertionError("no quiet spot near the demo community")
-    return _query(live_server, find)
+    return query(live_server, find)
 
 
 def _wait_synced(page: Page) -> None:
@@ -135,14 +131,14 @@ def test_an_offline_discovery_goes_through_review_to_the_helpers_phone(
     expect(phone.get_by_test_id("saved-on-phone")).to_be_visible()
     expect(phone.locator("[data-saved-status]")).to_contain_text("联网后会自动上传")
     expect(phone.locator("[data-syncbar]")).to_have_attribute("data-waiting", "1")
-    assert _query(live_server, lambda: db.session.scalar(sa.select(DiscoveryReport).where(
+    assert query(live_server, lambda: db.session.scalar(sa.select(DiscoveryReport).where(
         DiscoveryReport.head_name == HEAD))) is None
 
     # Back in signal: the phone sends the report by itself.
     phone.context.set_offline(False)
     _wait_synced(phone)
     expect(phone.locator("[data-saved-status]")).to_have_text("已上传到服务器")
-    report = _query(live_server, lambda: db.session.scalar(sa.select(DiscoveryReport).where(
+    report = query(live_server, lambda: db.session.scalar(sa.select(DiscoveryReport).where(
         DiscoveryReport.head_name == HEAD)))
     assert report is not None and report.status == "new" and report.id_mask.startswith("4113")
 
@@ -183,11 +179,11 @@ def test_an_offline_discovery_goes_through_review_to_the_helpers_phone(
         case = db.session.get(Case, case_id)
         case.publicity_ends_on = today_local() - timedelta(days=1)
         db.session.commit()
-    _query(live_server, end_publicity)
+    query(live_server, end_publicity)
     _load(county, lambda: county.goto("/reviews/"))
     _load(county, county.locator(f'[data-testid=ready-case][data-case-id="{case_id}"] a').click)
     county.wait_for_url(re.compile(rf"/reviews/cases/{case_id}/enrol$"))
-    helper_id = _query(live_server, lambda: db.session.scalar(
+    helper_id = query(live_server, lambda: db.session.scalar(
         sa.select(User.id).where(User.username == "demo-helper")))
     county.locator("#f-helper").select_option(str(helper_id))
     county.locator("details[data-area=income] > summary").click()
@@ -199,13 +195,13 @@ def test_an_offline_discovery_goes_through_review_to_the_helpers_phone(
     expect(county.locator(".flash-success")).to_contain_text("已建档")
     expect(county.get_by_test_id("case-state")).to_contain_text("已建档")
 
-    household = _query(live_server, lambda: db.session.get(
+    household = query(live_server, lambda: db.session.get(
         Household, db.session.get(Case, case_id).household_id))
     assert household.status == "enrolled" and household.enrolled_on == today_local()
     assert re.fullmatch(rf"411302-{today_local().year}-\d{{5}}", household.file_no)
     assert (household.ref_lat, household.ref_lon, household.ref_source) == (
         pytest.approx(lat), pytest.approx(lon), "discovery")
-    assert _query(live_server, lambda: reveal_id(
+    assert query(live_server, lambda: reveal_id(
         db.session.get(Household, household.id).head_id_enc)) == ID_NUMBER
     expect(county.locator("body")).to_contain_text(household.file_no)
 

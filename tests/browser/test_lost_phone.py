@@ -31,7 +31,6 @@ from test_offline import (
     idb,
     meta,
     phone_online,
-    photo_jpeg,
     query,
     record_visit_offline,
     server_visit,
@@ -45,6 +44,7 @@ from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.extensions import db
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import reveal_id
+from tests.factories import camera_jpeg
 
 pytestmark = pytest.mark.browser
 
@@ -141,7 +141,7 @@ def test_browser_storage_holds_no_id_number_name_or_photo(live_server, new_conte
     context.set_offline(True)
     form = fill_discovery(page, head, address, id_number)
     form.locator("#f-photo").set_input_files([
-        {"name": "IMG_0420.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg(420)}])
+        {"name": "IMG_0420.jpg", "mimeType": "image/jpeg", "buffer": camera_jpeg(420)}])
     expect(form.locator("[data-photo-previews] img")).to_have_count(1)
     form.get_by_test_id("save-discovery").click()
     expect(page.get_by_test_id("saved-on-phone")).to_be_visible()

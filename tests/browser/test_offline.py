@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import io
 import json
-import random
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from PIL import Image, ImageDraw
+from PIL import Image
 from playwright.sync_api import BrowserContext, Page, expect
 
 from fieldwork.accounts.models import User
@@ -24,6 +23,7 @@ from fieldwork.extensions import db
 from fieldwork.households.constants import DIMENSIONS
 from fieldwork.photos.models import Photo
 from fieldwork.visits.models import Visit
+from tests.factories import camera_jpeg, query
 
 pytestmark = pytest.mark.browser
 
@@ -54,15 +54,6 @@ _WORKER_READY = """async () => {
   const reg = await navigator.serviceWorker.ready;
   return { active: Boolean(reg.active), controlled: Boolean(navigator.serviceWorker.controller) };
 }"""
-
-
-def query(live_server: Any, fn: Callable[[], Any]) -> Any:
-    """Run fn against the live server's database (what the browser sent is committed)."""
-    with live_server.app.app_context():
-        try:
-            return fn()
-        finally:
-            db.session.remove()
 
 
 def idb(page: Page, store: str) -> list[dict[str, Any]]:
@@ -122,20 +113,6 @@ def cached_households(page: Page, username: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda h: int(h["id"]))
 
 
-def photo_jpeg(seed: int, size: tuple[int, int] = (1200, 900)) -> bytes:
-    """A camera-like JPEG; every seed looks different (no photo_reused flag)."""
-    rng = random.Random(seed)
-    image = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
-    draw = ImageDraw.Draw(image)
-    for _ in range(10):
-        x, y = rng.randrange(size[0]), rng.randrange(size[1])
-        w, h = rng.randrange(80, 600), rng.randrange(80, 400)
-        draw.rectangle((x, y, x + w, y + h), fill=tuple(rng.randrange(256) for _ in range(3)))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=85)
-    return out.getvalue()
-
-
 def fill_discovery(page: Page, head: str, address: str, id_number: str, *,
                    phone: str = "13937702222", members: str = "3",
                    reason: str = "丈夫去年病故，两个孩子上学，靠打零工维持") -> Any:
@@ -168,7 +145,7 @@ def fill_visit(page: Page, household: dict[str, Any], photo_seeds: Iterable[int]
     seeds = list(photo_seeds)
     if seeds:
         page.locator("#f-photo").set_input_files([
-            {"name": f"IMG_{seed:04d}.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg(seed)}
+            {"name": f"IMG_{seed:04d}.jpg", "mimeType": "image/jpeg", "buffer": camera_jpeg(seed)}
             for seed in seeds
         ])
         expect(page.locator("[data-photo-previews] li")).to_have_count(len(seeds))

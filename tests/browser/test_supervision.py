@@ -19,6 +19,7 @@ from fieldwork.households.models import Household, ReviewDecision
 from fieldwork.places.models import Place
 from fieldwork.timeutil import add_months, current_month, month_bounds, month_key
 from fieldwork.visits.models import Visit
+from tests.factories import query
 
 pytestmark = pytest.mark.browser
 
@@ -29,12 +30,7 @@ SIZES = {"desktop": DESKTOP, "phone": {}}
 MAX_SCREENSHOT_HEIGHT = 2400
 
 
-def _query(live_server: Any, fn) -> Any:
-    with live_server.app.app_context():
-        try:
-            return fn()
-        finally:
-            db.session.remove()
+
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +59,7 @@ def far_visits(live_server: Any) -> dict[str, tuple[str, str]]:
         db.session.commit()
         return made
 
-    return _query(live_server, make)
+    return query(live_server, make)
 
 
 def _screenshot(page: Page, name: str) -> None:
@@ -179,7 +175,7 @@ def test_rejecting_a_far_visit_from_the_queue(new_page, login, live_server, far_
             ReviewDecision.visit_id == visit_id)).all()
         return visit.review_status, [(d.decision, d.reviewer.username) for d in decisions]
 
-    assert _query(live_server, stored) == ("rejected", [("reject", "demo-county")])
+    assert query(live_server, stored) == ("rejected", [("reject", "demo-county")])
     page.goto(f"/supervision/reviews/{visit_id}")
     expect(page.get_by_test_id("review-status")).to_contain_text("已判定无效")
     expect(page.get_by_test_id("review-decisions")).to_contain_text("签到位置在1公里外")

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import math
-import random
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -21,39 +17,19 @@ from fieldwork.households.constants import DIMENSIONS
 from fieldwork.households.models import Household
 from fieldwork.photos.models import Photo
 from fieldwork.visits.models import Visit
+from tests.factories import camera_jpeg, query
 
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VISIT_URL = re.compile(r"/visits/(?P<id>[0-9a-f-]{36})$")
+# A camera-sized photo; each seed looks different, so no visit trips photo_reused.
+CAMERA = {"size": (3000, 2000), "shapes": 12, "widths": (200, 1500), "heights": (200, 1000)}
 
 
 def _offset(lat: float, lon: float, north_m: float) -> tuple[float, float]:
     """The point north_m metres north of (lat, lon)."""
     return lat + north_m / 111_195, lon
-
-
-def _photo(seed: int, size: tuple[int, int] = (3000, 2000)) -> bytes:
-    """A camera-sized JPEG; each seed looks different, so no visit trips photo_reused."""
-    rng = random.Random(seed)
-    image = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
-    draw = ImageDraw.Draw(image)
-    for _ in range(12):
-        x, y = rng.randrange(size[0]), rng.randrange(size[1])
-        w, h = rng.randrange(200, 1500), rng.randrange(200, 1000)
-        draw.rectangle((x, y, x + w, y + h), fill=tuple(rng.randrange(256) for _ in range(3)))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=85)
-    return out.getvalue()
-
-
-def _query(live_server: Any, fn: Callable[[], Any]) -> Any:
-    """Run fn against the live server's database (the browser's writes are committed)."""
-    with live_server.app.app_context():
-        try:
-            return fn()
-        finally:
-            db.session.remove()
 
 
 def _open_first_household(page: Page, live_server: Any) -> Household:
@@ -62,7 +38,7 @@ def _open_first_household(page: Page, live_server: Any) -> Household:
     page.locator("#household-list .list-link").first.click()
     page.wait_for_url(re.compile(r"/households/\d+$"))
     household_id = int(page.url.rsplit("/", 1)[1])
-    household = _query(live_server, lambda: db.session.get(Household, household_id))
+    household = query(live_server, lambda: db.session.get(Household, household_id))
     assert household.has_reference
     return household
 
@@ -88,7 +64,7 @@ def _fill_survey(page: Page, household: Household) -> None:
 def _attach_photo(page: Page, seed: int) -> dict[str, Any]:
     """Choose a 3000×2000 photo; returns what the preview shows: natural size and KB."""
     page.locator("#f-photo").set_input_files(
-        {"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": _photo(seed)}
+        {"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": camera_jpeg(seed, **CAMERA)}
     )
     preview = page.locator("[data-photo-previews] li")
     expect(preview).to_have_count(1)
@@ -160,7 +136,7 @@ def test_helper_records_a_visit_with_a_photo_and_a_fix(live_server, page, login)
     page.wait_for_function("img => img.complete && img.naturalWidth > 0",
                            arg=thumb.element_handle())
 
-    photos = _query(live_server, lambda: db.session.scalars(
+    photos = query(live_server, lambda: db.session.scalars(
         sa.select(Photo).where(Photo.visit_id == visit_id)).all())
     assert len(photos) == 1
     photo = photos[0]
@@ -170,7 +146,7 @@ def test_helper_records_a_visit_with_a_photo_and_a_fix(live_server, page, login)
     # caps at 1600 px too, so the stored size alone would not tell).
     assert photo.upload_sha256 == photo.declared_sha256
     assert round(photo.declared_bytes / 1024) == preview["kb"]
-    assert photo.declared_bytes < len(_photo(seed=1)) / 2
+    assert photo.declared_bytes < len(camera_jpeg(1, **CAMERA)) / 2
 
 
 def test_a_fix_far_from_the_household_is_flagged(live_server, page, login):
@@ -203,5 +179,5 @@ def test_without_location_permission_the_visit_still_saves_flagged(live_server, 
     visit_id = _save(page)
 
     assert "no_location" in _flags(page)
-    visit = _query(live_server, lambda: db.session.get(Visit, visit_id))
+    visit = query(live_server, lambda: db.session.get(Visit, visit_id))
     assert visit.lat is None and "no_location" in visit.flags

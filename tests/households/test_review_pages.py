@@ -5,7 +5,6 @@ answers 403 on a case the user can see, another place 404."""
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 import uuid
 from datetime import date, timedelta
@@ -14,7 +13,6 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
-from PIL import Image
 
 from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.extensions import db as _db
@@ -22,6 +20,7 @@ from fieldwork.households import workflow as wf
 from fieldwork.households.models import Case, Household, Measure
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.timeutil import today_local
+from tests.factories import jpeg
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
 
@@ -64,12 +63,6 @@ def as_(client, auth):
         assert response.status_code == 302, response.get_data(as_text=True)[:300]
         return client
     return switch
-
-
-def jpeg() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (320, 240), (120, 80, 40)).save(buf, "JPEG")
-    return buf.getvalue()
 
 
 def push_report(client, community, *, photo: bytes | None = None, **answers) -> str:
@@ -118,7 +111,8 @@ def entry_form(world, **over):
 def test_a_reported_household_is_reviewed_enrolled_and_reaches_the_helpers_phone(
         world, people, measures, as_):
     client = as_(people.community)
-    rid = push_report(client, world.community, photo=jpeg())
+    photo = jpeg((120, 80, 40), (320, 240), quality=None, dot_every=None)
+    rid = push_report(client, world.community, photo=photo)
 
     page = text(client.get("/reviews/"))
     assert "新上报待立案" in page and "孙秀英" in page and f"/reviews/reports/{rid}" in page

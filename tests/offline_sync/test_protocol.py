@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import threading
@@ -12,43 +11,21 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from PIL import Image
 
 from fieldwork.households.models import Assignment
 from fieldwork.photos.models import Photo
 from fieldwork.visits.models import Visit
-
-DIMS = ("income", "housing", "education", "medical", "employment", "elderly")
-
-
-def jpeg(color=(30, 120, 200), size=(640, 480)) -> bytes:
-    img = Image.new("RGB", size, color)
-    for x in range(0, size[0], 40):
-        for y in range(0, size[1], 40):
-            img.putpixel((x, y), (255, 255, 255))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=85)
-    return buf.getvalue()
-
-
-def answers(**over):
-    a = {"present": "户主本人", "household_income": 1200}
-    a.update({f"{d}_status": "ok" for d in DIMS})
-    a.update(over)
-    return a
+from tests import factories
+from tests.factories import answers, gps, jpeg
 
 
 def visit_record(household, *, photos=(), **over):
-    rec = {
-        "type": "visit", "id": str(uuid.uuid4()), "household_id": str(household.id),
-        "visited_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-        "location": {"lat": household.ref_lat, "lon": household.ref_lon, "accuracy_m": 12,
-                     "source": "gps"} if household.ref_lat is not None else None,
-        "answers": answers(), "notes": "",
-        "photos": [{"id": pid, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-                    "caption": "household"} for pid, data in photos],
-        "supersedes": None,
-    }
+    """A visit to household as its phone sends it: at the household's reference point (no
+    location without one), photos as (id, bytes)."""
+    location = (gps(household.ref_lat, household.ref_lon) if household.ref_lat is not None
+                else None)
+    rec = factories.visit_record(str(household.id), photos=photos, location=location,
+                                 answers=answers(household_income=1200))
     rec.update(over)
     return rec
 

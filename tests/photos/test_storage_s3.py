@@ -16,8 +16,10 @@ from PIL import Image
 
 from fieldwork.config import ConfigError
 from fieldwork.photos.storage import LocalStore, S3Store, build_store, photo_key, thumb_key
+from tests.factories import jpeg
 
 BUCKET = "fieldwork-photos"
+SMALL = {"size": (64, 48), "quality": 80, "dot_every": None}  # a small plain card
 
 
 def _free_port() -> int:
@@ -68,17 +70,11 @@ def s3_config(s3_endpoint, tmp_path) -> dict[str, str]:
             "PHOTO_DIR": str(tmp_path / "unused")}
 
 
-def jpeg(colour=(200, 80, 40)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), colour).save(out, format="JPEG", quality=80)
-    return out.getvalue()
-
-
 def test_photos_round_trip_through_the_s3_store(s3_config):
     store = build_store(s3_config)
     assert isinstance(store, S3Store)
     photo_id = str(uuid.uuid4())
-    data, thumb = jpeg(), jpeg((10, 10, 10))
+    data, thumb = jpeg((200, 80, 40), **SMALL), jpeg((10, 10, 10), **SMALL)
 
     assert store.get(photo_key(photo_id)) is None
     assert not store.exists(photo_key(photo_id))
@@ -109,8 +105,8 @@ def test_a_prefix_keeps_two_installations_apart_in_one_bucket(s3_config):
     county_a = build_store({**s3_config, "S3_PREFIX": "wancheng"})
     county_b = build_store({**s3_config, "S3_PREFIX": "wolong/"})
     key = photo_key(str(uuid.uuid4()))
-    county_a.put(key, jpeg())
-    assert county_a.get(key) == jpeg()
+    county_a.put(key, jpeg((200, 80, 40), **SMALL))
+    assert county_a.get(key) == jpeg((200, 80, 40), **SMALL)
     assert county_b.get(key) is None
     assert list(county_a.keys()) == [key]
 

@@ -3,40 +3,28 @@ upload rules of SYNC-PROTOCOL.md ("Photos") as clean JPEGs written atomically.""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-import random
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from fieldwork.extensions import db as _db
 from fieldwork.photos import services as photos
 from fieldwork.photos.models import Photo
 from fieldwork.photos.pipeline import ERROR_MESSAGES
 from fieldwork.photos.storage import LocalStore, photo_key, thumb_key
-from fieldwork.timeutil import now_utc
 from fieldwork.visits.models import Visit
 from fieldwork.visits.services import parse_visit_record, record_visit
+from tests.factories import answers, encode_jpeg, photo, photo_declaration, sha, visit_record
 
 GPS_IFD = 0x8825
 EXIF_IFD = 0x8769
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
-
-
-def picture(seed: int = 1, size=(1200, 900)) -> Image.Image:
-    rng = random.Random(seed)
-    img = Image.new("RGB", size, (120, 140, 160))
-    draw = ImageDraw.Draw(img)
-    for _ in range(25):
-        x, y = rng.randrange(size[0]), rng.randrange(size[1])
-        draw.ellipse((x, y, x + 200, y + 150), fill=tuple(rng.randrange(256) for _ in "rgb"))
-    return img
 
 
 def phone_jpeg(seed: int = 1) -> bytes:
@@ -46,27 +34,15 @@ def phone_jpeg(seed: int = 1) -> bytes:
     exif[0x0110] = "Redmi Note 12"
     exif.get_ifd(EXIF_IFD)[0x9003] = "2026:11:20 10:32:08"
     exif.get_ifd(GPS_IFD).update({1: "N", 2: (32.0, 59.0, 42.0), 3: "E", 4: (112.0, 32.0, 28.0)})
-    out = io.BytesIO()
-    picture(seed).save(out, format="JPEG", quality=90, exif=exif)
-    return out.getvalue()
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    picture = photo(seed, (1200, 900), blocks=25, block=(200, 150), ellipses=True)
+    return encode_jpeg(picture, quality=90, exif=exif)
 
 
 def declare(helper, household, data_list: list[bytes]) -> list[str]:
     """Push a visit declaring these photos; return the photo ids the server waits for."""
-    raw = {
-        "type": "visit", "id": str(uuid.uuid4()), "household_id": household.id,
-        "visited_at": (now_utc() - timedelta(hours=1)).isoformat(),
-        "location": {"lat": 32.995, "lon": 112.541, "accuracy_m": 10},
-        "answers": {"present": "户主本人", "household_income": "900",
-                    **{f"{d}_status": "ok" for d in ("income", "housing", "education",
-                                                      "medical", "employment", "elderly")}},
-        "photos": [{"id": str(uuid.uuid4()), "sha256": sha(d), "bytes": len(d),
-                    "caption": "living"} for d in data_list],
-    }
+    raw = visit_record(household.id, location={"lat": 32.995, "lon": 112.541, "accuracy_m": 10},
+                       answers=answers(household_income="900"),
+                       photos=[photo_declaration(d, caption="living") for d in data_list])
     result = record_visit(helper, parse_visit_record(raw, device_id="phone-1"))
     assert result.status == "created", result.errors
     _db.session.commit()

@@ -4,24 +4,20 @@ strings on the county B side so that a leak shows up in any response body."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw
 
 from fieldwork.extensions import db as _db
 from fieldwork.privacy.idnumber import make_test_id_number, mask_id_number
+from tests.factories import photo_jpeg, sha, visit_record
 
-CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-DIMS = ("income", "housing", "education", "medical", "employment", "elderly")
 ROLES = ("helper", "community_worker", "street_reviewer", "county_officer", "city_supervisor",
          "department_reviewer", "admin")
 
@@ -33,61 +29,11 @@ PHONE_A = "13800138000"
 PHONE_B = "13912345678"
 
 
-def jpeg(seed: int = 1, size=(320, 240)) -> bytes:
-    """A small, varied photo (so perceptual hashes of different seeds differ)."""
-    import random
-
-    rng = random.Random(seed)
-    img = Image.new("RGB", size, (120, 140, 160))
-    draw = ImageDraw.Draw(img)
-    for _ in range(12):
-        x, y = rng.randrange(size[0]), rng.randrange(size[1])
-        draw.rectangle((x, y, x + 60, y + 45), fill=tuple(rng.randrange(256) for _ in "rgb"))
-    out = io.BytesIO()
-    img.save(out, format="JPEG", quality=85)
-    return out.getvalue()
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def answers(**over: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"present": "户主本人", "household_income": "1500"}
-    out.update({f"{d}_status": "ok" for d in DIMS})
-    out.update(over)
-    return out
-
-
-def visit_record(household_id: int, *, photos: list[bytes] = (), **over: Any) -> dict[str, Any]:
-    from fieldwork.timeutil import now_utc
-
-    rec: dict[str, Any] = {
-        "type": "visit", "id": str(uuid.uuid4()), "household_id": str(household_id),
-        "visited_at": (now_utc() - timedelta(hours=1)).isoformat(),
-        "location": {"lat": 32.995, "lon": 112.541, "accuracy_m": 12, "source": "gps"},
-        "answers": answers(), "notes": "",
-        "photos": [{"id": str(uuid.uuid4()), "sha256": sha(d), "bytes": len(d),
-                    "caption": "household"} for d in photos],
-        "supersedes": None,
-    }
-    rec.update(over)
-    return rec
-
-
 def login(client, user) -> None:
     """Sign the client in as user without the (deliberately slow) password hash."""
     with client.session_transaction() as session:
         session["_user_id"] = user.get_id()
         session["_fresh"] = True
-
-
-def csrf_token(client) -> str:
-    """The token a page or the phone would read (the session API, else the login page)."""
-    response = client.get("/api/sync/v1/session")
-    if response.status_code == 200:
-        return response.get_json()["csrf_token"]
-    return CSRF_META.search(client.get("/login").get_data(as_text=True)).group(1)
 
 
 def body_text(response) -> str:
@@ -158,8 +104,8 @@ def _stored_visit(helper, household, seed: int, notes: str = "") -> tuple[Any, s
     from fieldwork.visits.models import Visit
     from fieldwork.visits.services import parse_visit_record, record_visit
 
-    data = jpeg(seed)
-    raw = visit_record(household.id, photos=[data], notes=notes)
+    data = photo_jpeg(seed)
+    raw = visit_record(str(household.id), photos=[data], notes=notes)
     result = record_visit(helper, parse_visit_record(raw, device_id="phone-1"))
     assert result.status == "created", result.errors
     _db.session.commit()

@@ -33,8 +33,9 @@ from typing import Any
 import pytest
 
 from fieldwork.timeutil import current_month, now_utc, today_local
+from tests.factories import csrf_token, sha
 
-from .conftest import ROLES, Scene, body_text, csrf_token, login, sha
+from .conftest import ROLES, Scene, body_text, login
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
 

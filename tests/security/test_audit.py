@@ -10,8 +10,9 @@ import sqlalchemy as sa
 
 from fieldwork.audit.guard import AuditTamperError
 from fieldwork.audit.models import AuditEvent
+from tests.factories import csrf_token
 
-from .conftest import csrf_token, login
+from .conftest import login
 from .test_access_matrix import PARAMS, SKIP
 
 pytestmark = pytest.mark.usefixtures("fresh_g")

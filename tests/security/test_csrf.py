@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import csrf_token, login
+from tests.factories import csrf_token
+
+from .conftest import login
 from .test_access_matrix import PARAMS, SKIP
 
 pytestmark = pytest.mark.usefixtures("fresh_g")

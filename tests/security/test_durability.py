@@ -15,8 +15,9 @@ from fieldwork.extensions import db as _db
 from fieldwork.photos.models import Photo
 from fieldwork.photos.storage import LocalStore, photo_key
 from fieldwork.visits.models import Visit
+from tests.factories import csrf_token, photo_jpeg, sha, visit_record
 
-from .conftest import csrf_token, jpeg, login, sha, visit_record
+from .conftest import login
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
 
@@ -102,8 +103,8 @@ def test_a_failed_store_keeps_the_photo_missing_and_retryable(client, app, db, s
     helper = scene.users["helper"]
     login(client, helper)
     token = csrf_token(client)
-    data = jpeg(7)
-    record = visit_record(scene.hh_a.id, photos=[data])
+    data = photo_jpeg(7)
+    record = visit_record(str(scene.hh_a.id), photos=[data])
     response = client.post("/api/sync/v1/push", json={"device_id": "p", "records": [record]},
                            headers={"X-CSRFToken": token})
     [photo_id] = response.get_json()["results"][0]["missing_photos"]
@@ -141,9 +142,9 @@ def test_a_failed_store_keeps_the_photo_missing_and_retryable(client, app, db, s
 def test_an_acknowledged_push_survives_a_restart(client, app, app_config, scene):
     helper = scene.users["helper"]
     login(client, helper)
-    data = jpeg(11)
-    records = [visit_record(scene.hh_a.id, photos=[data]),
-               visit_record(scene.hh_a.id, notes="第二条")]
+    data = photo_jpeg(11)
+    records = [visit_record(str(scene.hh_a.id), photos=[data]),
+               visit_record(str(scene.hh_a.id), notes="第二条")]
     response = client.post("/api/sync/v1/push", json={"device_id": "p", "records": records},
                            headers={"X-CSRFToken": csrf_token(client)})
     assert response.status_code == 200
@@ -180,7 +181,8 @@ def test_a_push_that_fails_midway_stores_none_of_it(client, app, db, scene, monk
     helper = scene.users["helper"]
     login(client, helper)
     token = csrf_token(client)
-    records = [visit_record(scene.hh_a.id, photos=[jpeg(21)]), visit_record(scene.hh_a.id)]
+    records = [visit_record(str(scene.hh_a.id), photos=[photo_jpeg(21)]),
+               visit_record(str(scene.hh_a.id))]
     real = services.record_visit  # what the push calls for each visit record
     calls = []
 

@@ -18,8 +18,9 @@ from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.photos.models import Photo
 from fieldwork.timeutil import now_utc
 from fieldwork.visits.models import Visit
+from tests.factories import answers, csrf_token
 
-from .conftest import answers, csrf_token, login
+from .conftest import login
 
 schemathesis = pytest.importorskip("schemathesis")
 

@@ -6,8 +6,9 @@ import pytest
 
 from fieldwork import create_app
 from fieldwork.privacy.crypto import generate_key
+from tests.factories import CSRF_META, csrf_token
 
-from .conftest import CSRF_META, csrf_token, login
+from .conftest import login
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
 

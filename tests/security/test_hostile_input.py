@@ -19,8 +19,9 @@ from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.photos.models import Photo
 from fieldwork.photos.pipeline import ERROR_MESSAGES
 from fieldwork.visits.models import Visit
+from tests.factories import answers, csrf_token, photo_jpeg, sha, visit_record
 
-from .conftest import answers, csrf_token, jpeg, login, sha, visit_record
+from .conftest import login
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
 
@@ -61,7 +62,7 @@ def png_with_huge_text() -> bytes:
 
 CORPUS = {
     "decompression bomb": (decompression_bomb, 400, "decompression_bomb"),
-    "truncated JPEG": (lambda: jpeg(3)[: len(jpeg(3)) // 2], 400, "corrupt"),
+    "truncated JPEG": (lambda: photo_jpeg(3)[: len(photo_jpeg(3)) // 2], 400, "corrupt"),
     "PNG with a huge text chunk": (png_with_huge_text, 400, "decompression_bomb"),
     "SVG named .jpg": (lambda: b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg">'
                        b'<script>alert(1)</script></svg>', 400, "not_image"),
@@ -73,7 +74,7 @@ BIG = 50 * 1024 * 1024
 
 
 def declare(client, scene, blobs: list[bytes]) -> list[str]:
-    record = visit_record(scene.hh_a.id, photos=blobs)
+    record = visit_record(str(scene.hh_a.id), photos=blobs)
     response = client.post("/api/sync/v1/push", json={"device_id": "p", "records": [record]},
                            headers={"X-CSRFToken": csrf_token(client)})
     [result] = response.get_json()["results"]
@@ -154,7 +155,7 @@ def test_the_visit_form_refuses_50_mb_with_413(client, db, scene):
 
 def test_a_good_photo_still_goes_through_the_form(client, db, scene):
     login(client, scene.users["helper"])
-    response = visit_form(client, scene, [(jpeg(5), "ok.jpg")])
+    response = visit_form(client, scene, [(photo_jpeg(5), "ok.jpg")])
     assert response.status_code == 302
 
 
@@ -163,7 +164,7 @@ def test_a_good_photo_still_goes_through_the_form(client, db, scene):
 
 def test_an_oversized_push_is_413_with_a_message(client, scene):
     login(client, scene.users["helper"])
-    records = [visit_record(scene.hh_a.id, notes="备" * 1900) for _ in range(100)]
+    records = [visit_record(str(scene.hh_a.id), notes="备" * 1900) for _ in range(100)]
     body = {"device_id": "p", "records": records, "padding": "x" * (4 * 1024 * 1024)}
     response = client.post("/api/sync/v1/push", json=body,
                            headers={"X-CSRFToken": csrf_token(client)})
@@ -201,7 +202,7 @@ def test_deeply_nested_json_is_a_client_error(client, scene):
 
 def test_an_absurd_declared_photo_size_is_refused(client, scene):
     login(client, scene.users["helper"])
-    record = visit_record(scene.hh_a.id)
+    record = visit_record(str(scene.hh_a.id))
     record["photos"] = [{"id": str(uuid.uuid4()), "sha256": "a" * 64, "bytes": 2**70}]
     response = client.post("/api/sync/v1/push", json={"device_id": "p", "records": [record]},
                            headers={"X-CSRFToken": csrf_token(client)})
@@ -232,8 +233,8 @@ def test_text_that_cannot_be_stored_inside_a_record_rejects_only_that_record(
         client, db, scene, text):
     """A NUL or a lone surrogate in one record is that record's problem: the batch is stored."""
     login(client, scene.users["helper"])
-    good = visit_record(scene.hh_a.id)
-    bad = visit_record(scene.hh_a.id)
+    good = visit_record(str(scene.hh_a.id))
+    bad = visit_record(str(scene.hh_a.id))
     body = json.dumps({"device_id": "p", "records": [bad, good]})
     body = body.replace('"notes": ""', f'"notes": "{text}"', 1).encode()
     response = client.post("/api/sync/v1/push", data=body, content_type="application/json",
@@ -304,7 +305,7 @@ def test_unicode_in_a_discovery_report_is_stored_intact(client, db, scene):
 
 def test_unicode_in_a_visit_is_stored_and_shown_intact(client, db, scene):
     login(client, scene.users["helper"])
-    record = visit_record(scene.hh_a.id, notes=ADDRESS)
+    record = visit_record(str(scene.hh_a.id), notes=ADDRESS)
     record["answers"]["present"] = NAME
     response = client.post("/api/sync/v1/push", json={"device_id": "p", "records": [record]},
                            headers={"X-CSRFToken": csrf_token(client)})

@@ -14,8 +14,9 @@ from fieldwork.audit.models import AuditEvent
 from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.privacy.idnumber import check_digit, make_test_id_number, mask_id_number
 from fieldwork.privacy.service import cipher
+from tests.factories import csrf_token
 
-from .conftest import ID_A, ID_A_MEMBER, ID_B, csrf_token, login
+from .conftest import ID_A, ID_A_MEMBER, ID_B, login
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
 

@@ -11,7 +11,9 @@ import socket
 
 import pytest
 
-from .conftest import csrf_token, login
+from tests.factories import csrf_token
+
+from .conftest import login
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
 

@@ -24,8 +24,9 @@ from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.records import parse_uuid
 from fieldwork.timeutil import now_utc
 from fieldwork.visits.models import Visit
+from tests.factories import answers, csrf_token, sha, visit_record
 
-from .conftest import answers, csrf_token, login, sha, visit_record
+from .conftest import login
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
 
@@ -122,7 +123,7 @@ FIELDS: dict[str, list[str]] = {
 
 def good_visit(scene) -> dict[str, Any]:
     data = b"photo"
-    rec = visit_record(scene.hh_a.id)
+    rec = visit_record(str(scene.hh_a.id))
     rec["location"]["captured_at"] = (now_utc() - timedelta(hours=1)).isoformat()
     rec["answers"] = answers(income_note="", needs="", next_steps="",
                              measures_delivered=[scene.measure_a.id])

@@ -21,8 +21,9 @@ import sqlalchemy as sa
 
 from fieldwork.audit.models import AuditEvent
 from fieldwork.privacy.idnumber import make_test_id_number, mask_id_number
+from tests.factories import csrf_token, photo_jpeg, sha
 
-from .conftest import ID_A, ID_B, ID_B_MEMBER, body_text, csrf_token, jpeg, login, sha
+from .conftest import ID_A, ID_B, ID_B_MEMBER, body_text, login
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
 
@@ -326,7 +327,7 @@ def _report_photo(db, scene, *, seed: int) -> tuple[str, str]:
                              answers={"head_name": "另一发现户"}, photos_declared=1)
     db.session.add(report)
     db.session.flush()
-    data = jpeg(seed)
+    data = photo_jpeg(seed)
     photo = Photo(id=str(uuid.uuid4()), discovery_id=report.id, uploader_id=reporter.id,
                   declared_sha256=sha(data), declared_bytes=len(data))
     db.session.add(photo)
@@ -362,7 +363,7 @@ def test_a_department_reviewer_sees_photos_of_the_report_behind_its_case(client,
     from fieldwork.photos.models import Photo
 
     # case_a (民政局, sector) came from report_a: its photo is the reviewer's to see.
-    data = jpeg(33)
+    data = photo_jpeg(33)
     photo = Photo(id=str(uuid.uuid4()), discovery_id=scene.report_a.id,
                   uploader_id=scene.users["community_worker"].id,
                   declared_sha256=sha(data), declared_bytes=len(data))

@@ -10,8 +10,7 @@ import sqlalchemy as sa
 
 from fieldwork.accounts.models import User
 from fieldwork.audit.models import AuditEvent
-
-from .conftest import CSRF_META
+from tests.factories import CSRF_META
 
 PASSWORD = "test-pass-123"
 API = ("/api/sync/v1/session", "/api/sync/v1/pull")

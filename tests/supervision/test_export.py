@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from urllib.parse import unquote
 
@@ -17,13 +17,10 @@ from fieldwork.households.models import Assignment, Household, Measure, PlanMeas
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import protect_id
 from fieldwork.timeutil import today_local
+from tests.factories import utc
 
 YEAR = today_local().year - 1  # a year that is over: every month has a number or a dash
 MONTHS = [f"{m}月" for m in range(1, 13)]
-
-
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def ident(n: int) -> str:

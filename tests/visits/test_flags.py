@@ -4,59 +4,29 @@ off through the same service the sync API and the visit page use."""
 from __future__ import annotations
 
 import hashlib
-import io
-import random
 import re
-import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from geopy.distance import geodesic
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from fieldwork.extensions import db as _db
 from fieldwork.households.models import Assignment
 from fieldwork.photos import services as photos
-from fieldwork.places.models import PolicySettings
 from fieldwork.places.services import policy_for_county
 from fieldwork.timeutil import now_utc, today_local
 from fieldwork.visits import flags as visit_flags
 from fieldwork.visits.models import Visit
 from fieldwork.visits.services import flag_details, parse_visit_record, record_visit
+from tests.factories import encode_jpeg, scene, set_policy, visit_record
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 HOME = (32.995, 112.541)  # the household's reference point (WGS-84)
 
 
 # ------------------------------------------------------------------ helpers
-
-def answers() -> dict[str, Any]:
-    out: dict[str, Any] = {"present": "户主本人", "household_income": "1500"}
-    for dim in ("income", "housing", "education", "medical", "employment", "elderly"):
-        out[f"{dim}_status"] = "ok"
-    return out
-
-
-def scene(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
-    """A picture with structure (not a flat card): each seed is a different photo."""
-    rng = random.Random(seed)
-    w, h = size
-    img = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
-    draw = ImageDraw.Draw(img)
-    for _ in range(30):
-        x, y = rng.randrange(w), rng.randrange(h)
-        box = (x, y, x + rng.randrange(40, w // 2), y + rng.randrange(40, h // 2))
-        fill = tuple(rng.randrange(256) for _ in range(3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=fill)
-    return img
-
-
-def jpeg(img: Image.Image, **params: Any) -> bytes:
-    out = io.BytesIO()
-    img.save(out, format="JPEG", **params)
-    return out.getvalue()
-
 
 def point_at(distance_m: float, bearing: float = 0, origin=HOME) -> tuple[float, float]:
     p = geodesic(meters=distance_m).destination(origin, bearing=bearing)
@@ -76,14 +46,8 @@ def visit_raw(household, *, at=None, location: Any = "home", accuracy: float | N
         if accuracy is not None:
             loc["accuracy_m"] = accuracy
     if photos_ is None:
-        photos_ = [jpeg(scene(999))]
-    raw = {
-        "type": "visit", "id": str(uuid.uuid4()), "household_id": household.id,
-        "visited_at": at.isoformat(), "location": loc, "answers": answers(),
-        "notes": "", "supersedes": None,
-        "photos": [{"id": str(uuid.uuid4()), "sha256": hashlib.sha256(b).hexdigest(),
-                    "bytes": len(b), "caption": "household"} for b in photos_],
-    }
+        photos_ = [encode_jpeg(scene(999))]
+    raw = visit_record(household.id, visited_at=at.isoformat(), location=loc, photos=photos_)
     raw.update(over)
     return raw
 
@@ -103,14 +67,6 @@ def flags_of(user, household, **kw) -> list[str]:
     assert stored.flags == result.flags  # what the phone is told is what supervisors see
     assert stored.flag_count == len(stored.flags)
     return result.flags
-
-
-def set_policy(world, **values) -> None:
-    row = _db.session.scalar(
-        _db.select(PolicySettings).where(PolicySettings.place_id == world.county.id))
-    for k, v in values.items():
-        setattr(row, k, v)
-    _db.session.commit()
 
 
 @pytest.fixture
@@ -208,7 +164,7 @@ def upload(result, data: bytes, user) -> int:
 
 def test_photo_reused_for_another_household(make_household, make_user, helper, household):
     other = make_household(helper=helper, ref_lat=HOME[0], ref_lon=HOME[1])
-    original = jpeg(scene(1), quality=90)
+    original = encode_jpeg(scene(1), quality=90)
 
     first = push(helper, visit_raw(household, photos_=[original]))
     assert upload(first, original, helper) == 201
@@ -235,7 +191,7 @@ def test_photo_reused_for_another_household(make_household, make_user, helper, h
 
 def test_a_different_photo_does_not_flag(make_household, helper, household):
     other = make_household(helper=helper)
-    a, b = jpeg(scene(1), quality=90), jpeg(scene(2), quality=90)
+    a, b = encode_jpeg(scene(1), quality=90), encode_jpeg(scene(2), quality=90)
     first = push(helper, visit_raw(household, photos_=[a]))
     assert upload(first, a, helper) == 201
     second = push(helper, visit_raw(other, photos_=[b]))
@@ -247,8 +203,8 @@ def test_a_different_photo_does_not_flag(make_household, helper, household):
 def test_a_reencoded_downscaled_copy_still_flags(make_household, helper, household):
     other = make_household(helper=helper)
     picture = scene(7, (800, 600))
-    original = jpeg(picture, quality=92)
-    copy = jpeg(picture.resize((680, 510), Image.Resampling.LANCZOS), quality=60)
+    original = encode_jpeg(picture, quality=92)
+    copy = encode_jpeg(picture.resize((680, 510), Image.Resampling.LANCZOS), quality=60)
     assert hashlib.sha256(copy).digest() != hashlib.sha256(original).digest()
 
     first = push(helper, visit_raw(household, photos_=[original]))
@@ -261,7 +217,7 @@ def test_a_reencoded_downscaled_copy_still_flags(make_household, helper, househo
 
 def test_two_photos_of_one_visit_alike_do_not_flag(helper, household):
     picture = scene(3)
-    a, b = jpeg(picture, quality=90), jpeg(picture, quality=70)
+    a, b = encode_jpeg(picture, quality=90), encode_jpeg(picture, quality=70)
     result = push(helper, visit_raw(household, photos_=[a, b]))
     for photo_id, data in zip(result.missing_photos, (a, b), strict=True):
         assert photos.upload(photo_id, data, hashlib.sha256(data).hexdigest(),
@@ -275,7 +231,7 @@ def test_two_photos_of_one_visit_alike_do_not_flag(helper, household):
 def test_a_correction_may_carry_the_photo_of_the_visit_it_corrects(make_household, helper,
                                                                    household):
     """Correcting a typo re-sends the same picture under a new photo id: not "reuse"."""
-    picture = jpeg(scene(5), quality=90)
+    picture = encode_jpeg(scene(5), quality=90)
     first = push(helper, visit_raw(household, photos_=[picture]))
     assert upload(first, picture, helper) == 201
     fix = push(helper, visit_raw(household, photos_=[picture], supersedes=first.id))
@@ -285,7 +241,7 @@ def test_a_correction_may_carry_the_photo_of_the_visit_it_corrects(make_househol
     assert "photo_reused" not in _db.session.get(Visit, fix.id).flags
 
     # Whichever of the two arrives first.
-    other_picture = jpeg(scene(6), quality=90)
+    other_picture = encode_jpeg(scene(6), quality=90)
     late_first = push(helper, visit_raw(household, photos_=[other_picture]))
     late_fix = push(helper, visit_raw(household, photos_=[other_picture],
                                       supersedes=late_first.id))

@@ -3,14 +3,12 @@ visit lands in, and what a helper's list says about each household's month."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from fieldwork.extensions import db as _db
 from fieldwork.households import services as hs
-from fieldwork.places.models import PolicySettings
 from fieldwork.places.services import policy_for_county
 from fieldwork.timeutil import (
     CST,
@@ -22,11 +20,7 @@ from fieldwork.timeutil import (
 )
 from fieldwork.visits.models import Visit
 from fieldwork.visits.services import parse_visit_record, record_visit
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
-
+from tests.factories import set_policy, utc, visit_record
 
 # ------------------------------------------------------------------ month_key / month_bounds
 
@@ -75,17 +69,8 @@ def test_add_months_crosses_the_year():
 
 # ------------------------------------------------------------------ the month a visit lands in
 
-def answers() -> dict[str, str]:
-    out = {"present": "户主本人", "household_income": "1500"}
-    for dim in ("income", "housing", "education", "medical", "employment", "elderly"):
-        out[f"{dim}_status"] = "ok"
-    return out
-
-
 def push(helper, household, visited_at: str, *, now: datetime) -> Visit:
-    raw = {"type": "visit", "id": str(uuid.uuid4()), "household_id": household.id,
-           "visited_at": visited_at, "location": None, "answers": answers(), "notes": "",
-           "photos": [], "supersedes": None}
+    raw = visit_record(household.id, visited_at=visited_at, location=None)
     result = record_visit(helper, parse_visit_record(raw, device_id="dev"), now=now)
     assert result.status == "created", result.errors
     _db.session.commit()
@@ -133,14 +118,6 @@ def states(households, month: int) -> dict[str, str]:
         required = policy_for_county(h.county_id).visits_per_month
         out[h.head_name] = hs.month_state(counts, h.id, month, required).state
     return out
-
-
-def set_policy(world, **values) -> None:
-    row = _db.session.scalar(
-        _db.select(PolicySettings).where(PolicySettings.place_id == world.county.id))
-    for k, v in values.items():
-        setattr(row, k, v)
-    _db.session.commit()
 
 
 def test_month_state_with_one_visit_a_month(world, make_user, make_household, make_visit):

@@ -4,7 +4,6 @@ photo and a GPS fix, the recorded visit, the household file and the helper's lis
 from __future__ import annotations
 
 import io
-import random
 import re
 import uuid
 from datetime import date, timedelta
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from geopy.distance import geodesic
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from fieldwork.extensions import db as _db
 from fieldwork.photos.models import Photo
@@ -23,9 +22,9 @@ from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import protect_id
 from fieldwork.timeutil import add_months, current_month, month_bounds, now_utc
 from fieldwork.visits.models import Visit
+from tests.factories import DIMS, photo_jpeg
 
 HOME = (32.995, 112.541)
-DIMS = ("income", "housing", "education", "medical", "employment", "elderly")
 DIM_LABELS = ("收入（稳定生活来源）", "住房（稳定住所）", "教育", "医疗", "就业", "养老")
 
 
@@ -34,16 +33,8 @@ def point_at(distance_m: float, bearing: float = 90, origin=HOME) -> tuple[float
     return p.latitude, p.longitude
 
 
-def jpeg_bytes(seed: int = 1) -> bytes:
-    rng = random.Random(seed)
-    img = Image.new("RGB", (800, 600), (200, 180, 160))
-    draw = ImageDraw.Draw(img)
-    for _ in range(20):
-        x, y = rng.randrange(800), rng.randrange(600)
-        draw.rectangle((x, y, x + 120, y + 90), fill=tuple(rng.randrange(256) for _ in "rgb"))
-    out = io.BytesIO()
-    img.save(out, format="JPEG", quality=85)
-    return out.getvalue()
+# A camera-sized photo for the visit form.
+PAGE_PHOTO = {"size": (800, 600), "background": (200, 180, 160), "blocks": 20, "block": (120, 90)}
 
 
 def form_data(*, record_id: str | None = None, location: Any = HOME, photo: Any = "jpeg",
@@ -64,7 +55,7 @@ def form_data(*, record_id: str | None = None, location: Any = HOME, photo: Any 
     if location is not None:
         data.update(lat=f"{location[0]:.7f}", lon=f"{location[1]:.7f}", accuracy_m="12")
     if photo == "jpeg":
-        photo = (io.BytesIO(jpeg_bytes()), "IMG_0001.jpg", "image/jpeg")
+        photo = (io.BytesIO(photo_jpeg(**PAGE_PHOTO)), "IMG_0001.jpg", "image/jpeg")
     if photo is not None:
         data["photo"] = photo
         data["photo_caption"] = "household"
@@ -231,7 +222,7 @@ def test_posting_the_same_form_twice_keeps_one_visit(client, as_helper, househol
     data = form_data()
     url = f"/households/{household.id}/visits/new"
     first = client.post(url, data=data)
-    data["photo"] = (io.BytesIO(jpeg_bytes()), "IMG_0001.jpg", "image/jpeg")
+    data["photo"] = (io.BytesIO(photo_jpeg(**PAGE_PHOTO)), "IMG_0001.jpg", "image/jpeg")
     second = client.post(url, data=data)
     assert first.status_code == second.status_code == 302
     assert first.headers["Location"] == second.headers["Location"]

@@ -24,28 +24,13 @@ from fieldwork.timeutil import now_utc
 from fieldwork.visits import form
 from fieldwork.visits.models import Visit
 from fieldwork.visits.services import confirm_reference, parse_visit_record, record_visit
+from tests.factories import DIMS, answers, visit_record
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-DIMS = ("income", "housing", "education", "medical", "employment", "elderly")
-
-
-def answers(**over: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"present": "户主本人", "household_income": "1500"}
-    for dim in DIMS:
-        out[f"{dim}_status"] = "ok"
-    out.update(over)
-    return {k: v for k, v in out.items() if v is not None}
 
 
 def visit_raw(household, **over: Any) -> dict[str, Any]:
-    raw: dict[str, Any] = {
-        "type": "visit", "id": str(uuid.uuid4()), "household_id": household.id,
-        "visited_at": (now_utc() - timedelta(hours=1)).isoformat(),
-        "location": {"lat": 32.995, "lon": 112.541, "accuracy_m": 12, "source": "gps"},
-        "answers": answers(), "notes": "", "photos": [], "supersedes": None,
-    }
-    raw.update(over)
-    return raw
+    return visit_record(household.id, **over)
 
 
 def photo_decl() -> list[dict[str, Any]]:
