@@ -10,7 +10,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from flask_babel import gettext as _
@@ -311,3 +311,22 @@ def parse_text(raw: Any, name: str, label: str, max_length: int,
         errors[name] = _("“%(label)s”不能超过 %(n)d 个字", label=label, n=max_length)
         return ""
     return raw.strip()
+
+
+def parse_money(value: Any) -> Decimal | None:
+    """An amount in yuan rounded to the fen (四舍五入), or None if it is not a number.
+    The sign is the caller's business."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    try:
+        amount = Decimal(str(value).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        return None
+    if not amount.is_finite():
+        return None
+    if amount.adjusted() >= 15:
+        # Far beyond any income; quantize would overflow the context (InvalidOperation).
+        return amount
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
