@@ -129,7 +129,7 @@ def _load_reference_data() -> None:
     """A new production database gets the city's county-level units and the measures
     catalogue (both idempotent); streets, communities and accounts are the county's to add."""
     from fieldwork.demo import has_data, load_places
-    from fieldwork.households.plans import seed_catalogue
+    from fieldwork.households.management.measures import seed_catalogue
 
     if not has_data():
         load_places()

@@ -88,7 +88,7 @@ def load_places() -> dict[str, Place]:
 
 def load_measures() -> list[Measure]:
     """The city-wide catalogue (seeded once, as in production), in catalogue order."""
-    from fieldwork.households.plans import seed_catalogue
+    from fieldwork.households.management.measures import seed_catalogue
 
     seed_catalogue()
     db.session.flush()

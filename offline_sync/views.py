@@ -161,12 +161,12 @@ def discovery_check():
 
     Only reporting roles may ask. Candidates in the caller's scope come with their details;
     outside it only a same-ID match is told, one entry per county, as "a match exists, ask
-    that county's office" (households.workflow.scoped_candidates). Every call is audited,
+    that county's office" (households.intake.reports.scoped_candidates). Every call is audited,
     without the ID number."""
     from fieldwork.accounts.scope import can_see_place
     from fieldwork.audit.services import record as audit
     from fieldwork.discovery.services import find_duplicates
-    from fieldwork.households.workflow import scoped_candidates
+    from fieldwork.households.intake.reports import scoped_candidates
     from fieldwork.places.models import Place
     from fieldwork.privacy.idnumber import IdNumberError, mask_id_number, validate_id_number
     from fieldwork.records import parse_location

@@ -4,7 +4,8 @@
 County officers act within their county; street reviewers view (their street's households,
 their county's catalogue and settings); the city supervisor views every county read-only,
 choosing one with ?county=. Other roles get 404, as do records outside the user's scope.
-Views parse and render; the rules live in plans, assignments, exit and places.policy.
+Views parse and render; the rules live in measures, plans, assignments, exit and
+places.policy. Every POST is one transaction through `formflow.submit`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from fieldwork.accounts.auth import role_required
 from fieldwork.accounts.models import User
 from fieldwork.accounts.scope import get_household_or_404, household_clause
 from fieldwork.extensions import db
+from fieldwork.formflow import submit
 from fieldwork.forms_once import done, once
-from fieldwork.households import assignments, plans
-from fieldwork.households import exit as exits
 from fieldwork.households.constants import DIMENSIONS
+from fieldwork.households.management import assignments, plans
+from fieldwork.households.management import exit as exits
+from fieldwork.households.management import measures as measures_service
 from fieldwork.households.models import Case, Household, Measure, PlanMeasure
 from fieldwork.places import policy as policy_service
 from fieldwork.places.models import Place
@@ -82,16 +85,12 @@ def _can_act() -> bool:
     return current_user.role in ACTORS
 
 
-def _render(template: str, status: int = 200, **context: Any):
+def _render(template: str, **context: Any) -> str:
     context.setdefault("can_act", _can_act())
     context.setdefault("counties", _counties() if current_user.role == roles.CITY_SUPERVISOR
                        else [])
     context.setdefault("today", today_local())
-    return render_template(template, **context), status
-
-
-def _first_error(errors: dict[str, str]) -> str:
-    return next(iter(errors.values()), _("提交的内容有误"))
+    return render_template(template, **context)
 
 
 # ---------------------------------------------------------------- index
@@ -110,14 +109,14 @@ def index():
 
 # ---------------------------------------------------------------- measures catalogue
 
-def _catalogue_page(county: Place | None, status: int = 200, **extra: Any):
-    entries = plans.catalogue(county.id if county else None)
-    by_area: dict[str, list[plans.CatalogueEntry]] = {d: [] for d in DIMENSIONS}
+def _catalogue_page(county: Place | None, **extra: Any):
+    entries = measures_service.catalogue(county.id if county else None)
+    by_area: dict[str, list[measures_service.CatalogueEntry]] = {d: [] for d in DIMENSIONS}
     for entry in entries:
         by_area.setdefault(entry.measure.area, []).append(entry)
     extra.setdefault("errors", {})
     extra.setdefault("values", {})
-    return _render("manage/measures.html", status, county=county, by_area=by_area,
+    return _render("manage/measures.html", county=county, by_area=by_area,
                    total=len(entries), **extra)
 
 
@@ -132,17 +131,12 @@ def measures():
 @once
 def add_measure():
     county = current_user.place
-    try:
-        measure = plans.add_measure(county, current_user, request.form)
-    except plans.PlanError as exc:
-        db.session.rollback()
-        return _catalogue_page(county, 422, errors=exc.errors, values=request.form,
-                               open_add=True)
-    target = url_for("manage.measures", _anchor=f"measure-{measure.id}")
-    done(target)
-    db.session.commit()
-    flash(_("已添加措施“%(name)s”", name=measure.name), "success")
-    return redirect(target)
+    return submit(
+        lambda: measures_service.add_measure(county, current_user, request.form),
+        failed=lambda exc: _catalogue_page(county, errors=exc.errors, values=request.form,
+                                           open_add=True),
+        to=lambda measure: url_for("manage.measures", _anchor=f"measure-{measure.id}"),
+        message=lambda measure: _("已添加措施“%(name)s”", name=measure.name))
 
 
 def _measure_or_404(measure_id: int, county: Place | None) -> Measure:
@@ -160,25 +154,22 @@ def _measure_or_404(measure_id: int, county: Place | None) -> Measure:
 def edit_measure(measure_id: int):
     county = current_user.place
     measure = _measure_or_404(measure_id, county)
-    if measure.county_id is None and plans.get_visible_measure(county.id, measure.id) is None:
+    if (measure.county_id is None
+            and measures_service.get_visible_measure(county.id, measure.id) is None):
         # This county already has its own version; edit that one instead.
         abort(404)
-    errors: dict[str, str] = {}
-    values: Any = measure
-    if request.method == "POST":
-        try:
-            saved = plans.edit_measure(measure, county, current_user, request.form)
-        except plans.PlanError as exc:
-            db.session.rollback()
-            errors, values = exc.errors, request.form
-        else:
-            target = url_for("manage.measures", _anchor=f"measure-{saved.id}")
-            done(target)
-            db.session.commit()
-            flash(_("已保存措施“%(name)s”", name=saved.name), "success")
-            return redirect(target)
-    return _render("manage/measure_edit.html", 422 if errors else 200, county=county,
-                   measure=measure, errors=errors, values=values)
+
+    def page(errors: dict[str, str], values: Any):
+        return _render("manage/measure_edit.html", county=county, measure=measure,
+                       errors=errors, values=values)
+
+    if request.method == "GET":
+        return page({}, measure)
+    return submit(
+        lambda: measures_service.edit_measure(measure, county, current_user, request.form),
+        failed=lambda exc: page(exc.errors, request.form),
+        to=lambda saved: url_for("manage.measures", _anchor=f"measure-{saved.id}"),
+        message=lambda saved: _("已保存措施“%(name)s”", name=saved.name))
 
 
 @bp.post("/measures/<int:measure_id>/active")
@@ -188,11 +179,12 @@ def measure_active(measure_id: int):
     county = current_user.place
     measure = _measure_or_404(measure_id, county)
     active = request.form.get("active") == "1"
-    if measure.county_id is None and plans.get_visible_measure(county.id, measure.id) is None:
+    if (measure.county_id is None
+            and measures_service.get_visible_measure(county.id, measure.id) is None):
         abort(404)
     if measure.county_id is None and active:
         abort(404)
-    saved = plans.set_active(measure, county, current_user, active)
+    saved = measures_service.set_active(measure, county, current_user, active)
     target = url_for("manage.measures", _anchor=f"measure-{saved.id}")
     done(target)
     db.session.commit()
@@ -204,16 +196,16 @@ def measure_active(measure_id: int):
 
 # ---------------------------------------------------------------- household plan
 
-def _plan_page(household: Household, status: int = 200, **extra: Any):
+def _plan_page(household: Household, **extra: Any):
     view = plans.plan_view(household)
-    options = plans.catalogue(household.county_id, active_only=True)
+    options = measures_service.catalogue(household.county_id, active_only=True)
     by_area: dict[str, list[Measure]] = {}
     for entry in options:
         by_area.setdefault(entry.measure.area, []).append(entry.measure)
     extra.setdefault("errors", {})
     extra.setdefault("values", {})
     extra.setdefault("end_errors", {})
-    return _render("manage/plan.html", status, household=household, view=view, counties=[],
+    return _render("manage/plan.html", household=household, view=view, counties=[],
                    options=by_area, editable=plans.can_edit_plan(household) and _can_act(),
                    assignment=household.current_assignment(), **extra)
 
@@ -229,15 +221,11 @@ def plan(household_id: int):
 @once
 def add_plan_measure(household_id: int):
     household = get_household_or_404(current_user, household_id)
-    try:
-        pm = plans.add_to_plan(household, current_user, request.form)
-    except plans.PlanError as exc:
-        db.session.rollback()
-        return _plan_page(household, 422, errors=exc.errors, values=request.form)
-    done(url_for("manage.plan", household_id=household.id))
-    db.session.commit()
-    flash(_("已将“%(name)s”加入帮扶计划", name=pm.measure.name), "success")
-    return redirect(url_for("manage.plan", household_id=household.id))
+    return submit(
+        lambda: plans.add_to_plan(household, current_user, request.form),
+        failed=lambda exc: _plan_page(household, errors=exc.errors, values=request.form),
+        to=url_for("manage.plan", household_id=household.id),
+        message=lambda pm: _("已将“%(name)s”加入帮扶计划", name=pm.measure.name))
 
 
 @bp.post("/households/<int:household_id>/plan/<int:entry_id>/end")
@@ -248,21 +236,18 @@ def end_plan_measure(household_id: int, entry_id: int):
     pm = db.session.get(PlanMeasure, entry_id)
     if pm is None or pm.household_id != household.id:
         abort(404)
-    try:
-        plans.end_plan_measure(household, pm, current_user, request.form)
-    except plans.PlanError as exc:
-        db.session.rollback()
-        return _plan_page(household, 422, end_errors={entry_id: _first_error(exc.errors)},
-                          end_values={entry_id: request.form.get("end_date", "")})
-    done(url_for("manage.plan", household_id=household.id))
-    db.session.commit()
-    flash(_("已设置“%(name)s”的结束日期", name=pm.measure.name), "success")
-    return redirect(url_for("manage.plan", household_id=household.id))
+    return submit(
+        lambda: plans.end_plan_measure(household, pm, current_user, request.form),
+        # One row of the plan shows the refusal, next to its own end date.
+        failed=lambda exc: _plan_page(household, end_errors={entry_id: exc.message},
+                                      end_values={entry_id: request.form.get("end_date", "")}),
+        to=url_for("manage.plan", household_id=household.id),
+        message=lambda _result: _("已设置“%(name)s”的结束日期", name=pm.measure.name))
 
 
 # ---------------------------------------------------------------- assignments
 
-def _assignments_page(county: Place, status: int = 200, **extra: Any):
+def _assignments_page(county: Place, **extra: Any):
     scope = _scope(county)
     q = (request.args.get("q") or "").strip()[:50]
     found: list[Household] = []
@@ -277,7 +262,7 @@ def _assignments_page(county: Place, status: int = 200, **extra: Any):
     extra.setdefault("errors", {})
     extra.setdefault("values", {})
     return _render(
-        "manage/assignments.html", status, county=county, q=q, found=found,
+        "manage/assignments.html", county=county, q=q, found=found,
         unassigned=assignments.unassigned(scope),
         loads=assignments.helper_loads(scope, county if _can_act() else None),
         helpers=assignments.county_helpers(county) if _can_act() else [],
@@ -301,26 +286,26 @@ def assign():
     if not raw.isdigit():
         abort(404)
     household = get_household_or_404(current_user, int(raw))
-    try:
-        move = assignments.set_helper(household, county, current_user, request.form)
-    except assignments.AssignmentError as exc:
-        db.session.rollback()
-        return _assignments_page(county, 422, errors={household.id: _first_error(exc.errors)},
-                                 values=request.form)
-    done(url_for("manage.assignments_index"))
-    db.session.commit()
-    helper = db.session.get(User, move.household.assignments[-1].helper_id)
-    flash(_("已为 %(name)s 指定帮扶责任人 %(helper)s", name=household.head_name,
-            helper=helper.name if helper else ""), "success")
-    return redirect(url_for("manage.assignments_index"))
+
+    def message(move: assignments.Move) -> str:
+        helper = db.session.get(User, move.household.assignments[-1].helper_id)
+        return _("已为 %(name)s 指定帮扶责任人 %(helper)s", name=household.head_name,
+                 helper=helper.name if helper else "")
+
+    return submit(
+        lambda: assignments.set_helper(household, county, current_user, request.form),
+        # The list shows the refusal on the household's own row.
+        failed=lambda exc: _assignments_page(county, errors={household.id: exc.message},
+                                             values=request.form),
+        to=url_for("manage.assignments_index"), message=message)
 
 
-def _household_assignment_page(household: Household, status: int = 200, **extra: Any):
+def _household_assignment_page(household: Household, **extra: Any):
     county = db.session.get(Place, household.county_id)
     extra.setdefault("errors", {})
     extra.setdefault("values", {})
     return _render(
-        "manage/household_assignment.html", status, household=household, county=county,
+        "manage/household_assignment.html", household=household, county=county,
         counties=[],
         current=household.current_assignment(),
         history=list(reversed(household.assignments)),
@@ -341,16 +326,13 @@ def household_assignment(household_id: int):
 @once
 def reassign(household_id: int):
     household = get_household_or_404(current_user, household_id)
-    try:
-        assignments.set_helper(household, current_user.place, current_user, request.form)
-    except assignments.AssignmentError as exc:
-        db.session.rollback()
-        return _household_assignment_page(household, 422, errors=exc.errors,
-                                          values=request.form)
-    done(url_for("manage.household_assignment", household_id=household.id))
-    db.session.commit()
-    flash(_("帮扶责任人已调整"), "success")
-    return redirect(url_for("manage.household_assignment", household_id=household.id))
+    return submit(
+        lambda: assignments.set_helper(household, current_user.place, current_user,
+                                       request.form),
+        failed=lambda exc: _household_assignment_page(household, errors=exc.errors,
+                                                      values=request.form),
+        to=url_for("manage.household_assignment", household_id=household.id),
+        message=_("帮扶责任人已调整"))
 
 
 def _helper_or_404(county: Place, helper_id: int) -> User:
@@ -360,12 +342,12 @@ def _helper_or_404(county: Place, helper_id: int) -> User:
     return helper
 
 
-def _helper_page(county: Place, helper: User, status: int = 200, **extra: Any):
+def _helper_page(county: Place, helper: User, **extra: Any):
     held = assignments.held_by(helper, _scope(county), today_local())
     extra.setdefault("errors", {})
     extra.setdefault("values", {})
     return _render(
-        "manage/helper.html", status, county=county, helper=helper, held=held, counties=[],
+        "manage/helper.html", county=county, helper=helper, held=held, counties=[],
         helpers=[h for h in assignments.county_helpers(county) if h.id != helper.id]
         if _can_act() else [],
         earliest=assignments.earliest_effective(), latest=assignments.latest_effective(),
@@ -385,23 +367,23 @@ def helper(helper_id: int):
 def transfer(helper_id: int):
     county = current_user.place
     departing = _helper_or_404(county, helper_id)
-    try:
-        result = assignments.transfer_all(departing, county, current_user, request.form)
-    except assignments.AssignmentError as exc:
-        db.session.rollback()
-        return _helper_page(county, departing, 422, errors=exc.errors, values=request.form)
-    done(url_for("manage.helper", helper_id=departing.id))
-    db.session.commit()
-    message = _("已将 %(n)d 户移交给新的帮扶责任人", n=len(result.moves))
-    if result.deactivated:
-        message += _("；%(name)s 的账号已停用", name=departing.name)
-    flash(message, "success")
-    return redirect(url_for("manage.helper", helper_id=departing.id))
+
+    def message(result: assignments.Transfer) -> str:
+        text = _("已将 %(n)d 户移交给新的帮扶责任人", n=len(result.moves))
+        if result.deactivated:
+            text += _("；%(name)s 的账号已停用", name=departing.name)
+        return text
+
+    return submit(
+        lambda: assignments.transfer_all(departing, county, current_user, request.form),
+        failed=lambda exc: _helper_page(county, departing, errors=exc.errors,
+                                        values=request.form),
+        to=url_for("manage.helper", helper_id=departing.id), message=message)
 
 
 # ---------------------------------------------------------------- exit
 
-def _exit_page(county: Place, status: int = 200, **extra: Any):
+def _exit_page(county: Place, **extra: Any):
     scope = _scope(county)
     eligible = exits.eligible(scope)
     households = {h.id: h for h in db.session.scalars(
@@ -409,7 +391,7 @@ def _exit_page(county: Place, status: int = 200, **extra: Any):
     exited = list(db.session.scalars(
         sa.select(Household).where(scope, Household.status == "exited")
         .order_by(Household.exited_on.desc(), Household.id.desc()).limit(50)))
-    return _render("manage/exit.html", status, county=county, eligible=eligible,
+    return _render("manage/exit.html", county=county, eligible=eligible,
                    households=households, cases=exits.open_exit_cases(scope), exited=exited,
                    policy=policy_for_county(county.id), month=current_month(), **extra)
 
@@ -425,16 +407,12 @@ def exit_list():
 @once
 def propose_exit(household_id: int):
     household = get_household_or_404(current_user, household_id)
-    try:
-        case = exits.propose(household, current_user, request.form)
-    except exits.ExitError as exc:
-        db.session.rollback()
-        return _exit_page(current_user.place, 422, problem=_first_error(exc.errors),
-                          problem_household=household)
-    done(url_for("manage.exit_case", case_id=case.id))
-    db.session.commit()
-    flash(_("已提出 %(name)s 的退出申请，待审核", name=household.head_name), "success")
-    return redirect(url_for("manage.exit_case", case_id=case.id))
+    return submit(
+        lambda: exits.propose(household, current_user, request.form),
+        failed=lambda exc: _exit_page(current_user.place, problem=exc.message,
+                                      problem_household=household),
+        to=lambda case: url_for("manage.exit_case", case_id=case.id),
+        message=_("已提出 %(name)s 的退出申请，待审核", name=household.head_name))
 
 
 def _case_or_404(case_id: int) -> Case:
@@ -445,14 +423,14 @@ def _case_or_404(case_id: int) -> Case:
     return case
 
 
-def _case_page(case: Case, status: int = 200, **extra: Any):
+def _case_page(case: Case, **extra: Any):
     household = case.household
     evidence = None
     if household.status == "enrolled":
         evidence = exits.evaluate(Household.id == household.id).get(household.id)
     extra.setdefault("errors", {})
     extra.setdefault("values", {})
-    return _render("manage/exit_case.html", status, case=case, household=household, counties=[],
+    return _render("manage/exit_case.html", case=case, household=household, counties=[],
                    evidence=evidence, policy=policy_for_county(household.county_id), **extra)
 
 
@@ -467,17 +445,14 @@ def exit_case(case_id: int):
 @once
 def decide_exit(case_id: int):
     case = _case_or_404(case_id)
-    try:
-        decision = exits.decide(case, current_user, request.form)
-    except exits.ExitError as exc:
-        db.session.rollback()
-        return _case_page(case, 422, errors=exc.errors, values=request.form)
-    done(url_for("manage.exit_case", case_id=case.id))
-    db.session.commit()
-    flash({"approve": _("已同意退出：该户已转为“已退出”，帮扶责任人和帮扶措施同日结束"),
-           "return": _("已退回，待补充后重新提交"),
-           "reject": _("已不同意退出，该户继续帮扶")}[decision.decision], "success")
-    return redirect(url_for("manage.exit_case", case_id=case.id))
+    return submit(
+        lambda: exits.decide(case, current_user, request.form),
+        failed=lambda exc: _case_page(case, errors=exc.errors, values=request.form),
+        to=url_for("manage.exit_case", case_id=case.id),
+        message=lambda decision: {
+            "approve": _("已同意退出：该户已转为“已退出”，帮扶责任人和帮扶措施同日结束"),
+            "return": _("已退回，待补充后重新提交"),
+            "reject": _("已不同意退出，该户继续帮扶")}[decision.decision])
 
 
 @bp.post("/exit/cases/<int:case_id>/resubmit")
@@ -485,15 +460,10 @@ def decide_exit(case_id: int):
 @once
 def resubmit_exit(case_id: int):
     case = _case_or_404(case_id)
-    try:
-        exits.resubmit(case, current_user, request.form)
-    except exits.ExitError as exc:
-        db.session.rollback()
-        return _case_page(case, 422, errors=exc.errors, values=request.form)
-    done(url_for("manage.exit_case", case_id=case.id))
-    db.session.commit()
-    flash(_("已重新提交退出申请"), "success")
-    return redirect(url_for("manage.exit_case", case_id=case.id))
+    return submit(
+        lambda: exits.resubmit(case, current_user, request.form),
+        failed=lambda exc: _case_page(case, errors=exc.errors, values=request.form),
+        to=url_for("manage.exit_case", case_id=case.id), message=_("已重新提交退出申请"))
 
 
 # ---------------------------------------------------------------- policy
@@ -509,27 +479,25 @@ def policy():
         return _render("manage/policy_city.html", rows=policy_service.all_counties(), counties=[],
                        settings=policy_service.SETTINGS)
     county = _county()
-    errors: dict[str, str] = {}
-    values: Any = policy_service.current_values(county)
-    if request.method == "POST":
-        if not _can_act():
-            abort(404)
-        try:
-            changes = policy_service.update(county, user, request.form)
-        except policy_service.PolicyError as exc:
-            db.session.rollback()
-            errors, values = exc.errors, request.form
-        else:
-            done(url_for("manage.policy"))
-            db.session.commit()
-            if changes:
-                flash(_("政策参数已保存，共修改 %(n)d 项；走访手机将在下次同步时更新",
-                        n=len(changes)), "success")
-            else:
-                flash(_("没有修改任何参数"), "info")
-            return redirect(url_for("manage.policy"))
-    row = policy_service.settings_row(county)
-    updated_by = db.session.get(User, row.updated_by_id) if row and row.updated_by_id else None
-    return _render("manage/policy.html", 422 if errors else 200, county=county,
-                   settings=policy_service.SETTINGS, values=values, errors=errors, row=row,
-                   updated_by=updated_by)
+
+    def page(errors: dict[str, str], values: Any):
+        row = policy_service.settings_row(county)
+        updated_by = (db.session.get(User, row.updated_by_id) if row and row.updated_by_id
+                      else None)
+        return _render("manage/policy.html", county=county, settings=policy_service.SETTINGS,
+                       values=values, errors=errors, row=row, updated_by=updated_by)
+
+    if request.method == "GET":
+        return page({}, policy_service.current_values(county))
+    if not _can_act():
+        abort(404)
+
+    def message(changes: dict[str, Any]) -> tuple[str, str]:
+        if changes:
+            return _("政策参数已保存，共修改 %(n)d 项；走访手机将在下次同步时更新",
+                     n=len(changes)), "success"
+        return _("没有修改任何参数"), "info"
+
+    return submit(lambda: policy_service.update(county, user, request.form),
+                  failed=lambda exc: page(exc.errors, request.form),
+                  to=url_for("manage.policy"), message=message)

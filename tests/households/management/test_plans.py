@@ -12,14 +12,14 @@ import sqlalchemy as sa
 
 from fieldwork.audit.models import AuditEvent
 from fieldwork.extensions import db as _db
-from fieldwork.households import plans
+from fieldwork.households.management import measures, plans
 from fieldwork.households.models import Household, Measure, PlanMeasure
 from fieldwork.timeutil import today_local
 
 
 @pytest.fixture
 def catalogue(app, world):
-    added = plans.seed_catalogue()
+    added = measures.seed_catalogue()
     _db.session.commit()
     assert added == 49
     return {m.name: m for m in _db.session.scalars(sa.select(Measure))}
@@ -31,7 +31,7 @@ def officer(make_user):
 
 
 def names(county_id, **kw) -> set[str]:
-    return {e.measure.name for e in plans.catalogue(county_id, **kw)}
+    return {e.measure.name for e in measures.catalogue(county_id, **kw)}
 
 
 def audit(action: str) -> list[AuditEvent]:
@@ -47,7 +47,7 @@ def measure_form(**over):
 # ---------------------------------------------------------------- catalogue
 
 def test_seed_is_idempotent(catalogue):
-    assert plans.seed_catalogue() == 0
+    assert measures.seed_catalogue() == 0
     assert len(names(None)) == 49
     dibao = catalogue["低保户每月免费用电"]
     assert dibao.amount == Decimal("10") and dibao.county_id is None
@@ -117,10 +117,10 @@ def test_override_makes_a_county_copy_and_hides_the_city_row_here_only(
     # The name stays the city's, so the copy replaces it in this county's catalogue only.
     assert copy.name == "临时救助" and copy.amount == Decimal("800")
     assert copy.department == "民政、应急"
-    here = plans.catalogue(world.county.id)
+    here = measures.catalogue(world.county.id)
     assert [e.measure.id for e in here if e.measure.name == "临时救助"] == [copy.id]
     assert next(e for e in here if e.measure.id == copy.id).replaces.id == city.id
-    elsewhere = plans.catalogue(world.county_b.id)
+    elsewhere = measures.catalogue(world.county_b.id)
     assert [e.measure.id for e in elsewhere if e.measure.name == "临时救助"] == [city.id]
     # The city row itself is unchanged and the existing plan still points at it.
     _db.session.expire_all()
