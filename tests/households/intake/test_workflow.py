@@ -26,6 +26,7 @@ from fieldwork.households.intake import (
     reports,
     steps,
 )
+from fieldwork.households.management import measures as catalogue
 from fieldwork.households.models import (
     Assignment,
     Case,
@@ -38,6 +39,7 @@ from fieldwork.households.models import (
 from fieldwork.places.models import PolicySettings
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import id_blind_index, reveal_id
+from fieldwork.records import parse_money
 from fieldwork.timeutil import today_local
 
 TODAY = today_local()
@@ -584,6 +586,18 @@ def test_parse_plan_reads_amounts_and_dates():
     with pytest.raises(FormError) as exc:
         enrolment.parse_plan({"amount_3": "-1", "start_4": "2026-13-01"}, ["3", "4", "x"])
     assert set(exc.value.errors) == {"amount_3", "start_4", "measures"}
+
+
+@pytest.mark.parametrize(("raw", "amount"), [("1,200", "1200.00"), ("12.345", "12.35")])
+def test_enrolment_reads_an_amount_as_the_plan_page_does(app, raw, amount):
+    """The two plan-amount parsers disagreed here: enrolment read amounts with Decimal(), so it
+    refused "1,200" and kept "12.345", while the plan page and the catalogue (parse_money)
+    took 1200.00 and rounded to 12.35. Now every plan form reads an amount one way."""
+    [item] = enrolment.parse_plan({"amount_3": raw}, ["3"], today=date(2026, 2, 1))
+    errors: dict[str, str] = {}
+    assert str(item.amount) == amount
+    assert catalogue.parse_amount(raw, errors) == item.amount == parse_money(raw)
+    assert errors == {}
 
 
 # ---------------------------------------------------------------- file numbers
