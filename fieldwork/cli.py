@@ -12,7 +12,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from fieldwork.accounts import roles
 from fieldwork.accounts.models import User
-from fieldwork.accounts.services import AccountError, create_user, deactivate_user, find_place
+from fieldwork.accounts.services import create_user, deactivate_user, find_place
+from fieldwork.errors import FormError
 from fieldwork.extensions import db
 
 user_cli = AppGroup("user", help="管理账号 / manage accounts")
@@ -45,9 +46,9 @@ def create_user_command(username, role, place_code, display_name, phone, passwor
             must_change_password=not no_force_change,
         )
         db.session.commit()
-    except AccountError as exc:
+    except FormError as exc:
         db.session.rollback()
-        fail(str(exc))
+        fail(exc.message)
     click.echo(f"已创建 / created: {user.username} ({role}, {place.name} {place.code})")
 
 
