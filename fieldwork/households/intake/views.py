@@ -10,34 +10,28 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from fieldwork.accounts import roles
 from fieldwork.accounts.auth import role_required
-from fieldwork.accounts.models import User
-from fieldwork.accounts.scope import can_see_place, household_clause, photo_clause
-from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.formflow import submit
 from fieldwork.forms_once import once
-from fieldwork.households.constants import DECISION_LABELS, DIMENSIONS
+from fieldwork.households.constants import DECISION_LABELS
 from fieldwork.households.intake import (
     cases,
     decisions,
     enrolment,
+    pages,
     publicity,
     queues,
     reports,
     steps,
 )
-from fieldwork.households.management import assignments
-from fieldwork.households.models import Case, Household, Objection
-from fieldwork.photos.models import Photo
-from fieldwork.places.models import Place
+from fieldwork.households.models import Case, Objection
 from fieldwork.timeutil import today_local
 
 bp = Blueprint("reviews", __name__, url_prefix="/reviews")
@@ -50,34 +44,10 @@ ENTRY_FIELDS = ("head_name", "id_number", "phone", "address", "place_id", "membe
                 "category", "situation", "source", "organisation", "opinion")
 
 
-def _entry_kind(user) -> str:
-    return {roles.COMMUNITY_WORKER: "application", roles.COUNTY_OFFICER: "lead",
-            roles.DEPARTMENT_REVIEWER: "screening"}[user.role]
-
-
 def _form_values() -> dict[str, Any]:
     values: dict[str, Any] = {k: request.form.get(k, "") for k in ENTRY_FIELDS}
     values["causes"] = request.form.getlist("causes")
     return values
-
-
-def get_case_or_404(user: User, case_id: int) -> Case:
-    """A case of a household in the user's scope, else 404."""
-    case = db.session.scalar(
-        sa.select(Case).join(Household, Case.household_id == Household.id)
-        .where(Case.id == case_id, household_clause(user)))
-    if case is None:
-        abort(404)
-    return case
-
-
-def get_report_or_404(user: User, report_id: str) -> DiscoveryReport:
-    """A discovery report from a place in the user's scope (helpers see none), else 404."""
-    report = db.session.get(DiscoveryReport, report_id) if len(report_id) <= 36 else None
-    if (report is None or user.role not in steps.REPORT_VIEWERS
-            or not can_see_place(user, report.place)):
-        abort(404)
-    return report
 
 
 # ---------------------------------------------------------------- the queue
@@ -99,39 +69,18 @@ def queue():
 
 # ---------------------------------------------------------------- entering a household
 
-def _render_entry(values: dict[str, Any], *, errors: dict[str, str] | None = None,
-                  candidates: list[dict] | None = None,
-                  case: Case | None = None):
-    kind = "correction" if case is not None else _entry_kind(current_user)
-    channel = steps.department_channel(current_user)
-    title = {"application": _("录入困难申请"), "lead": _("录入单位报送/比对线索"),
-             "screening": _("录入行业认定结果") if channel == "sector" else _("录入部门初审结果"),
-             "correction": _("补正后重新提交")}[kind]
-    if case is None:
-        id_required = kind != "lead"
-    else:
-        id_required = (case.source in steps.ID_REQUIRED_SOURCES
-                       and not case.household.head_id_index)
-    return render_template(
-        "reviews/entry.html", kind=kind, title=title, values=values, errors=errors or {},
-        id_required=id_required,
-        candidates=candidates or [], case=case,
-        communities=cases.entry_communities(current_user),
-        channel=channel, intake=steps)
-
-
 @bp.route("/new", methods=["GET", "POST"])
 @role_required(*ENTRANTS)
 @once
 def new_entry():
     """An application (community), a lead (county office) or a screening (department)."""
-    kind = _entry_kind(current_user)
+    kind = pages.entry_kind(current_user)
     if request.method == "GET":
         communities = cases.entry_communities(current_user)
         values: dict[str, Any] = {"members_count": "1", "causes": [],
                                   "place_id": str(communities[0].id)
                                   if len(communities) == 1 else ""}
-        return _render_entry(values)
+        return pages.render_entry(values)
     values = _form_values()
     confirm_new = request.form.get("confirm_new") == "1"
 
@@ -148,7 +97,7 @@ def new_entry():
 
     def failed(exc: FormError):
         candidates = exc.candidates if isinstance(exc, cases.PossibleDuplicates) else None
-        return _render_entry(values, errors=exc.errors, candidates=(
+        return pages.render_entry(values, errors=exc.errors, candidates=(
             reports.visible_candidates(current_user, candidates) if candidates else None))
 
     return submit(enter, failed=failed,
@@ -160,33 +109,23 @@ def new_entry():
 
 # ---------------------------------------------------------------- discovery reports
 
-def _render_report(report: DiscoveryReport, *, errors: dict[str, str] | None = None):
-    case = db.session.scalar(sa.select(Case).where(Case.discovery_id == report.id)
-                             .order_by(Case.id.desc()).limit(1))
-    return render_template(
-        "reviews/report.html", report=report, errors=errors or {},
-        candidates=reports.visible_candidates(current_user, reports.report_candidates(report)),
-        photos=reports.report_photos(current_user, report),
-        can_open=reports.may_open_report(current_user, report), case=case, intake=steps)
-
-
 @bp.get("/reports/<report_id>")
 @role_required(*steps.REPORT_VIEWERS)
 def report(report_id: str):
-    return _render_report(get_report_or_404(current_user, report_id))
+    return pages.render_report(pages.get_report_or_404(current_user, report_id))
 
 
 @bp.post("/reports/<report_id>/open")
 @role_required(*steps.REPORT_VIEWERS)
 def open_report(report_id: str):
     """Register the reported household and open its case."""
-    report = get_report_or_404(current_user, report_id)
+    report = pages.get_report_or_404(current_user, report_id)
     return submit(
         lambda: reports.open_case_from_report(
             current_user, report, category=request.form.get("category", ""),
             causes=request.form.getlist("causes"),
             confirm_new=request.form.get("confirm_new") == "1"),
-        failed=lambda exc: _render_report(report, errors=exc.errors),
+        failed=lambda exc: pages.render_report(report, errors=exc.errors),
         to=lambda case: url_for("reviews.case", case_id=case.id),
         message=lambda case: _("已立案：%(name)s，待“%(step)s”", name=case.household.head_name,
                                step=steps.STEP_LABELS[case.stage]))
@@ -197,13 +136,13 @@ def open_report(report_id: str):
 def same_household(report_id: str):
     """The report is about a household already registered: close it (or reopen that
     household's review when it had left the programme)."""
-    report = get_report_or_404(current_user, report_id)
+    report = pages.get_report_or_404(current_user, report_id)
     raw = request.form.get("household_id", "")
     return submit(
         lambda: reports.mark_report_same(current_user, report,
                                          int(raw) if raw.isdigit() and len(raw) < 12 else 0,
                                          reopen=request.form.get("reopen") == "1"),
-        failed=lambda exc: _render_report(report, errors=exc.errors),
+        failed=lambda exc: pages.render_report(report, errors=exc.errors),
         to=lambda case: (url_for("reviews.case", case_id=case.id) if case is not None
                          else url_for("reviews.queue")),
         message=lambda case: (_("已为该户重新立案审核") if case is not None
@@ -212,46 +151,17 @@ def same_household(report_id: str):
 
 # ---------------------------------------------------------------- a case
 
-def _case_photos(case: Case) -> list[Photo]:
-    owner = Photo.household_id == case.household_id
-    if case.discovery_id:
-        owner = sa.or_(owner, Photo.discovery_id == case.discovery_id)
-    return list(db.session.scalars(
-        sa.select(Photo).where(owner, Photo.visit_id.is_(None), Photo.stored_at.is_not(None),
-                               photo_clause(current_user))
-        .order_by(Photo.created_at, Photo.id).limit(40)))
-
-
-def _render_case(case: Case, *, errors: dict[str, str] | None = None,
-                 values: dict[str, Any] | None = None):
-    report = db.session.get(DiscoveryReport, case.discovery_id) if case.discovery_id else None
-    path = steps.path_of(case)
-    objections = list(db.session.scalars(
-        sa.select(Objection).where(Objection.case_id == case.id).order_by(Objection.id)))
-    return render_template(
-        "reviews/case.html", case=case, household=case.household, report=report,
-        photos=_case_photos(case), path=path, objections=objections,
-        decisions=sorted(case.decisions, key=lambda d: (d.decided_at, d.id)),
-        returned=steps.awaiting_correction(case),
-        can_decide=steps.may_decide(current_user, case),
-        can_correct=steps.may_correct(current_user, case),
-        can_publicity=steps.may_handle_publicity(current_user, case),
-        blockers=publicity.enrol_blockers(case) if case.stage == steps.PUBLICITY else [],
-        errors=errors or {}, values=values or {}, intake=steps,
-        decision_labels=DECISION_LABELS)
-
-
 @bp.get("/cases/<int:case_id>")
 @role_required(*READERS)
 def case(case_id: int):
-    return _render_case(get_case_or_404(current_user, case_id))
+    return pages.render_case(pages.get_case_or_404(current_user, case_id))
 
 
 @bp.post("/cases/<int:case_id>/decision")
 @role_required(*READERS)
 @once
 def decide(case_id: int):
-    case = get_case_or_404(current_user, case_id)
+    case = pages.get_case_or_404(current_user, case_id)
     values = {k: request.form.get(k, "") for k in ("decision", "opinion", "draft_plan")}
     step = case.stage
 
@@ -270,8 +180,8 @@ def decide(case_id: int):
         lambda: decisions.decide(current_user, case, values["decision"], values["opinion"],
                                  draft_plan=request.form.get("draft_plan"),
                                  expect_stage=request.form.get("stage") or None),
-        failed=lambda exc: _render_case(get_case_or_404(current_user, case_id),
-                                        errors=exc.errors, values=values),
+        failed=lambda exc: pages.render_case(pages.get_case_or_404(current_user, case_id),
+                                             errors=exc.errors, values=values),
         to=url_for("reviews.queue"), message=message)
 
 
@@ -280,7 +190,7 @@ def decide(case_id: int):
 @once
 def correct(case_id: int):
     """Correct a returned entry and send it again (退回补正)."""
-    case = get_case_or_404(current_user, case_id)
+    case = pages.get_case_or_404(current_user, case_id)
     if not steps.may_correct(current_user, case):
         abort(403)
     hh = case.household
@@ -290,7 +200,7 @@ def correct(case_id: int):
                   "address": hh.address, "place_id": str(hh.place_id),
                   "members_count": str(hh.members_count), "category": hh.category,
                   "causes": list(hh.causes or []), "situation": hh.notes}
-        return _render_entry(values, case=case)
+        return pages.render_entry(values, case=case)
     values = _form_values()
     submitted = {**values, "phone": values["phone"].strip() or hh.phone or ""}
 
@@ -302,8 +212,8 @@ def correct(case_id: int):
 
     return submit(
         resubmit,
-        failed=lambda exc: _render_entry(values, errors=exc.errors,
-                                         case=get_case_or_404(current_user, case_id)),
+        failed=lambda exc: pages.render_entry(values, errors=exc.errors,
+                                              case=pages.get_case_or_404(current_user, case_id)),
         to=url_for("reviews.case", case_id=case.id),
         message=lambda _none: _("已补正并重新提交“%(step)s”", step=steps.STEP_LABELS[case.stage]))
 
@@ -314,13 +224,13 @@ def correct(case_id: int):
 @role_required(*READERS)
 @once
 def add_objection(case_id: int):
-    case = get_case_or_404(current_user, case_id)
+    case = pages.get_case_or_404(current_user, case_id)
     values = {k: request.form.get(k, "") for k in ("text", "raised_by")}
     return submit(
         lambda: publicity.record_objection(current_user, case, values["text"],
                                            values["raised_by"]),
-        failed=lambda exc: _render_case(get_case_or_404(current_user, case_id),
-                                        errors=exc.errors, values=values),
+        failed=lambda exc: pages.render_case(pages.get_case_or_404(current_user, case_id),
+                                             errors=exc.errors, values=values),
         to=url_for("reviews.case", case_id=case.id), message=_("异议已登记，处理前不能建档"))
 
 
@@ -328,7 +238,7 @@ def add_objection(case_id: int):
 @role_required(*READERS)
 @once
 def resolve_objection(case_id: int, objection_id: int):
-    case = get_case_or_404(current_user, case_id)
+    case = pages.get_case_or_404(current_user, case_id)
     objection = db.session.get(Objection, objection_id)
     if objection is None or objection.case_id != case.id:
         abort(404)
@@ -337,41 +247,25 @@ def resolve_objection(case_id: int, objection_id: int):
         lambda: publicity.resolve_objection(current_user, objection, values["outcome"],
                                             values["resolution"]),
         # The page lists every objection: the messages are keyed by this one's id.
-        failed=lambda exc: _render_case(
-            get_case_or_404(current_user, case_id), values=values,
+        failed=lambda exc: pages.render_case(
+            pages.get_case_or_404(current_user, case_id), values=values,
             errors={f"{k}_{objection_id}": v for k, v in exc.errors.items()}),
         to=url_for("reviews.case", case_id=case.id),
         message=lambda _none: str(steps.OBJECTION_OUTCOME_LABELS[values["outcome"]]))
-
-
-def _render_enrol(case: Case, *, errors: dict[str, str] | None = None,
-                  values: dict[str, Any] | None = None):
-    today = today_local()
-    measures = enrolment.measures_for(case.household.county_id)
-    by_area: dict[str, list] = {area: [] for area in DIMENSIONS}  # the 两有四保障 order
-    for m in measures:
-        by_area.setdefault(m.area, []).append(m)
-    by_area = {area: rows for area, rows in by_area.items() if rows}
-    return render_template(
-        "reviews/enrol.html", case=case, household=case.household,
-        helpers=assignments.county_helpers(db.session.get(Place, case.household.county_id)),
-        by_area=by_area,
-        blockers=publicity.enrol_blockers(case, today), errors=errors or {},
-        values=values or {"measures": []}, form=request.form, today=today, intake=steps)
 
 
 @bp.route("/cases/<int:case_id>/enrol", methods=["GET", "POST"])
 @role_required(*READERS)
 def enrol(case_id: int):
     """File the household after publicity: file number, helper, plan measures."""
-    case = get_case_or_404(current_user, case_id)
+    case = pages.get_case_or_404(current_user, case_id)
     if not steps.may_handle_publicity(current_user, case):
         if case.state != "open" or case.stage != steps.PUBLICITY:
             flash(_("只有公示中的案件可以建档"), "warning")
             return redirect(url_for("reviews.case", case_id=case.id))
         abort(403)
     if request.method == "GET":
-        return _render_enrol(case)
+        return pages.render_enrol(case)
     chosen = request.form.getlist("measures")
     values = {"helper_id": request.form.get("helper_id", ""), "measures": chosen}
     helper_raw = values["helper_id"]
@@ -379,8 +273,8 @@ def enrol(case_id: int):
     return submit(
         lambda: enrolment.enrol(current_user, case, helper_id=helper_id,
                                 items=enrolment.parse_plan(request.form, chosen)),
-        failed=lambda exc: _render_enrol(get_case_or_404(current_user, case_id),
-                                         errors=exc.errors, values=values),
+        failed=lambda exc: pages.render_enrol(pages.get_case_or_404(current_user, case_id),
+                                              errors=exc.errors, values=values),
         to=url_for("reviews.case", case_id=case.id),
         message=lambda hh: _("已建档：%(name)s，档案编号 %(no)s", name=hh.head_name,
                              no=hh.file_no))
