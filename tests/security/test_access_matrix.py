@@ -99,13 +99,13 @@ REPORTERS = frozenset({"community_worker", "street_reviewer", "county_officer"})
 REVEALERS = frozenset({"county_officer", "street_reviewer"})
 AUDIT_READERS = frozenset({"county_officer", "city_supervisor", "admin"})
 # County management and the ledger: the county office acts; its street reviewers and the city
-# supervisor look (fieldwork/households/manage_views.py VIEWERS, supervision/export.py).
+# supervisor look (fieldwork/households/management/pages.py VIEWERS, supervision/export.py).
 MANAGE_VIEWERS = frozenset({"street_reviewer", "county_officer", "city_supervisor"})
 # Supervision pages: the officers and the administrator (supervision/views.py VIEW_ROLES);
 # deciding on a doubtful visit: street reviewers and county officers (review.DECIDER_ROLES).
 SUPERVISORS = MANAGE_VIEWERS | {"admin"}
 VISIT_DECIDERS = frozenset({"street_reviewer", "county_officer"})
-# Reviews (households/review_views.py): who takes part in review chains, who may read a case,
+# Reviews (households/intake/views.py): who takes part in review chains, who may read a case,
 # who enters households, who sees discovery reports.
 REVIEW_ACTORS = frozenset({"community_worker", "street_reviewer", "county_officer",
                            "department_reviewer"})

@@ -1,6 +1,6 @@
 """Steps, channels and who may act on a case (the review chains of DOMAIN.md "Lifecycle").
 
-The labels and constants here are also what the review templates read (as `steps`).
+The labels and constants here are also what the review templates read (as `intake`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,7 @@ from fieldwork.accounts import roles
 from fieldwork.accounts.models import User
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
-from fieldwork.households.models import (
-    Case,
-    Household,
-    ReviewDecision,
-)
+from fieldwork.households.models import Case, Household, ReviewDecision
 
 # ---------------------------------------------------------------- steps and channels
 
@@ -176,6 +172,8 @@ def may_handle_publicity(user: User, case: Case) -> bool:
             and holds_step(user, case, PUBLICITY))
 
 
+# ---------------------------------------------------------------- moving a case
+
 def move_case(case: Case, **values: Any) -> None:
     """Move the case on, if nobody moved it since it was loaded (compare and set)."""
     done = db.session.execute(
@@ -189,6 +187,7 @@ def move_case(case: Case, **values: Any) -> None:
 
 
 def set_status(hh: Household, status: str) -> None:
+    """Change a household's status; the version bump sends it to the phones again."""
     if hh.status != status:
         hh.status = status
         hh.version += 1  # phones of reviewers hold the status
