@@ -64,8 +64,8 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     from fieldwork.audit.views import bp as audit_bp
     from fieldwork.discovery.views import bp as discovery_bp
     from fieldwork.home.views import bp as home_bp
-    from fieldwork.households.manage_views import bp as manage_bp
-    from fieldwork.households.review_views import bp as reviews_bp
+    from fieldwork.households.intake.views import bp as reviews_bp
+    from fieldwork.households.management.views import bp as manage_bp
     from fieldwork.households.views import bp as households_bp
     from fieldwork.photos.views import bp as photos_bp
     from fieldwork.privacy.views import bp as privacy_bp

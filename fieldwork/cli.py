@@ -15,12 +15,13 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from fieldwork.access import roles
 from fieldwork.accounts.models import User
-from fieldwork.accounts.services import AccountError, create_user, deactivate_user, find_place
+from fieldwork.accounts.services import create_user, deactivate_user, find_place
 from fieldwork.backup import register_backup_cli
 from fieldwork.devdata.demo import DEMO_PASSWORD, has_data, load_places, reset_database, seed_demo
 from fieldwork.devdata.scale import seed_scale_command
+from fieldwork.errors import FormError
 from fieldwork.extensions import db
-from fieldwork.households.plans import seed_catalogue
+from fieldwork.households.management.measures import seed_catalogue
 from fieldwork.privacy.rotation import rotate_keys_command
 
 user_cli = AppGroup("user", help="管理账号 / manage accounts")
@@ -53,9 +54,9 @@ def create_user_command(username, role, place_code, display_name, phone, passwor
             must_change_password=not no_force_change,
         )
         db.session.commit()
-    except AccountError as exc:
+    except FormError as exc:
         db.session.rollback()
-        fail(str(exc))
+        fail(exc.message)
     click.echo(f"已创建 / created: {user.username} ({role}, {place.name} {place.code})")
 
 

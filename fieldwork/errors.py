@@ -83,6 +83,40 @@ def redacted_traceback(err: BaseException) -> str:
     return "\n\nThe above exception led to:\n\n".join(parts)
 
 
+class FormError(Exception):
+    """A submitted form (or any mapping a service checks) was refused: {field: message}, and
+    the status the refusal answers with -- 422 wrong input, 409 someone else changed the
+    record first, 403 this step is not the user's. Services raise it and never build an HTTP
+    answer; a page view turns it into the re-rendered form (`fieldwork.formflow.submit`), the
+    API and any uncaught case into the error answer below (one place each)."""
+
+    def __init__(self, errors: dict[str, str], status: int = 422) -> None:
+        if not errors:
+            raise ValueError("FormError needs at least one field message")
+        super().__init__("; ".join(str(m) for m in errors.values()))
+        self.errors, self.status = dict(errors), status
+
+    @classmethod
+    def of(cls, message: str, field: str = "form", status: int = 422) -> FormError:
+        """One message for one field ("form": the form as a whole)."""
+        return cls({field: message}, status)
+
+    @classmethod
+    def conflict(cls, message: str, field: str = "form") -> FormError:
+        """Someone else moved the record on in the meantime (409)."""
+        return cls({field: message}, 409)
+
+    @classmethod
+    def forbidden(cls, message: str, field: str = "form") -> FormError:
+        """The user sees the record, but this action is not theirs (403)."""
+        return cls({field: message}, 403)
+
+    @property
+    def message(self) -> str:
+        """The first message: what a page without per-field slots shows."""
+        return next(iter(self.errors.values()))
+
+
 class ApiError(Exception):
     """Raise from an API view to answer with the protocol's error body."""
 
@@ -115,6 +149,17 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(err: ApiError) -> ResponseReturnValue:
         return api_error(err.status, err.code, err.message, err.fields)
+
+    @app.errorhandler(FormError)
+    def handle_form_error(err: FormError):
+        # A view that renders its form catches FormError itself (formflow.submit); this is
+        # the API's answer, and the page for a refusal no form shows.
+
+        db.session.rollback()
+        if is_api_request():
+            return api_error(err.status, CODES.get(err.status, "invalid"), err.message,
+                             err.errors)
+        return render_template("error.html", status=err.status, message=err.message), err.status
 
     @app.errorhandler(CSRFError)
     def handle_csrf(err: CSRFError) -> ResponseReturnValue:

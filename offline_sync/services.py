@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -16,7 +16,12 @@ from fieldwork.access.scope import household_clause
 from fieldwork.accounts.models import User
 from fieldwork.discovery import form as discovery_form
 from fieldwork.discovery.models import DiscoveryReport
-from fieldwork.discovery.services import communities_for, parse_discovery_record, record_discovery
+from fieldwork.discovery.services import (
+    DiscoveryRecord,
+    communities_for,
+    parse_discovery_record,
+    record_discovery,
+)
 from fieldwork.extensions import db
 from fieldwork.households import services as registry
 from fieldwork.households.constants import CATEGORY_LABELS, VISITED_STATUSES
@@ -35,9 +40,6 @@ from fieldwork.visits.services import (
     record_visit,
 )
 from offline_sync.models import Device, SyncCursor
-
-if TYPE_CHECKING:
-    from fieldwork.discovery.services import DiscoveryRecord
 
 MAX_RECORDS = 100
 # Transactions commit out of order: re-send what changed shortly before the last cursor.

@@ -17,7 +17,7 @@ from fieldwork.dbsetup import writes
 from fieldwork.discovery.services import find_duplicates
 from fieldwork.errors import ApiError
 from fieldwork.extensions import db, limiter
-from fieldwork.households.workflow import scoped_candidates
+from fieldwork.households.intake.reports import scoped_candidates
 from fieldwork.photos import services as photos
 from fieldwork.places.models import Place
 from fieldwork.privacy.idnumber import IdNumberError, mask_id_number, validate_id_number
@@ -166,7 +166,7 @@ def discovery_check():
 
     Only reporting roles may ask. Candidates in the caller's scope come with their details;
     outside it only a same-ID match is told, one entry per county, as "a match exists, ask
-    that county's office" (households.workflow.scoped_candidates). Every call is audited,
+    that county's office" (households.intake.reports.scoped_candidates). Every call is audited,
     without the ID number."""
     county_id = current_user.place.county_id() if current_user.place else None
 

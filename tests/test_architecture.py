@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, bool, list[str]]] = [
     ("core", True, [
         "fieldwork.extensions", "fieldwork.dbtypes", "fieldwork.timeutil", "fieldwork.errors",
         "fieldwork.records", "fieldwork.config", "fieldwork.csvsafe", "fieldwork.forms_once",
-        "fieldwork.i18n", "fieldwork.security", "fieldwork.dbsetup",
+        "fieldwork.formflow", "fieldwork.i18n", "fieldwork.security", "fieldwork.dbsetup",
         "fieldwork.static_delivery",
         # Pure functions without a project import that core modules need: the key files
         # (config) and coordinate checks (records).

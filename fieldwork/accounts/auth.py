@@ -79,9 +79,3 @@ def init_login(app: Flask, login_manager: LoginManager) -> None:
             flash(message, "warning")
             return redirect(url_for("accounts.change_password"))
         return None
-
-
-
-# Transitional alias: role_required moved to fieldwork/access/decorators.py (issue 12); only
-# fieldwork/households/ still imports it from here until access-households-todo.md is applied.
-from fieldwork.access.decorators import role_required  # noqa: E402, F401

@@ -17,16 +17,13 @@ from fieldwork.accounts.models import PASSWORD_METHOD, User
 from fieldwork.audit import services as audit
 from fieldwork.audit.models import AuditEvent
 from fieldwork.config import ConfigError
+from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.places.models import Place
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,63}$")
 DEMO_PREFIX = "demo-"
 MIN_PASSWORD = 8
-
-
-class AccountError(ValueError):
-    """A specific, user-facing reason an account action was refused."""
 
 
 def password_problem(password: str, username: str = "") -> str | None:
@@ -47,7 +44,7 @@ def password_problem(password: str, username: str = "") -> str | None:
 def find_place(code: str) -> Place:
     place = db.session.scalar(sa.select(Place).where(Place.code == code.strip()))
     if place is None:
-        raise AccountError(_("找不到行政区划代码为 %(code)s 的地区", code=code))
+        raise FormError.of(_("找不到行政区划代码为 %(code)s 的地区", code=code), "place")
     return place
 
 
@@ -61,30 +58,32 @@ def create_user(
     phone: str | None = None,
     must_change_password: bool = True,
 ) -> User:
-    """Create a user after checking every field; raises AccountError with a clear reason."""
+    """Create a user after checking every field; raises FormError with a clear reason."""
     if not USERNAME_RE.match(username):
-        raise AccountError(
-            _("用户名需为 3–64 位字母、数字或 . _ -，且以字母或数字开头：%(u)s", u=username)
+        raise FormError.of(
+            _("用户名需为 3–64 位字母、数字或 . _ -，且以字母或数字开头：%(u)s", u=username),
+            "username",
         )
     if role not in roles.ROLES:
-        raise AccountError(
-            _("未知角色 %(role)s，可选：%(all)s", role=role, all=", ".join(roles.ROLES))
+        raise FormError.of(
+            _("未知角色 %(role)s，可选：%(all)s", role=role, all=", ".join(roles.ROLES)), "role"
         )
     if place.level not in roles.ROLE_PLACE_LEVELS[role]:
-        raise AccountError(
+        raise FormError.of(
             _(
                 "%(role)s 的所属地区应为 %(levels)s 级，而 %(place)s 是 %(level)s 级",
                 role=role,
                 levels="/".join(roles.ROLE_PLACE_LEVELS[role]),
                 place=place.name,
                 level=place.level,
-            )
+            ),
+            "place",
         )
     if db.session.scalar(sa.select(User.id).where(User.username == username)):
-        raise AccountError(_("用户名 %(u)s 已存在", u=username))
+        raise FormError.of(_("用户名 %(u)s 已存在", u=username), "username")
     problem = password_problem(password, username)
     if problem:
-        raise AccountError(problem)
+        raise FormError.of(problem, "password")
     user = User(
         username=username,
         role=role,

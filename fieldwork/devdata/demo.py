@@ -17,8 +17,8 @@ from fieldwork.access import roles
 from fieldwork.accounts.models import User
 from fieldwork.extensions import db
 from fieldwork.households.constants import CATEGORIES, DIMENSIONS
+from fieldwork.households.management.measures import seed_catalogue
 from fieldwork.households.models import Assignment, Household, Measure, Member, PlanMeasure
-from fieldwork.households.plans import seed_catalogue
 from fieldwork.places.models import Place, PolicySettings
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import protect_id

@@ -107,7 +107,7 @@ def find_duplicates(*, head_name: str, address: str, id_number: str | None,
 
     No name, address or status: this answer is stored on the report and reaches users of any
     scope, so what a user may learn about each candidate is decided by the caller through
-    households.workflow.scoped_candidates (the one rule for showing candidates)."""
+    households.intake.reports.scoped_candidates (the one rule for showing candidates)."""
     found: dict[int, set[str]] = {}
 
     def add(hid: int, why: str) -> None:

@@ -13,6 +13,7 @@ from fieldwork.dbtypes import JSONType, UTCDateTime, utcnow
 from fieldwork.extensions import Model
 from fieldwork.households.constants import CATEGORIES, STATUSES
 from fieldwork.places.models import Place
+from fieldwork.timeutil import today_local
 
 
 class Household(Model):
@@ -84,7 +85,6 @@ class Household(Model):
         return self.ref_lat is not None and self.ref_lon is not None
 
     def current_assignment(self, on: date | None = None) -> Assignment | None:
-        from fieldwork.timeutil import today_local
 
         day = on or today_local()
         for a in reversed(self.assignments):

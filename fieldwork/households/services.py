@@ -9,7 +9,9 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from fieldwork.access.validity import valid_visit_clause
 from fieldwork.extensions import db
+from fieldwork.households.constants import DIMENSIONS
 from fieldwork.households.models import Household
 from fieldwork.places.models import Place
 from fieldwork.timeutil import add_months, month_of_date
@@ -17,10 +19,6 @@ from fieldwork.visits.models import Visit
 
 VISITED, DUE, OVERDUE = "visited", "due", "overdue"
 
-
-def valid_visit_clause() -> sa.ColumnElement[bool]:
-    """A visit that counts: not rejected in review and not replaced by a correction."""
-    return sa.and_(Visit.review_status != "rejected", Visit.superseded.is_(False))
 
 
 def visit_counts(household_ids: Iterable[int], months: Iterable[int]) -> dict[tuple[int, int], int]:
@@ -103,6 +101,5 @@ def open_problems(visit: Visit | None) -> list[str]:
     """Dimensions the last visit found at risk or in difficulty."""
     if visit is None:
         return []
-    from fieldwork.households.constants import DIMENSIONS
 
     return [d for d in DIMENSIONS if visit.answers.get(f"{d}_status") in ("at_risk", "problem")]

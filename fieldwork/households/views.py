@@ -9,8 +9,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from fieldwork.accounts import roles
-from fieldwork.accounts.scope import get_household_or_404, visible_households
+from fieldwork.access import roles
+from fieldwork.access.scope import get_household_or_404, visible_households
 from fieldwork.extensions import db
 from fieldwork.households import services
 from fieldwork.households.constants import VISITED_STATUSES
@@ -21,6 +21,7 @@ from fieldwork.places.services import policy_for_county
 from fieldwork.records import parse_location
 from fieldwork.timeutil import add_months, current_month, today_local
 from fieldwork.visits.models import Visit
+from fieldwork.visits.services import confirm_reference as confirm
 
 bp = Blueprint("households", __name__, url_prefix="/households")
 
@@ -108,7 +109,6 @@ def detail(household_id: int):
 @login_required
 def confirm_reference(household_id: int):
     """A county officer confirms the reference point proposed from a visit."""
-    from fieldwork.visits.services import confirm_reference as confirm
 
     household = get_household_or_404(current_user, household_id)
     if current_user.role != roles.COUNTY_OFFICER:

@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 from fieldwork.accounts.models import User
 from fieldwork.audit import services as audit
+from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.places.models import DEFAULT_POLICY, Place, PolicySettings
 from fieldwork.records import parse_money
@@ -60,12 +61,6 @@ SETTINGS: tuple[Setting, ...] = (
 SETTING_NAMES = tuple(s.name for s in SETTINGS)
 
 
-class PolicyError(Exception):
-    """Bad input: {field name: Chinese message}."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
 
 
 def settings_row(county: Place) -> PolicySettings | None:
@@ -94,7 +89,7 @@ def all_counties() -> list[tuple[Place, dict[str, Any], PolicySettings | None]]:
 
 
 def parse(form: dict[str, Any]) -> dict[str, Any]:
-    """Check every setting in a submitted form; raises PolicyError with one message per bad
+    """Check every setting in a submitted form; raises FormError with one message per bad
     field, or returns {name: value}."""
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -122,7 +117,7 @@ def parse(form: dict[str, Any]) -> dict[str, Any]:
             continue
         values[s.name] = value
     if errors:
-        raise PolicyError(errors)
+        raise FormError(errors)
     return values
 
 

@@ -52,6 +52,7 @@ from fieldwork.access.scope import household_clause
 from fieldwork.access.validity import valid_visit_clause
 from fieldwork.accounts.models import User
 from fieldwork.audit import services as audit
+from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.constants import CATEGORY_LABELS, CAUSE_LABELS, STATUS_LABELS
 from fieldwork.households.models import Assignment, Household, Measure, PlanMeasure
@@ -451,10 +452,6 @@ def content_disposition(req: LedgerRequest, ext: str) -> str:
 # ---------------------------------------------------------------- views
 
 
-class BadRequest(Exception):
-    pass
-
-
 def _years() -> list[int]:
     this = today_local().year
     return list(range(this, FIRST_YEAR - 1, -1))
@@ -465,13 +462,13 @@ def _parse() -> LedgerRequest:
     if not raw_year:
         year = today_local().year
     elif not raw_year.isdigit() or int(raw_year) not in _years():
-        raise BadRequest(_("年份应在 %(a)d 年至 %(b)d 年之间", a=FIRST_YEAR,
-                           b=today_local().year))
+        raise FormError.of(_("年份应在 %(a)d 年至 %(b)d 年之间", a=FIRST_YEAR,
+                             b=today_local().year), "year", 400)
     else:
         year = int(raw_year)
     status = request.args.get("status", "")
     if status not in ("", "enrolled_exited", "all"):
-        raise BadRequest(_("户状态选项不正确"))
+        raise FormError.of(_("户状态选项不正确"), "status", 400)
     full_ids = request.args.get("full_ids") in ("1", "on", "y")
     if full_ids and current_user.role not in FULL_ID_ROLES:
         abort(403)
@@ -503,8 +500,8 @@ def _no_store(response: Response) -> Response:
 def export_xlsx():
     try:
         req = _parse()
-    except BadRequest as exc:
-        return _form(str(exc), 400)
+    except FormError as exc:
+        return _form(exc.message, exc.status)
     # Built before the answer starts, so a failure is an error page and not a truncated file;
     # past 2 MB the workbook spills to disk.
     out: IO[bytes] = SpooledTemporaryFile(max_size=2 * 1024 * 1024)
@@ -533,8 +530,8 @@ def export_xlsx():
 def export_csv():
     try:
         req = _parse()
-    except BadRequest as exc:
-        return _form(str(exc), 400)
+    except FormError as exc:
+        return _form(exc.message, exc.status)
     # Streamed as it is built: the audit entry (with the row count of the same query) is
     # committed first, so an interrupted download is still on record.
     _audit(req, "csv", count_rows(req))

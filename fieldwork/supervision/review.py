@@ -12,7 +12,7 @@ Rules:
 - a decision names the review version its page showed (visit.review_version, raised by each
   decision); it is written by one conditional UPDATE ... WHERE review_version = that, so of
   two reviewers deciding the same visit at once only the first is recorded and the second
-  is told who decided (StaleReview, 409) -- on SQLite and PostgreSQL alike;
+  is told who decided (FormError.conflict, 409) -- on SQLite and PostgreSQL alike;
 - a flagged visit's answers (the income) enter the household file only once accepted
   (visits.services.in_file_clause); each decision brings the file back in line.
 Functions add to the session; the caller commits once.
@@ -31,6 +31,7 @@ from fieldwork.access import roles
 from fieldwork.access.scope import visit_clause
 from fieldwork.accounts.models import User
 from fieldwork.audit import services as audit
+from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.models import Household, ReviewDecision
 from fieldwork.timeutil import add_months, now_utc
@@ -53,30 +54,14 @@ MAX_OPINION = 500
 HISTORY_MONTHS = 12
 
 
-class ReviewError(ValueError):
-    """A decision that cannot be recorded, with a message for the reviewer."""
-
-    status = 422
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-class StaleReview(ReviewError):
+def _stale(visit: Visit) -> FormError:
     """Someone decided the visit after the reviewer's page was loaded (409)."""
-
-    status = 409
-
-
-def _stale(visit: Visit) -> StaleReview:
     latest = db.session.scalar(
         sa.select(User).join(ReviewDecision, ReviewDecision.reviewer_id == User.id)
         .where(ReviewDecision.visit_id == visit.id, ReviewDecision.step == STEP)
         .order_by(ReviewDecision.decided_at.desc(), ReviewDecision.id.desc()).limit(1))
     who = latest.name if latest is not None else _("其他审核人")
-    return StaleReview("decision", _("该走访已由%(name)s审核，请刷新后查看", name=who))
+    return FormError.conflict(_("该走访已由%(name)s审核，请刷新后查看", name=who), "decision")
 
 
 def parse_version(raw: str | None) -> int | None:
@@ -166,15 +151,15 @@ def decide(user: User, visit: Visit, decision: str, opinion: str, *,
         raise _stale(visit)
     opinion = (opinion or "").strip()
     if decision not in DECISIONS:
-        raise ReviewError("decision", _("请选择“确认有效”或“判定无效”"))
+        raise FormError.of(_("请选择“确认有效”或“判定无效”"), "decision")
     if visit.flag_count <= 0:
-        raise ReviewError("decision", _("该走访没有疑点，无需审核"))
+        raise FormError.of(_("该走访没有疑点，无需审核"), "decision")
     if visit.superseded:
-        raise ReviewError("decision", _("该走访已被更正记录取代，请审核更正后的记录"))
+        raise FormError.of(_("该走访已被更正记录取代，请审核更正后的记录"), "decision")
     if decision == "reject" and not opinion:
-        raise ReviewError("opinion", _("判定无效时必须填写理由"))
+        raise FormError.of(_("判定无效时必须填写理由"), "opinion")
     if len(opinion) > MAX_OPINION:
-        raise ReviewError("opinion", _("审核意见不能超过 %(n)d 字", n=MAX_OPINION))
+        raise FormError.of(_("审核意见不能超过 %(n)d 字", n=MAX_OPINION), "opinion")
     code, status = DECISIONS[decision]
     previous = visit.review_status
     # Compare and set in one statement: PostgreSQL makes a concurrent second UPDATE wait

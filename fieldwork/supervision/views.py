@@ -10,9 +10,7 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
     make_response,
-    redirect,
     render_template,
     request,
     url_for,
@@ -21,12 +19,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.sql.elements import ColumnElement
 
-from fieldwork import forms_once
 from fieldwork.access import roles
 from fieldwork.access.decorators import role_required
 from fieldwork.access.scope import get_place_or_404, get_visit_or_404, household_clause
 from fieldwork.accounts.models import User
+from fieldwork.errors import FormError
 from fieldwork.extensions import db
+from fieldwork.formflow import submit
 from fieldwork.forms_once import once
 from fieldwork.households.models import Household
 from fieldwork.photos.models import Photo
@@ -49,10 +48,6 @@ OVERDUE_LIMIT = 200
 PER_PAGE = 30
 
 
-class BadFilter(ValueError):
-    pass
-
-
 def parse_month(raw: str | None) -> int | None:
     """?month=YYYYMM (or YYYY-MM), an Asia/Shanghai month up to the current one; None when
     none was given."""
@@ -62,14 +57,15 @@ def parse_month(raw: str | None) -> int | None:
         return None
     digits = value.replace("-", "")
     if len(digits) != 6 or not digits.isdigit():
-        raise BadFilter(_("月份“%(v)s”无法识别，请按“年年年年月月”填写，例如 %(e)d",
-                          v=value[:20], e=this))
+        raise FormError.of(_("月份“%(v)s”无法识别，请按“年年年年月月”填写，例如 %(e)d",
+                             v=value[:20], e=this), "month", 400)
     key = int(digits)
     if not 1 <= key % 100 <= 12 or key < FIRST_MONTH:
-        raise BadFilter(_("月份“%(v)s”不存在，请按“年年年年月月”填写，例如 %(e)d",
-                          v=value[:20], e=this))
+        raise FormError.of(_("月份“%(v)s”不存在，请按“年年年年月月”填写，例如 %(e)d",
+                             v=value[:20], e=this), "month", 400)
     if key > this:
-        raise BadFilter(_("%(v)s 还没有到，请选择本月或以前的月份", v=value[:20]))
+        raise FormError.of(_("%(v)s 还没有到，请选择本月或以前的月份", v=value[:20]), "month",
+                           400)
     return key
 
 
@@ -127,9 +123,9 @@ def place(place_id: int):
     base: dict[str, Any] = {"here": here, "trail": trail, "months": month_choices()}
     try:
         month = parse_month(request.args.get("month")) or current_month()
-    except BadFilter as exc:
+    except FormError as exc:
         return _respond("supervision/dashboard.html", "supervision/_dashboard.html", 400,
-                        month=current_month(), error=str(exc), **base)
+                        month=current_month(), error=exc.message, **base)
     return _respond("supervision/dashboard.html", "supervision/_dashboard.html",
                     **base, **dashboard_context(current_user, here, month))
 
@@ -186,9 +182,9 @@ def trend(place_id: int):
     here = get_place_or_404(current_user, place_id)
     try:
         month = parse_month(request.args.get("month")) or current_month()
-    except BadFilter as exc:
+    except FormError as exc:
         return _respond("supervision/trend.html", "supervision/_trend.html", 400,
-                        here=here, error=str(exc), month=current_month())
+                        here=here, error=exc.message, month=current_month())
     return _respond("supervision/trend.html", "supervision/_trend.html", here=here,
                     **trend_context(current_user, here, month))
 
@@ -240,10 +236,11 @@ def _checkins(scope: ColumnElement[bool], month: int):
 def _queue_filter() -> tuple[review.QueueFilter, Place | None, int]:
     flag = request.args.get("flag", "").strip() or None
     if flag is not None and flag not in FLAGS:
-        raise BadFilter(_("没有“%(v)s”这种疑点，请从列表中选择", v=flag[:30]))
+        raise FormError.of(_("没有“%(v)s”这种疑点，请从列表中选择", v=flag[:30]), "flag", 400)
     status = request.args.get("status", "").strip() or "pending"
     if status not in review.STATUS_FILTERS:
-        raise BadFilter(_("审核状态“%(v)s”无法识别，请从列表中选择", v=status[:30]))
+        raise FormError.of(_("审核状态“%(v)s”无法识别，请从列表中选择", v=status[:30]),
+                           "status", 400)
     month = parse_month(request.args.get("month"))
     here = None
     raw_place = request.args.get("place", "").strip()
@@ -265,9 +262,9 @@ def reviews():
             "statuses": review.STATUS_FILTERS, "can_decide": review.can_decide(current_user)}
     try:
         f, here, page = _queue_filter()
-    except BadFilter as exc:
+    except FormError as exc:
         return _respond("supervision/reviews.html", "supervision/_reviews.html", 400,
-                        error=str(exc), f=review.QueueFilter(), here=None, visits=[],
+                        error=exc.message, f=review.QueueFilter(), here=None, visits=[],
                         total=0, page=1, pages=1, args={}, **base)
     visits, total = review.queue(current_user, f, page=page, per_page=PER_PAGE)
     args = {k: v for k, v in {"flag": f.flag, "month": f.month,
@@ -335,27 +332,27 @@ def decide(visit_id: str):
         abort(403)
     decision = request.form.get("decision", "")
     opinion = request.form.get("opinion", "")
-    try:
-        review.decide(current_user, visit, decision, opinion,
-                      expect_version=review.parse_version(request.form.get("review_version")))
-    except review.ReviewError as exc:
-        db.session.rollback()
-        visit = _flagged_visit_or_404(visit_id)
-        return render_template("supervision/review.html", errors={exc.field: exc.message},
-                               opinion=opinion[:review.MAX_OPINION * 2],
-                               **_review_context(visit)), exc.status
-    following = review.next_pending(current_user, visit)
-    target = url_for(".review_visit", visit_id=following.id) if following is not None \
-        else url_for(".reviews")
-    forms_once.done(target)
-    db.session.commit()
-    if decision == "reject":
-        flash(_("已判定该走访无效（%(name)s，%(date)s），不再计入走访完成情况",
-                name=visit.household.head_name, date=_visit_day(visit)), "success")
-    else:
-        flash(_("已确认该走访有效（%(name)s，%(date)s）",
-                name=visit.household.head_name, date=_visit_day(visit)), "success")
-    return redirect(target)
+
+    def following(_result: object) -> str:
+        after = review.next_pending(current_user, visit)
+        return url_for(".review_visit", visit_id=after.id) if after is not None \
+            else url_for(".reviews")
+
+    def message(_result: object) -> str:
+        if decision == "reject":
+            return _("已判定该走访无效（%(name)s，%(date)s），不再计入走访完成情况",
+                     name=visit.household.head_name, date=_visit_day(visit))
+        return _("已确认该走访有效（%(name)s，%(date)s）",
+                 name=visit.household.head_name, date=_visit_day(visit))
+
+    return submit(
+        lambda: review.decide(current_user, visit, decision, opinion, expect_version=(
+            review.parse_version(request.form.get("review_version")))),
+        failed=lambda exc: render_template(
+            "supervision/review.html", errors=exc.errors,
+            opinion=opinion[:review.MAX_OPINION * 2],
+            **_review_context(_flagged_visit_or_404(visit_id))),
+        to=following, message=message)
 
 
 def _visit_day(visit: Visit) -> str:

@@ -7,14 +7,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from fieldwork.access import roles
 from fieldwork.access.scope import get_household_or_404, get_visit_or_404
+from fieldwork.errors import FormError
 from fieldwork.extensions import db
+from fieldwork.formflow import submit
 from fieldwork.households.models import Household
 from fieldwork.photos import services as photos
 from fieldwork.photos.models import CAPTIONS, Photo
@@ -100,13 +102,21 @@ def new(household_id: int):
         abort(404)
     household = get_household_or_404(current_user, household_id)
     schema = schema_for(household)
-    errors: dict[str, str] = {}
-    values: dict[str, Any] = {}
     # The photo ids derive from the record id, so a garbled one (an old page, a hand-made post)
     # is replaced rather than allowed to break the save.
     record_id = parse_uuid(request.form.get("record_id")) or str(uuid.uuid4())
-    if request.method == "POST":
-        values = _answers_from_form(schema)
+
+    def page(errors: dict[str, str], values: dict[str, Any]):
+        return render_template(
+            "visits/form.html", household=household, schema=schema, errors=errors,
+            values=values, record_id=record_id, captions=CAPTIONS,
+            caption_labels=CAPTION_LABELS)
+
+    if request.method == "GET":
+        return page({}, {})
+    values = _answers_from_form(schema)
+
+    def save():
         files = [f for f in request.files.getlist("photo") if f and f.filename]
         captions = request.form.getlist("photo_caption")
         processed = []
@@ -115,8 +125,8 @@ def new(household_id: int):
             try:
                 processed.append((data, photos.process(data)))
             except PhotoError as exc:
-                errors["photo"] = _("第 %(n)d 张照片：%(msg)s", n=i + 1, msg=exc.message)
-                break
+                raise FormError.of(_("第 %(n)d 张照片：%(msg)s", n=i + 1, msg=exc.message),
+                                   "photo") from exc
         loc = _location_from_form()
         raw: dict[str, Any] = {
             "type": "visit", "id": record_id, "household_id": household.id,
@@ -133,33 +143,28 @@ def new(household_id: int):
             ],
             "supersedes": None,
         }
-        if not errors:
-            device_time = parse_time(request.form.get("device_time"))
-            try:
-                rec = parse_visit_record(raw, device_id="web", device_time=device_time)
-            except RecordError as exc:
-                errors.update(exc.errors)
-            else:
-                result = record_visit(current_user, rec)
-                if result.status == "rejected":
-                    errors.update({k.removeprefix("answers."): v
-                                   for k, v in result.errors.items()})
-                    if result.errors.get("id") == "conflict":
-                        errors["form"] = _("该表单已提交过，请重新打开走访表")
-                else:
-                    if result.status == "created":
-                        for (_data, proc), decl in zip(processed, rec.photos, strict=True):
-                            photo = db.session.get_one(Photo, decl.id)
-                            photos.save_processed(photo, proc)
-                            photo_stored(photo)
-                    db.session.commit()
-                    flash(_("走访记录已保存"), "success")
-                    return redirect(url_for("visits.show", visit_id=result.id))
-        db.session.rollback()
-    return render_template(
-        "visits/form.html", household=household, schema=schema, errors=errors,
-        values=values, record_id=record_id, captions=CAPTIONS, caption_labels=CAPTION_LABELS,
-    ), (422 if errors else 200)
+        device_time = parse_time(request.form.get("device_time"))
+        try:
+            rec = parse_visit_record(raw, device_id="web", device_time=device_time)
+        except RecordError as exc:
+            raise FormError(exc.errors) from exc
+        result = record_visit(current_user, rec)
+        if result.status == "rejected":
+            # The sync API's answer for a rejected record, shown on the page's fields.
+            errors = {k.removeprefix("answers."): v for k, v in result.errors.items()}
+            if result.errors.get("id") == "conflict":
+                errors["form"] = _("该表单已提交过，请重新打开走访表")
+            raise FormError(errors or {"form": _("提交的内容有误")})
+        if result.status == "created":
+            for (_data, proc), decl in zip(processed, rec.photos, strict=True):
+                photo = db.session.get_one(Photo, decl.id)
+                photos.save_processed(photo, proc)
+                photo_stored(photo)
+        return result
+
+    return submit(save, failed=lambda exc: page(exc.errors, values),
+                  to=lambda result: url_for("visits.show", visit_id=result.id),
+                  message=_("走访记录已保存"))
 
 
 @bp.get("/visits/<visit_id>")

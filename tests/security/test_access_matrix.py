@@ -51,8 +51,8 @@ def scene(scene):
     """The shared scene, plus objects in the states that state-dependent actions need, on
     both sides (county A in scope, county B out of scope)."""
     from fieldwork.extensions import db
-    from fieldwork.households import exit as exits
-    from fieldwork.households import workflow as wf
+    from fieldwork.households.intake import steps
+    from fieldwork.households.management import exit as exits
     from fieldwork.households.models import Case, Objection, ReviewDecision
 
     today, now = today_local(), now_utc()
@@ -65,15 +65,15 @@ def scene(scene):
         return c
 
     for side, hh in (("a", scene.hh_a), ("b", scene.hh_b)):
-        publicity = case(hh, stage=wf.PUBLICITY, publicity_ends_on=today + timedelta(days=5))
-        street = case(hh, stage=wf.STREET_REVIEW)
-        returned = case(hh, stage=wf.COMMUNITY_REVIEW, stage_since=now - timedelta(days=1))
+        publicity = case(hh, stage=steps.PUBLICITY, publicity_ends_on=today + timedelta(days=5))
+        street = case(hh, stage=steps.STREET_REVIEW)
+        returned = case(hh, stage=steps.COMMUNITY_REVIEW, stage_since=now - timedelta(days=1))
         leaving = case(hh, kind=exits.KIND, stage=exits.STAGE_REVIEW)
         db.session.flush()
         objection = Objection(case_id=publicity.id, text="邻居反映收入不实",
                               recorded_by_id=scene.users["county_officer"].id)
         db.session.add_all([objection, ReviewDecision(
-            case_id=returned.id, step=wf.COMMUNITY_REVIEW, decision="return",
+            case_id=returned.id, step=steps.COMMUNITY_REVIEW, decision="return",
             reviewer_id=worker.id, decided_at=now)])
         db.session.flush()
         setattr(scene, f"publicity_{side}", publicity)
@@ -100,13 +100,13 @@ REPORTERS = frozenset({"community_worker", "street_reviewer", "county_officer"})
 REVEALERS = frozenset({"county_officer", "street_reviewer"})
 AUDIT_READERS = frozenset({"county_officer", "city_supervisor", "admin"})
 # County management and the ledger: the county office acts; its street reviewers and the city
-# supervisor look (fieldwork/households/manage_views.py VIEWERS, supervision/export.py).
+# supervisor look (fieldwork/households/management/pages.py VIEWERS, supervision/export.py).
 MANAGE_VIEWERS = frozenset({"street_reviewer", "county_officer", "city_supervisor"})
 # Supervision pages: the officers and the administrator (supervision/views.py VIEW_ROLES);
 # deciding on a doubtful visit: street reviewers and county officers (review.DECIDER_ROLES).
 SUPERVISORS = MANAGE_VIEWERS | {"admin"}
 VISIT_DECIDERS = frozenset({"street_reviewer", "county_officer"})
-# Reviews (households/review_views.py): who takes part in review chains, who may read a case,
+# Reviews (households/intake/views.py): who takes part in review chains, who may read a case,
 # who enters households, who sees discovery reports.
 REVIEW_ACTORS = frozenset({"community_worker", "street_reviewer", "county_officer",
                            "department_reviewer"})
@@ -442,7 +442,7 @@ def test_the_correction_form_keeps_the_phone_without_showing_it(client, app, sce
     """Found by the matrix: the form to correct a returned entry showed the household's full
     phone number. It now shows the mask, and a blank phone keeps the number on file."""
     from fieldwork.extensions import db
-    from fieldwork.households import workflow as wf
+    from fieldwork.households.intake import steps
 
     from .conftest import PHONE_A
 
@@ -463,4 +463,4 @@ def test_the_correction_form_keeps_the_phone_without_showing_it(client, app, sce
     db.session.expire_all()
     assert hh.phone == PHONE_A  # kept, not erased
     assert hh.notes == "补正：已核实收入"
-    assert not wf.awaiting_correction(scene.returned_case_a)
+    assert not steps.awaiting_correction(scene.returned_case_a)

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from fieldwork.audit.models import AuditEvent
+from fieldwork.errors import FormError
 from fieldwork.households.models import ReviewDecision
 from fieldwork.timeutil import now_utc
 from fieldwork.visits.models import Visit
@@ -108,9 +109,9 @@ def test_two_concurrent_transactions_record_one_decision(app, db, make_user, wor
                 try:
                     review.decide(user, visit, "accept" if i == 0 else "reject",
                                   "并发审核", expect_version=version)
-                except review.StaleReview as exc:
+                except FormError as exc:
                     db.session.rollback()
-                    results[i] = f"stale:{exc.message}"
+                    results[i] = f"stale:{exc.status}:{exc.message}"
                     return
                 if i == 0:
                     db.session.flush()
@@ -130,7 +131,7 @@ def test_two_concurrent_transactions_record_one_decision(app, db, make_user, wor
         t.start()
     for t in threads:
         t.join(timeout=30)
-    assert results == {0: "ok", 1: "stale:该走访已由甲审核，请刷新后查看"}
+    assert results == {0: "ok", 1: "stale:409:该走访已由甲审核，请刷新后查看"}
     decisions = _decisions(db)
     assert [(d.decision, d.reviewer_id) for d in decisions] == [("approve", ids[0])]
     visit = db.session.get(Visit, doubtful.id)

@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from fieldwork.access.scope import household_clause
 from fieldwork.accounts.models import User
 from fieldwork.audit.models import AuditEvent
+from fieldwork.errors import FormError
 from fieldwork.extensions import db as _db
-from fieldwork.households import assignments
+from fieldwork.households.management import assignments
 from fieldwork.households.models import Assignment, Household
 from fieldwork.supervision import compliance
 from fieldwork.timeutil import add_months, current_month, month_first_day, today_local
@@ -159,7 +160,7 @@ def test_effective_date_back_to_the_first_of_the_month(app, world, officer, make
     old, new = make_user("helper"), make_user("helper")
     household = make_household(helper=old, assigned_on=date(2024, 1, 1))
     today = date(2025, 6, 20)
-    with pytest.raises(assignments.AssignmentError) as refused:
+    with pytest.raises(FormError) as refused:
         assignments.set_helper(household, world.county, officer, {
             "helper_id": new.id, "effective": "2025-05-31", "reason": "调动"}, today=today)
     assert "2025-06-01" in refused.value.errors["effective"]
@@ -207,7 +208,7 @@ def test_days_already_served_cannot_be_rewritten(app, world, officer, make_user,
                                                  make_household):
     a, b = make_user("helper"), make_user("helper")
     household = make_household(helper=a, assigned_on=date(2025, 6, 5))
-    with pytest.raises(assignments.AssignmentError) as refused:
+    with pytest.raises(FormError) as refused:
         assignments.set_helper(household, world.county, officer, {
             "helper_id": b.id, "effective": "2025-06-02", "reason": "调动"},
             today=date(2025, 6, 10))
@@ -267,7 +268,7 @@ def test_transfer_is_one_transaction(app, world, officer, make_user, make_househ
     leaving, successor = make_user("helper"), make_user("helper")
     ok = make_household(helper=leaving, assigned_on=date(2024, 1, 1))
     late = make_household(helper=leaving, assigned_on=date(2025, 6, 8))
-    with pytest.raises(assignments.AssignmentError) as refused:
+    with pytest.raises(FormError) as refused:
         assignments.transfer_all(leaving, world.county, officer, {
             "helper_id": successor.id, "effective": "2025-06-05", "reason": "调动"},
             today=date(2025, 6, 10))

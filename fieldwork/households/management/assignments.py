@@ -28,10 +28,12 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from fieldwork.accounts import roles
+from fieldwork.access import roles
+from fieldwork.access.scope import current_assignment_clause
 from fieldwork.accounts.models import User
-from fieldwork.accounts.scope import current_assignment_clause
+from fieldwork.accounts.services import deactivate_user
 from fieldwork.audit import services as audit
+from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.models import Assignment, Household
 from fieldwork.places.models import Place
@@ -43,12 +45,6 @@ MAX_AHEAD = timedelta(days=366)
 ASSIGNABLE = ("enrolled",)
 
 
-class AssignmentError(Exception):
-    """Bad input: {field: Chinese message}. Nothing has been written."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
 
 
 # ---------------------------------------------------------------- look-ups
@@ -264,18 +260,18 @@ def set_helper(household: Household, county: Place, user: User, form: dict[str, 
         raise PermissionError("household of another county")
     errors: dict[str, str] = {}
     if household.status not in ASSIGNABLE:
-        raise AssignmentError({"household": _("只有帮扶中的住户可以指定帮扶责任人")})
+        raise FormError({"household": _("只有帮扶中的住户可以指定帮扶责任人")})
     helper = _check_target(county, form.get("helper_id"), errors)
     effective = parse_effective(form.get("effective") or today.isoformat(), errors, today)
     has_helper = any(a.end_date is None or a.end_date >= today for a in household.assignments)
     reason = parse_reason(form.get("reason"), errors, required=has_helper)
     if errors:
-        raise AssignmentError(errors)
+        raise FormError(errors)
     if helper is None or effective is None:  # for the type checker: errors were raised
-        raise AssignmentError(errors)
+        raise FormError(errors)
     to_end, withdraw, problem = _plan_move(household, helper, effective, today)
     if problem:
-        raise AssignmentError({problem[0]: problem[1]})
+        raise FormError({problem[0]: problem[1]})
     move = _apply_move(household, helper, effective, reason or _("首次结对"), user,
                        to_end, withdraw)
     _verify([household.id])
@@ -312,9 +308,9 @@ def transfer_all(departing: User, county: Place, user: User, form: dict[str, Any
     if deactivate and effective is not None and effective > today:
         errors["deactivate"] = _("生效日期在今后时不能立即停用账号：原帮扶责任人在此之前仍负责走访")
     if errors:
-        raise AssignmentError(errors)
+        raise FormError(errors)
     if helper is None or effective is None:  # for the type checker: errors were raised
-        raise AssignmentError(errors)
+        raise FormError(errors)
     scope = Household.county_id == county.id
     held = held_by(departing, scope, effective)
     if deactivate:
@@ -324,10 +320,10 @@ def transfer_all(departing: User, county: Place, user: User, form: dict[str, Any
             .where(Assignment.helper_id == departing.id, Household.county_id != county.id,
                    sa.or_(Assignment.end_date.is_(None), Assignment.end_date >= effective)))
         if elsewhere:
-            raise AssignmentError({"deactivate": _(
+            raise FormError({"deactivate": _(
                 "该帮扶责任人在其他县区还有 %(n)d 户，不能在此停用账号", n=elsewhere)})
     if not held and not deactivate:
-        raise AssignmentError({"helper_id": _("%(name)s 名下没有需要移交的帮扶户",
+        raise FormError({"helper_id": _("%(name)s 名下没有需要移交的帮扶户",
                                               name=departing.name)})
     plans: list[tuple[Household, list[tuple[Assignment, date]], list[Assignment]]] = []
     households = {h.id: h for h, _a in held}
@@ -339,7 +335,7 @@ def transfer_all(departing: User, county: Place, user: User, form: dict[str, Any
         else:
             plans.append((household, to_end, withdraw))
     if problems:
-        raise AssignmentError({"effective": "；".join(problems[:5]) + (
+        raise FormError({"effective": "；".join(problems[:5]) + (
             _("（等 %(n)d 户）", n=len(problems)) if len(problems) > 5 else "")})
     moves = [_apply_move(h, helper, effective, reason, user, to_end, withdraw)
              for h, to_end, withdraw in plans]
@@ -350,7 +346,6 @@ def transfer_all(departing: User, county: Place, user: User, form: dict[str, Any
                  to_helper=helper.id, effective=effective.isoformat(), reason=reason,
                  withdrawn=[w for m in moves for w in m.withdrawn], deactivate=deactivate)
     if deactivate and departing.active:
-        from fieldwork.accounts.services import deactivate_user
 
         deactivate_user(departing)
     return Transfer(moves, deactivate)

@@ -30,13 +30,14 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.sql.elements import ColumnElement
 
+from fieldwork.access.validity import valid_visit_clause
 from fieldwork.accounts.models import User
 from fieldwork.audit import services as audit
+from fieldwork.errors import FormError
 from fieldwork.extensions import db
-from fieldwork.households.assignments import end_assignments
-from fieldwork.households.constants import DIMENSIONS
+from fieldwork.households.constants import DIMENSION_SHORT, DIMENSIONS
+from fieldwork.households.management.assignments import end_assignments
 from fieldwork.households.models import Case, Household, ReviewDecision
-from fieldwork.households.services import valid_visit_clause
 from fieldwork.places.models import DEFAULT_POLICY, PolicySettings
 from fieldwork.timeutil import add_months, current_month, local, now_utc
 from fieldwork.visits.models import Visit
@@ -49,12 +50,6 @@ STEP_PROPOSAL = "exit_proposal"
 MAX_OPINION = 1000
 
 
-class ExitError(Exception):
-    """Refused: {field: Chinese message}. Nothing has been written."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(errors.values()))
-        self.errors = errors
 
 
 @dataclass
@@ -86,7 +81,6 @@ class Evidence:
     @property
     def reasons(self) -> list[str]:
         """Why not (yet) eligible, one Chinese line per failing month."""
-        from fieldwork.households.constants import DIMENSION_SHORT
 
         out = []
         for m in self.months:
@@ -245,9 +239,9 @@ def _opinion(raw: Any, errors: dict[str, str], *, required: bool) -> str:
 def _check_eligible(household: Household) -> Evidence:
     ev = evaluate(Household.id == household.id).get(household.id)
     if ev is None:
-        raise ExitError({"household": _("只有帮扶中的住户可以申请退出")})
+        raise FormError({"household": _("只有帮扶中的住户可以申请退出")})
     if not ev.eligible:
-        raise ExitError({"household": _("该户目前不符合平稳退出条件：%(why)s",
+        raise FormError({"household": _("该户目前不符合平稳退出条件：%(why)s",
                                         why="；".join(ev.reasons))})
     return ev
 
@@ -264,10 +258,10 @@ def propose(household: Household, user: User, form: dict[str, Any]) -> Case:
     errors: dict[str, str] = {}
     opinion = _opinion(form.get("opinion"), errors, required=False)
     if errors:
-        raise ExitError(errors)
+        raise FormError(errors)
     if db.session.scalar(sa.select(Case.id).where(
             Case.household_id == household.id, Case.kind == KIND, Case.state == "open")):
-        raise ExitError({"household": _("该户已有待审核的退出申请")})
+        raise FormError({"household": _("该户已有待审核的退出申请")})
     ev = _check_eligible(household)
     now = now_utc()
     case = Case(household_id=household.id, kind=KIND, channel="territorial", stage=STAGE_REVIEW,
@@ -288,11 +282,11 @@ def propose(household: Household, user: User, form: dict[str, Any]) -> Case:
 def resubmit(case: Case, user: User, form: dict[str, Any]) -> Case:
     """Send a returned exit case back to review. The caller commits."""
     if case.kind != KIND or case.state != "open" or case.stage != STAGE_RETURNED:
-        raise ExitError({"case": _("只有被退回的退出申请可以重新提交")})
+        raise FormError({"case": _("只有被退回的退出申请可以重新提交")})
     errors: dict[str, str] = {}
     opinion = _opinion(form.get("opinion"), errors, required=True)
     if errors:
-        raise ExitError(errors)
+        raise FormError(errors)
     _check_eligible(case.household)
     now = now_utc()
     case.stage = STAGE_REVIEW
@@ -315,7 +309,7 @@ def decide(case: Case, user: User, form: dict[str, Any]) -> ReviewDecision:
     if case.kind != KIND or case.state != "open" or case.stage != STAGE_REVIEW:
         errors["case"] = _("该退出申请不在待审核状态")
     if errors:
-        raise ExitError(errors)
+        raise FormError(errors)
     household = case.household
     now = now_utc()
     day = local(now).date()

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from fieldwork.access.scope import household_clause
 from fieldwork.audit.models import AuditEvent
 from fieldwork.extensions import db as _db
-from fieldwork.households import exit as exits
+from fieldwork.households.management import exit as exits
 from fieldwork.households.models import (
     Assignment,
     Case,

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from fieldwork.extensions import db as _db
-from fieldwork.households import exit as exits
-from fieldwork.households import plans
+from fieldwork.households.management import exit as exits
+from fieldwork.households.management import measures
 from fieldwork.households.models import Case, Measure, PlanMeasure
 
 VIEWERS = ("county_officer", "street_reviewer", "city_supervisor")
@@ -19,7 +19,7 @@ OTHERS = ("helper", "community_worker", "department_reviewer", "admin")
 
 @pytest.fixture
 def setup(app, world, make_user, make_household):
-    plans.seed_catalogue()
+    measures.seed_catalogue()
     _db.session.commit()
     helper = make_user("helper", display_name="周帮扶")
     officer = make_user("county_officer")

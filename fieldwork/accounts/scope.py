@@ -1,5 +1,0 @@
-"""Transitional alias: moved to fieldwork/access/scope.py (issue 12). Only fieldwork/households/
-still imports this name; the lead deletes this file when applying
-/work/briefs/access-households-todo.md after merging the households split."""
-
-from fieldwork.access.scope import *  # noqa: F403

@@ -1,0 +1,187 @@
+"""What each county-office management page shows: the county it is about, the user's scope,
+and the context of the measures, plan, assignment, helper, exit and exit-case pages (with the
+look-ups that answer 404). The routes are in views.py; a refused form re-renders through these
+same builders, with its messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, render_template, request
+from flask_login import current_user
+from sqlalchemy.sql.elements import ColumnElement
+
+from fieldwork.access import roles
+from fieldwork.access.scope import get_county_or_404, household_clause
+from fieldwork.accounts.models import User
+from fieldwork.extensions import db
+from fieldwork.households.constants import DIMENSIONS
+from fieldwork.households.management import assignments, plans
+from fieldwork.households.management import exit as exits
+from fieldwork.households.management import measures as measures_service
+from fieldwork.households.models import Case, Household, Measure
+from fieldwork.places.models import Place
+from fieldwork.places.services import policy_for_county
+from fieldwork.timeutil import current_month, today_local
+
+VIEWERS = (roles.COUNTY_OFFICER, roles.STREET_REVIEWER, roles.CITY_SUPERVISOR)
+ACTORS = (roles.COUNTY_OFFICER,)
+SEARCH_LIMIT = 50
+
+
+def county_list() -> list[Place]:
+    return list(db.session.scalars(
+        sa.select(Place).where(Place.level == "county").order_by(Place.code)))
+
+
+def county(*, allow_city: bool = False) -> Place | None:
+    """The county the page is about: the officer's own, the street reviewer's, or for the
+    city supervisor the one chosen with ?county= (the first by code if none; with allow_city
+    an empty choice means the city-wide view)."""
+    user = current_user
+    if user.role == roles.CITY_SUPERVISOR:
+        raw = request.args.get("county", "")
+        if raw == "" and allow_city:
+            return None
+        if raw:
+            if not raw.isdigit():
+                abort(404)
+            return get_county_or_404(user, int(raw))
+        counties = county_list()
+        if not counties:
+            abort(404)
+        return counties[0]
+    if user.place.level == "county":
+        return user.place
+    county_id = user.place.county_id()
+    county = db.session.get(Place, county_id) if county_id else None
+    if county is None:
+        abort(404)
+    return county
+
+
+def scope_clause(county: Place | None) -> ColumnElement[bool]:
+    clause = household_clause(current_user)
+    return sa.and_(clause, Household.county_id == county.id) if county is not None else clause
+
+
+def can_act() -> bool:
+    return current_user.role in ACTORS
+
+
+def render(template: str, **context: Any) -> str:
+    context.setdefault("can_act", can_act())
+    context.setdefault("counties", county_list() if current_user.role == roles.CITY_SUPERVISOR
+                       else [])
+    context.setdefault("today", today_local())
+    return render_template(template, **context)
+
+
+def catalogue_page(county: Place | None, **extra: Any):
+    entries = measures_service.catalogue(county.id if county else None)
+    by_area: dict[str, list[measures_service.CatalogueEntry]] = {d: [] for d in DIMENSIONS}
+    for entry in entries:
+        by_area.setdefault(entry.measure.area, []).append(entry)
+    extra.setdefault("errors", {})
+    extra.setdefault("values", {})
+    return render("manage/measures.html", county=county, by_area=by_area,
+                   total=len(entries), **extra)
+
+
+
+def plan_page(household: Household, **extra: Any):
+    view = plans.plan_view(household)
+    options = measures_service.catalogue(household.county_id, active_only=True)
+    by_area: dict[str, list[Measure]] = {}
+    for entry in options:
+        by_area.setdefault(entry.measure.area, []).append(entry.measure)
+    extra.setdefault("errors", {})
+    extra.setdefault("values", {})
+    extra.setdefault("end_errors", {})
+    return render("manage/plan.html", household=household, view=view, counties=[],
+                   options=by_area, editable=plans.can_edit_plan(household) and can_act(),
+                   assignment=household.current_assignment(), **extra)
+
+
+def assignments_page(county: Place, **extra: Any):
+    scope = scope_clause(county)
+    q = (request.args.get("q") or "").strip()[:50]
+    found: list[Household] = []
+    if q:
+        like = f"%{q}%"
+        found = list(db.session.scalars(
+            sa.select(Household).where(scope, Household.status.in_(assignments.ASSIGNABLE),
+                                       sa.or_(Household.head_name.like(like),
+                                              Household.file_no.like(like),
+                                              Household.address.like(like)))
+            .order_by(Household.head_name).limit(SEARCH_LIMIT)))
+    extra.setdefault("errors", {})
+    extra.setdefault("values", {})
+    return render(
+                  "manage/assignments.html", county=county, q=q, found=found,
+                  unassigned=assignments.unassigned(scope),
+                  loads=assignments.helper_loads(scope, county if can_act() else None),
+                  helpers=assignments.county_helpers(county) if can_act() else [],
+                  earliest=assignments.earliest_effective(), latest=assignments.latest_effective(),
+                  **extra)
+
+
+def household_assignment_page(household: Household, **extra: Any):
+    county = db.session.get(Place, household.county_id)
+    extra.setdefault("errors", {})
+    extra.setdefault("values", {})
+    return render(
+                  "manage/household_assignment.html", household=household, county=county,
+                  counties=[],
+                  current=household.current_assignment(),
+                  history=list(reversed(household.assignments)),
+                  helpers=assignments.county_helpers(county) if can_act() else [],
+                  assignable=household.status in assignments.ASSIGNABLE,
+                  earliest=assignments.earliest_effective(), latest=assignments.latest_effective(),
+                  **extra)
+
+
+def helper_or_404(county: Place, helper_id: int) -> User:
+    helper = assignments.helper_in_county(county, helper_id, active_only=False)
+    if helper is None:
+        abort(404)
+    return helper
+
+
+def helper_page(county: Place, helper: User, **extra: Any):
+    held = assignments.held_by(helper, scope_clause(county), today_local())
+    extra.setdefault("errors", {})
+    extra.setdefault("values", {})
+    return render(
+                  "manage/helper.html", county=county, helper=helper, held=held, counties=[],
+                  helpers=[h for h in assignments.county_helpers(county) if h.id != helper.id]
+                  if can_act() else [],
+                  earliest=assignments.earliest_effective(), latest=assignments.latest_effective(),
+                  **extra)
+
+
+def exit_page(county: Place, **extra: Any):
+    scope = scope_clause(county)
+    eligible = exits.eligible(scope)
+    households = {h.id: h for h in db.session.scalars(
+        sa.select(Household).where(Household.id.in_([e.household_id for e in eligible] or [0])))}
+    exited = list(db.session.scalars(
+        sa.select(Household).where(scope, Household.status == "exited")
+        .order_by(Household.exited_on.desc(), Household.id.desc()).limit(50)))
+    return render("manage/exit.html", county=county, eligible=eligible,
+                   households=households, cases=exits.open_exit_cases(scope), exited=exited,
+                   policy=policy_for_county(county.id), month=current_month(), **extra)
+
+
+
+def case_page(case: Case, **extra: Any):
+    household = case.household
+    evidence = None
+    if household.status == "enrolled":
+        evidence = exits.evaluate(Household.id == household.id).get(household.id)
+    extra.setdefault("errors", {})
+    extra.setdefault("values", {})
+    return render("manage/exit_case.html", case=case, household=household, counties=[],
+                   evidence=evidence, policy=policy_for_county(household.county_id), **extra)
