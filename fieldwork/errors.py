@@ -151,7 +151,7 @@ def register_error_handlers(app: Flask) -> None:
         return api_error(err.status, err.code, err.message, err.fields)
 
     @app.errorhandler(FormError)
-    def handle_form_error(err: FormError):
+    def handle_form_error(err: FormError) -> ResponseReturnValue:
         # A view that renders its form catches FormError itself (formflow.submit); this is
         # the API's answer, and the page for a refusal no form shows.
 

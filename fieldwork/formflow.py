@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Response, abort, flash, make_response, redirect, request
+from flask import abort, flash, make_response, redirect, request
+from flask.typing import ResponseReturnValue
 
 from fieldwork.errors import CODES, FormError, api_error, is_api_request
 from fieldwork.extensions import db
@@ -39,7 +40,7 @@ def is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def refused(exc: FormError, failed: Callable[[FormError], Any]) -> Response:
+def refused(exc: FormError, failed: Callable[[FormError], Any]) -> ResponseReturnValue:
     """The answer to a refused form, after rolling back what the refused call wrote."""
     db.session.rollback()
     if exc.status in NOT_THE_USERS:
@@ -56,7 +57,7 @@ def refused(exc: FormError, failed: Callable[[FormError], Any]) -> Response:
 def submit(action: Callable[[], T], *, failed: Callable[[FormError], Any],
            to: str | Callable[[T], str],
            message: str | Callable[[T], str | tuple[str, str] | None] | None = None,
-           category: str = "success") -> Response:
+           category: str = "success") -> ResponseReturnValue:
     """Run `action` (a service call that adds and flushes) as the request's one transaction
     and answer the form: see the module's docstring. `message` may also give the flash's
     category with the text, as (text, category)."""

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -93,7 +93,7 @@ def next_file_no(county: Place, year: int) -> str:
     suffix = last[len(prefix):] if last else ""
     if last and not suffix.isdigit():
         # A hand-made number sorted first: fall back to reading them all.
-        suffixes = [f[len(prefix):] for f in db.session.scalars(
+        suffixes = [cast(str, f)[len(prefix):] for f in db.session.scalars(
             sa.select(Household.file_no).where(
                 Household.file_no.startswith(prefix, autoescape=True)))]
         suffix = str(max((int(s) for s in suffixes if s.isdigit()), default=0))

@@ -108,7 +108,7 @@ def render_enrol(case: Case, *, errors: dict[str, str] | None = None,
     by_area = {area: rows for area, rows in by_area.items() if rows}
     return render_template(
         "reviews/enrol.html", case=case, household=case.household,
-        helpers=assignments.county_helpers(db.session.get(Place, case.household.county_id)),
+        helpers=assignments.county_helpers(db.session.get_one(Place, case.household.county_id)),
         by_area=by_area,
         blockers=publicity.enrol_blockers(case, today), errors=errors or {},
         values=values or {"measures": []}, form=request.form, today=today, intake=steps)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -79,10 +80,10 @@ def resolve_objection(user: User, objection: Objection, outcome: str, resolution
     if len(resolution) > MAX_TEXT:
         raise FormError.of(_("处理意见不能超过 %(n)d 个字", n=MAX_TEXT), "resolution")
     now = now_utc()
-    done = db.session.execute(
+    done = cast(sa.CursorResult[Any], db.session.execute(
         sa.update(Objection).where(Objection.id == objection.id, Objection.upheld.is_(None))
         .values(upheld=outcome != "dismiss", resolution=resolution, resolved_at=now,
-                ).execution_options(synchronize_session="fetch"))
+                ).execution_options(synchronize_session="fetch")))
     if done.rowcount != 1:
         raise FormError.conflict(_("该异议已处理"))
     hh = case.household

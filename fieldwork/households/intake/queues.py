@@ -73,7 +73,7 @@ def _correct_clause(user: User) -> sa.ColumnElement[bool] | None:
     return _decide_clause(user)
 
 
-def _open_cases(user: User, clause: sa.ColumnElement[bool]) -> sa.Select[tuple[Case]]:
+def _open_cases(user: User, clause: sa.ColumnElement[bool]) -> sa.Select[Case]:
     return (sa.select(Case).join(Household, Case.household_id == Household.id)
             .where(Case.kind == "intake", Case.state == "open", clause,
                    household_clause(user)))
@@ -116,7 +116,8 @@ def publicity_rows(user: User, today: date | None = None) -> tuple[list[QueueRow
         sa.select(Objection.case_id, sa.func.count()).where(
             Objection.case_id.in_([c.id for c in cases]), Objection.upheld.is_(None))
         .group_by(Objection.case_id)).all()) if cases else {}
-    running, ready = [], []
+    running: list[QueueRow] = []
+    ready: list[QueueRow] = []
     for c in cases:
         row = QueueRow(c, c.household, _days_since(c.stage_since, today),
                        open_objections=counts.get(c.id, 0), blockers=enrol_blockers(c, today))

@@ -4,7 +4,7 @@ or mark the report as a household already registered; the duplicate candidates s
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -86,7 +86,7 @@ def scoped_candidates(user: User, candidates: Sequence[Mapping[str, Any]], *,
     out: list[dict[str, Any]] = []
     elsewhere: dict[int, set[str]] = {}
     for c in candidates:
-        why = [str(w) for w in c.get("why", [])]
+        why: Collection[str] = [str(w) for w in c.get("why", [])]
         hh = inside.get(c["household_id"])
         if hh is not None:
             out.append({"in_scope": True, "household_id": hh.id, "head_name": hh.head_name,
@@ -198,11 +198,11 @@ def mark_report_same(user: User, report: DiscoveryReport, household_id: int, *,
 def _claim_report(user: User, report: DiscoveryReport, hh: Household, status: str) -> None:
     # Only a report still "new" may be claimed: two reviewers acting at once cannot both
     # turn it into a household.
-    done = db.session.execute(
+    done = cast(sa.CursorResult[Any], db.session.execute(
         sa.update(DiscoveryReport)
         .where(DiscoveryReport.id == report.id, DiscoveryReport.status == "new")
         .values(status=status, household_id=hh.id)
-        .execution_options(synchronize_session="fetch"))
+        .execution_options(synchronize_session="fetch")))
     if done.rowcount != 1:
         raise FormError.conflict(_("该上报已由他人处理，请刷新后查看"))
     # The report's photos become the household's, visible to whoever reviews it.

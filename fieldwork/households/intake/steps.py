@@ -5,7 +5,7 @@ The labels and constants here are also what the review templates read (as `intak
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -174,11 +174,11 @@ def may_handle_publicity(user: User, case: Case) -> bool:
 
 def move_case(case: Case, **values: Any) -> None:
     """Move the case on, if nobody moved it since it was loaded (compare and set)."""
-    done = db.session.execute(
+    done = cast(sa.CursorResult[Any], db.session.execute(
         sa.update(Case)
         .where(Case.id == case.id, Case.state == "open", Case.stage == case.stage,
                Case.stage_since == case.stage_since)
-        .values(**values).execution_options(synchronize_session="fetch"))
+        .values(**values).execution_options(synchronize_session="fetch")))
     if done.rowcount != 1:
         raise FormError.conflict(_("该案件已由他人处理，请刷新后查看"))
     db.session.refresh(case)

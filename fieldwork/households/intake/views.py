@@ -196,7 +196,7 @@ def correct(case_id: int):
     hh = case.household
     if request.method == "GET":
         # Neither the ID number nor the phone is shown in full: blank keeps the one on file.
-        values = {"head_name": hh.head_name, "id_number": "", "phone": "",
+        values: dict[str, Any] = {"head_name": hh.head_name, "id_number": "", "phone": "",
                   "address": hh.address, "place_id": str(hh.place_id),
                   "members_count": str(hh.members_count), "category": hh.category,
                   "causes": list(hh.causes or []), "situation": hh.notes}
@@ -265,7 +265,7 @@ def enrol(case_id: int):
     if request.method == "GET":
         return pages.render_enrol(case)
     chosen = request.form.getlist("measures")
-    values = {"helper_id": request.form.get("helper_id", ""), "measures": chosen}
+    values: dict[str, Any] = {"helper_id": request.form.get("helper_id", ""), "measures": chosen}
     helper_raw = values["helper_id"]
     helper_id = int(helper_raw) if helper_raw.isdigit() and len(helper_raw) < 12 else None
     return submit(

@@ -6,7 +6,7 @@ same builders, with its messages.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import abort, render_template, request
@@ -137,7 +137,7 @@ def household_assignment_page(household: Household, **extra: Any):
                   counties=[],
                   current=household.current_assignment(),
                   history=list(reversed(household.assignments)),
-                  helpers=assignments.county_helpers(county) if can_act() else [],
+                  helpers=assignments.county_helpers(cast(Place, county)) if can_act() else [],
                   assignable=household.status in assignments.ASSIGNABLE,
                   earliest=assignments.earliest_effective(), latest=assignments.latest_effective(),
                   **extra)

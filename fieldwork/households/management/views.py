@@ -10,7 +10,7 @@ places.policy. Every POST is one transaction through `formflow.submit`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -32,6 +32,7 @@ from fieldwork.households.management import assignments, pages, plans
 from fieldwork.households.management import exit as exits
 from fieldwork.households.management import measures as measures_service
 from fieldwork.places import policy as policy_service
+from fieldwork.places.models import Place
 from fieldwork.places.services import policy_for_county
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
@@ -210,7 +211,7 @@ def reassign(household_id: int):
 @bp.get("/assignments/helpers/<int:helper_id>")
 @role_required(*VIEWERS)
 def helper(helper_id: int):
-    county = pages.county()
+    county = cast(Place, pages.county())  # None only with allow_city
     return pages.helper_page(county, pages.helper_or_404(county, helper_id))
 
 
