@@ -36,6 +36,8 @@ REFRESH = ("run `make extract-messages`, translate the new entries in "
 
 # %(name)s, %(n)d, %(m)02d, %.1f, %s, and %% (a literal percent sign).
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[#0 +-]*(?:\d+|\*)?(?:\.\d+)?([diouxXeEfFgGcrsa%])")
+# The client's strings (static/js, t("…", {name})) name their values in braces: {name}.
+BRACE_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Full-width punctuation inside an English translation shows up as odd spacing on the page.
 CJK_PUNCTUATION = re.compile(r"[\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40]")
@@ -57,6 +59,16 @@ def placeholders(text: str) -> Counter:
             kind = "number" if conversion in "diouxXeEfFgG" else conversion
             found[(name or "?", kind)] += 1
     return found
+
+
+def js_placeholders(text: str) -> Counter:
+    """The {name} placeholders of a client string, by name (static/js/i18n.js fills them)."""
+    return Counter(BRACE_PLACEHOLDER.findall(text))
+
+
+def is_client_message(message) -> bool:
+    """A msgid used by static/js (it may be used by the server as well)."""
+    return any(filename.endswith(".js") for filename, _line in message.locations)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +106,11 @@ def test_placeholders_survive_translation(english):
     wrong = [(m.id, m.string) for m in english
              if m.id and m.string and placeholders(m.id) != placeholders(m.string)]
     assert not wrong
+    # The client's strings keep their {name} placeholders too (t() fills them by name).
+    wrong_js = [(m.id, m.string) for m in english
+                if m.id and m.string and is_client_message(m)
+                and js_placeholders(m.id) != js_placeholders(m.string)]
+    assert not wrong_js
     problems = [(m.id, str(e)) for m, errors in english.check() for e in errors]
     assert not problems  # Babel's own checks: python-format compatibility
 
@@ -102,6 +119,24 @@ def test_english_translations_contain_no_chinese(english):
     leftovers = [(m.id, m.string) for m in english if m.id and (
         HAN.search(m.string) or CJK_PUNCTUATION.search(m.string))]
     assert not leftovers
+
+
+def test_js_placeholder_pattern_sees_names():
+    chinese = "已走访 {done} / {total} 户"
+    assert js_placeholders(chinese) == Counter({"done": 1, "total": 1})
+    assert js_placeholders("Visited {done} of {total}") == js_placeholders(chinese)
+    assert js_placeholders("Visited {done} of {all}") != js_placeholders(chinese)
+    assert js_placeholders("{n} photos, {n} left") != js_placeholders("{n} 张照片")
+    assert js_placeholders("no braces, 50%") == Counter()
+
+
+def test_client_strings_are_recognised_by_their_js_location():
+    """The placeholder check above applies to the client's strings once they are extracted
+    (babel.cfg's [javascript] sections): a .js location marks them."""
+    from babel.messages.catalog import Message
+
+    assert is_client_message(Message("删除", locations=[("static/js/field-kit.js", 87)]))
+    assert not is_client_message(Message("删除", locations=[("templates/base.html", 3)]))
 
 
 def test_placeholder_pattern_sees_names_and_conversions():

@@ -1,5 +1,6 @@
 // Page enhancements shared by every page. No inline scripts (strict CSP).
 import { initSyncBar, initLogout } from "./sync-ui.js";
+import { ready, t } from "./i18n.js";
 
 // htmx sends the CSRF token on every request it makes.
 document.addEventListener("htmx:configRequest", (event) => {
@@ -16,7 +17,7 @@ document.addEventListener("click", async (event) => {
   const pos = await quickPosition();
   button.disabled = false;
   const form = button.form;
-  if (!pos) { button.textContent = "无法定位"; return; }
+  if (!pos) { button.textContent = t("无法定位"); return; }
   form.querySelector('[data-near="lat"]').value = pos.lat.toFixed(6);
   form.querySelector('[data-near="lon"]').value = pos.lon.toFixed(6);
   if (window.htmx) window.htmx.trigger(form, "nearby");
@@ -56,6 +57,8 @@ async function registerWorker() {
   });
 }
 
+// The sync bar speaks the page's language from its first paint.
+await ready;
 initLogout();
 initSyncBar();
 registerWorker();

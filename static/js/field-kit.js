@@ -5,6 +5,7 @@ import { downscale } from "./camera.js";
 import * as outbox from "./outbox.js";
 import { getMeta } from "./db.js";
 import { settled } from "./sync.js";
+import { t } from "./i18n.js";
 
 export function setField(form, name, value) {
   const input = form.elements.namedItem(name);
@@ -40,8 +41,8 @@ export function attachGps(form) {
         setField(form, "accuracy_m", fix.accuracy_m);
         setField(form, "location_captured_at", fix.captured_at);
       }
-      if (state === "locating") status.textContent = fix ? `正在提高定位精度… 当前精度 ${fix.accuracy_m} 米` : "正在定位…";
-      else if (state === "ok") status.textContent = `已定位，精度 ${fix.accuracy_m} 米`;
+      if (state === "locating") status.textContent = fix ? t("正在提高定位精度… 当前精度 {accuracy} 米", { accuracy: fix.accuracy_m }) : t("正在定位…");
+      else if (state === "ok") status.textContent = t("已定位，精度 {accuracy} 米", { accuracy: fix.accuracy_m });
       else status.textContent = message;
     });
   };
@@ -66,14 +67,14 @@ export function attachPhotos(form, { defaultCaption = "household" } = {}) {
       const li = document.createElement("li");
       const img = document.createElement("img");
       img.src = p.url;
-      img.alt = `照片 ${i + 1}`;
+      img.alt = t("照片 {n}", { n: i + 1 });
       li.append(img);
       if (template) {
         const select = template.cloneNode(true);
         select.disabled = false;
         select.className = "";
         for (const a of ["aria-hidden", "tabindex", "data-caption-template", "name"]) select.removeAttribute(a);
-        select.setAttribute("aria-label", `照片 ${i + 1} 的内容`);
+        select.setAttribute("aria-label", t("照片 {n} 的内容", { n: i + 1 }));
         select.value = p.caption;
         select.addEventListener("change", () => { p.caption = select.value; });
         li.append(select);
@@ -84,7 +85,7 @@ export function attachPhotos(form, { defaultCaption = "household" } = {}) {
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "btn btn-small btn-quiet";
-      remove.textContent = "删除";
+      remove.textContent = t("删除");
       remove.addEventListener("click", () => { URL.revokeObjectURL(p.url); photos.splice(i, 1); render(); });
       li.append(size, remove);
       return li;
@@ -119,7 +120,7 @@ export async function recordOwner() {
 /** Save a record to the outbox; then the sync bar takes over. */
 export async function saveToOutbox({ record, photos, label }) {
   const user = await recordOwner();
-  if (!user) throw new Error("这部手机上还没有登录的账号，请联网登录后再保存");
+  if (!user) throw new Error(t("这部手机上还没有登录的账号，请联网登录后再保存"));
   await outbox.append({
     record, user, label,
     photos: photos.map((p) => ({ id: p.id, mime: p.type, buffer: p.buffer, sha256: p.sha256, bytes: p.bytes })),
@@ -138,10 +139,10 @@ export function showSaved(form, { id, backHref, backText, viewHref }) {
   panel.dataset.testid = "saved-on-phone";
   panel.innerHTML = "";
   const h = document.createElement("h2");
-  h.textContent = "已保存在本手机";
+  h.textContent = t("已保存在本手机");
   const p = document.createElement("p");
   p.dataset.savedStatus = "";
-  p.textContent = navigator.onLine ? "正在上传…" : "当前没有网络，联网后会自动上传，请不要清除浏览器数据";
+  p.textContent = navigator.onLine ? t("正在上传…") : t("当前没有网络，联网后会自动上传，请不要清除浏览器数据");
   const back = document.createElement("a");
   back.className = "btn";
   back.href = backHref;
@@ -155,7 +156,7 @@ export function showSaved(form, { id, backHref, backText, viewHref }) {
     done = true;
     window.removeEventListener("fieldwork:outbox", check);
     outbox.channelFor()?.removeEventListener("message", check);
-    p.textContent = "已上传到服务器";
+    p.textContent = t("已上传到服务器");
     // Let the sync finish (it pulls after sending) before leaving the page: a sync cut off
     // by the navigation would only be repeated by the next page.
     await settled();

@@ -12,6 +12,7 @@
 // zh unless `loadCatalogue(locale)` says otherwise. A missing msgid, or no catalogue at all
 // (offline before the worker cached it), falls back to the Chinese msgid.
 
+const FETCH_TIMEOUT_MS = 4000;
 let catalogue = {};
 
 /** "en", "en-GB" → "en"; anything Chinese, empty or unknown → "zh" (no catalogue needed). */
@@ -33,9 +34,16 @@ async function fetchCatalogue(url) {
       if (hit) return await hit.json();
     } catch (_) { /* no cache storage (private mode, tests): the network decides */ }
   }
-  const response = await fetch(url, { credentials: "same-origin" });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  return response.json();
+  // A weak signal must not hold the page: past the timeout it shows the msgids.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), FETCH_TIMEOUT_MS);
+  try {
+    const response = await fetch(url, { credentials: "same-origin", signal: abort.signal });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return await response.json();
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Load (or switch to) a locale's catalogue; never rejects: on failure t() shows msgids. */

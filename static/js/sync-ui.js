@@ -5,6 +5,7 @@ import { syncNow, resetBackoff, forgetUser } from "./sync.js";
 import * as outbox from "./outbox.js";
 import { getMeta } from "./db.js";
 import { humanBytes } from "./outbox.js";
+import { t } from "./i18n.js";
 
 const INTERVAL_MS = 3 * 60_000;
 
@@ -42,25 +43,33 @@ export function initSyncBar() {
     progress.hidden = state !== "sending" || !status.total;
     if (!progress.hidden) { progress.max = status.total; progress.value = status.sent || 0; }
     const pending = waiting || sum.photos
-      ? `本机待上传：${waiting} 条记录、${sum.photos} 张照片（${humanBytes(sum.photoBytes)}）` : "";
-    const rejected = sum.rejected ? `；${sum.rejected} 条被退回，请查看` : "";
+      ? t("本机待上传：{records} 条记录、{photos} 张照片（{size}）",
+          { records: waiting, photos: sum.photos, size: humanBytes(sum.photoBytes) }) : "";
+    const rejected = sum.rejected ? t("；{rejected} 条被退回，请查看", { rejected: sum.rejected }) : "";
     if (state === "sending") {
       const pct = status.total ? Math.round((100 * (status.sent || 0)) / status.total) : null;
-      text.textContent = `正在同步…${pct != null ? ` ${pct}%` : ""}${pending ? `　${pending}` : ""}`;
+      text.textContent = `${t("正在同步…")}${pct != null ? ` ${pct}%` : ""}${pending ? `　${pending}` : ""}`;
     } else if (state === "offline") {
-      text.textContent = waiting || sum.photos ? `离线：${waiting} 条记录、${sum.photos} 张照片保存在本机，联网后自动上传` : "离线：可以继续走访，记录会保存在本机";
+      text.textContent = waiting || sum.photos
+        ? t("离线：{records} 条记录、{photos} 张照片保存在本机，联网后自动上传", { records: waiting, photos: sum.photos })
+        : t("离线：可以继续走访，记录会保存在本机");
     } else if (state === "login_required") {
-      text.textContent = `登录已过期，请重新登录后继续同步${waiting ? `（${waiting} 条记录保存在本机，不会丢失）` : ""}`;
+      text.textContent = t("登录已过期，请重新登录后继续同步")
+        + (waiting ? t("（{records} 条记录保存在本机，不会丢失）", { records: waiting }) : "");
     } else if (state === "account_disabled") {
-      text.textContent = `此账号已停用，本机保存的帮扶户资料已清除${waiting ? `（${waiting} 条未上传的记录已加密保存在本机，请联系管理员）` : ""}`;
+      text.textContent = t("此账号已停用，本机保存的帮扶户资料已清除")
+        + (waiting ? t("（{records} 条未上传的记录已加密保存在本机，请联系管理员）", { records: waiting }) : "");
     } else if (state === "error") {
       const secs = status.retry_in_ms ? Math.round(status.retry_in_ms / 1000) : null;
-      const hint = status.hint ? `（${status.hint}）` : "";
-      text.textContent = `同步未完成${hint}${secs ? `，${secs} 秒后重试` : ""}${pending ? `。${pending}` : ""}`;
+      text.textContent = t("同步未完成")
+        + (status.hint ? t("（{hint}）", { hint: status.hint }) : "")
+        + (secs ? t("，{secs} 秒后重试", { secs }) : "")
+        + (pending ? t("。{pending}", { pending }) : "");
     } else if (pending) {
       text.textContent = pending + rejected;
     } else {
-      text.textContent = `已全部同步${lastSync ? ` · 上次同步 ${hhmm(lastSync)}` : ""}${rejected}`;
+      text.textContent = t("已全部同步")
+        + (lastSync ? t(" · 上次同步 {time}", { time: hhmm(lastSync) }) : "") + rejected;
     }
     let login = bar.querySelector("[data-login-link]");
     const needsLogin = state === "login_required" || state === "account_disabled";
@@ -69,7 +78,7 @@ export function initSyncBar() {
       login.dataset.loginLink = "";
       login.className = "btn btn-small btn-primary";
       login.href = `/login?next=${encodeURIComponent(location.pathname)}`;
-      login.textContent = "重新登录";
+      login.textContent = t("重新登录");
       bar.append(login);
     } else if (!needsLogin && login) login.remove();
   }
