@@ -1,6 +1,7 @@
 // Page enhancements shared by every page. No inline scripts (strict CSP).
 import { initSyncBar, initLogout } from "./sync-ui.js";
 import { ready, t } from "./i18n.js";
+import { WORKER_MESSAGES } from "./keys.js";
 
 // htmx sends the CSRF token on every request it makes.
 document.addEventListener("htmx:configRequest", (event) => {
@@ -38,7 +39,7 @@ async function registerWorker() {
   const offer = (worker) => {
     if (!banner || !worker) return;
     banner.hidden = false;
-    banner.querySelector('[data-action="apply-update"]').onclick = () => worker.postMessage({ type: "SKIP_WAITING" });
+    banner.querySelector('[data-action="apply-update"]').onclick = () => worker.postMessage({ type: WORKER_MESSAGES.skipWaiting });
   };
   // A new version waits until the user says so: unsent work lives in IndexedDB and survives,
   // but a half-filled form on screen would not survive a reload under the user's hands.

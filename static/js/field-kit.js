@@ -6,6 +6,7 @@ import * as outbox from "./outbox.js";
 import { getMeta } from "./db.js";
 import { settled } from "./sync.js";
 import { t } from "./i18n.js";
+import { EVENTS, META } from "./keys.js";
 
 export function setField(form, name, value) {
   const input = form.elements.namedItem(name);
@@ -112,7 +113,7 @@ export function attachPhotos(form, { defaultCaption = "household" } = {}) {
  * session seen on this phone (the offline shell). */
 export async function recordOwner() {
   const { userId, username } = document.body.dataset;
-  const last = await getMeta("session_user");
+  const last = await getMeta(META.sessionUser);
   if (userId && (!last || String(last.id) !== userId)) return { id: userId, username };
   return last;
 }
@@ -127,7 +128,7 @@ export async function saveToOutbox({ record, photos, label }) {
   });
   // Ask for the storage not to be evicted; refused is fine, the work still is saved.
   navigator.storage?.persist?.().catch(() => {});
-  window.dispatchEvent(new CustomEvent("fieldwork:request-sync", { detail: { after: "save" } }));
+  window.dispatchEvent(new CustomEvent(EVENTS.requestSync, { detail: { after: "save" } }));
   return user;
 }
 
@@ -154,7 +155,7 @@ export function showSaved(form, { id, backHref, backText, viewHref }) {
   const check = async () => {
     if (done || await outbox.get(id)) return;
     done = true;
-    window.removeEventListener("fieldwork:outbox", check);
+    window.removeEventListener(EVENTS.outbox, check);
     outbox.channelFor()?.removeEventListener("message", check);
     p.textContent = t("已上传到服务器");
     // Let the sync finish (it pulls after sending) before leaving the page: a sync cut off
@@ -162,7 +163,7 @@ export function showSaved(form, { id, backHref, backText, viewHref }) {
     await settled();
     if (viewHref) location.assign(viewHref);
   };
-  window.addEventListener("fieldwork:outbox", check);
+  window.addEventListener(EVENTS.outbox, check);
   outbox.channelFor()?.addEventListener("message", check);
   return panel;
 }

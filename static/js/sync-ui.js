@@ -6,6 +6,7 @@ import * as outbox from "./outbox.js";
 import { getMeta } from "./db.js";
 import { humanBytes } from "./outbox.js";
 import { t } from "./i18n.js";
+import { EVENTS, MESSAGES, META, SYNC_TAG } from "./keys.js";
 
 const INTERVAL_MS = 3 * 60_000;
 
@@ -29,9 +30,9 @@ export function initSyncBar() {
     // Renders overlap (each reads IndexedDB): only the latest one may paint, or a slow
     // "sending" could land after "idle" and leave the bar stale.
     const generation = ++renders;
-    const user = await getMeta("session_user");
+    const user = await getMeta(META.sessionUser);
     const sum = await outbox.summary(user ? user.id : null);
-    const lastSync = user ? await getMeta(`last_sync:${user.id}`) : null;
+    const lastSync = user ? await getMeta(META.lastSync(user.id)) : null;
     if (generation !== renders) return;
     const waiting = sum.records + sum.accepted;
     let state = status.state;
@@ -97,20 +98,20 @@ export function initSyncBar() {
     }
   };
 
-  window.addEventListener("fieldwork:sync", (e) => render(e.detail));
-  window.addEventListener("fieldwork:outbox", () => render());
+  window.addEventListener(EVENTS.sync, (e) => render(e.detail));
+  window.addEventListener(EVENTS.outbox, () => render());
   outbox.channelFor()?.addEventListener("message", (e) => {
-    if (e.data?.type === "sync-status") render(e.data);
+    if (e.data?.type === MESSAGES.syncStatus) render(e.data);
     else render();
   });
   window.addEventListener("online", () => { resetBackoff(); run("online"); });
   window.addEventListener("offline", () => render({ state: "offline" }));
-  window.addEventListener("fieldwork:request-sync", () => {
+  window.addEventListener(EVENTS.requestSync, () => {
     // The page tries at once, without waiting for a service worker that may never be ready
     // (refused, private mode); Background Sync keeps trying after the page is closed.
     run("save");
     navigator.serviceWorker?.ready
-      .then((reg) => reg.sync?.register("fieldwork-outbox"))
+      .then((reg) => reg.sync?.register(SYNC_TAG))
       .catch(() => { /* not supported or not allowed: the page's own triggers cover it */ });
   });
   bar.querySelector('[data-action="sync-now"]').addEventListener("click", () => { resetBackoff(); run("manual"); });
@@ -126,7 +127,7 @@ export function initLogout() {
     form.addEventListener("submit", async (event) => {
       if (form.dataset.cleared) return;
       event.preventDefault();
-      const user = await getMeta("session_user");
+      const user = await getMeta(META.sessionUser);
       if (user) await forgetUser(user.id);
       form.dataset.cleared = "1";
       form.submit();
