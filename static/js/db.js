@@ -49,7 +49,10 @@ function promisify(req) {
   });
 }
 
-/** Run fn(stores) in one transaction; resolves with fn's result once it has committed. */
+/** Run fn(stores, req) in one transaction; resolves with fn's result once it has committed.
+ * If fn throws or rejects, the transaction is aborted (nothing of it is written) and tx
+ * rejects with fn's error. fn may only await IndexedDB requests of this transaction: awaiting
+ * anything else lets the transaction commit early (IndexedDB's rule, not ours). */
 export async function tx(storeNames, mode, fn) {
   const db = await openDb();
   const names = Array.isArray(storeNames) ? storeNames : [storeNames];
@@ -61,7 +64,14 @@ export async function tx(storeNames, mode, fn) {
     t.onerror = () => reject(t.error);
     t.onabort = () => reject(t.error || new Error("transaction aborted"));
   });
-  result = await fn(stores, promisify);
+  try {
+    result = await fn(stores, promisify);
+  } catch (err) {
+    // Without this, the requests fn made before failing would still commit: a partial write.
+    try { t.abort(); } catch (_) { /* already committed or aborted */ }
+    done.catch(() => { /* the abort is reported as fn's own error, below */ });
+    throw err;
+  }
   return done;
 }
 
