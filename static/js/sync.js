@@ -29,6 +29,14 @@ function notAboutTheRecord(status, data) {
   return status === 403 || status === 408 || status === 429 || data?.error?.code === "csrf";
 }
 
+/** What sync.js takes from its surroundings: the network and the timer. The unit tests point
+ * fetch at a local HTTP server and the timer at a recorder (tests/js); nothing else sets them. */
+export const io = {
+  fetch: (...args) => fetch(...args),
+  setTimeout: (...args) => setTimeout(...args),
+  clearTimeout: (...args) => clearTimeout(...args),
+};
+
 let running = null;
 let queued = null;
 let failures = 0;
@@ -46,7 +54,7 @@ async function api(path, { method = "GET", body, csrf, headers = {} } = {}) {
   // when the phone's cookies have expired (finding 4 of the audit).
   const device = await deviceId();
   try {
-    res = await fetch(API + path, {
+    res = await io.fetch(API + path, {
       method,
       credentials: "same-origin",
       cache: "no-store",
@@ -120,7 +128,7 @@ export async function wipeUser(userId) {
 function uploadWithProgress(url, photo, csrf, onProgress) {
   // XMLHttpRequest reports upload progress; the service worker has only fetch.
   if (typeof XMLHttpRequest === "undefined") {
-    return fetch(url, {
+    return io.fetch(url, {
       method: "PUT", credentials: "same-origin", body: photo.buffer,
       headers: { "Content-Type": photo.mime, "X-Content-SHA256": photo.sha256, "X-CSRFToken": csrf, Accept: "application/json" },
     }).then(async (res) => ({ status: res.status, data: await res.json().catch(() => null) }),
@@ -322,9 +330,9 @@ async function withLock(fn) {
 }
 
 function scheduleRetry() {
-  clearTimeout(retryTimer);
+  io.clearTimeout(retryTimer);
   const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 10));
-  retryTimer = setTimeout(() => syncNow({ reason: "retry" }), delay);
+  retryTimer = io.setTimeout(() => syncNow({ reason: "retry" }), delay);
   return delay;
 }
 
@@ -387,5 +395,5 @@ export async function settled() {
 
 export function resetBackoff() {
   failures = 0;
-  clearTimeout(retryTimer);
+  io.clearTimeout(retryTimer);
 }
