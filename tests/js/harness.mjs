@@ -7,6 +7,10 @@ import { createHash } from "node:crypto";
 
 // The modules test for `self` (BroadcastChannel) as in a page or a worker.
 globalThis.self ??= globalThis;
+// Node 18 (Debian's) has Web Crypto only as a module; 19+ has the global, as browsers do.
+if (!globalThis.crypto?.subtle) {
+  Object.defineProperty(globalThis, "crypto", { value: (await import("node:crypto")).webcrypto });
+}
 
 export const js = (name) => new URL(`../../static/js/${name}`, import.meta.url).href;
 
