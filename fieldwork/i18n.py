@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection, Iterator
 from pathlib import Path
+from typing import IO, Any
 
-from babel.messages.extract import extract_from_file
 from babel.messages.frontend import parse_mapping_cfg
 from babel.util import pathmatch
 from flask import Flask, current_app, has_request_context, request, session
@@ -57,9 +59,47 @@ def init_i18n(app: Flask, babel: Babel) -> None:
 
 
 # ------------------------------------------------------------------ the client's catalogue
-# static/js translates with t("中文", {name}) (static/js/i18n.js); the msgids are found by
-# Babel's JavaScript extractor with the [javascript: …] sections of babel.cfg (keyword `t`),
-# the very sections `make extract-messages` uses, so the .po and this catalogue agree.
+# static/js translates with t("中文", {name}) (static/js/i18n.js). babel.cfg maps static/js to
+# extract_js below, for `make extract-messages` and for this catalogue alike, so the .po and
+# the catalogue agree. Babel's own JavaScript extractor is not used: it loses or garbles
+# msgids next to template literals (`${…}`), which the client uses everywhere.
+
+JS_EXTRACTOR = "fieldwork.i18n.extract_js"
+# A keyword call whose first argument is a plain "…" or '…' string literal.
+_JS_CALL = re.compile(
+    r"""(?<![\w.$])(?P<func>[A-Za-z_$][\w$]*)\(\s*"""
+    r"""(?P<literal>"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')\s*[,)]""")
+
+
+_JS_ESCAPE = re.compile(r"\\(u\{[0-9a-fA-F]+\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)")
+_JS_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
+
+
+def _js_unquote(literal: str) -> str:
+    """The value of a JavaScript "…" or '…' string literal."""
+    def one(match: re.Match[str]) -> str:
+        code = match[1]
+        if code[0] in "ux" and len(code) > 1:
+            return chr(int(code[1:].strip("{}"), 16))
+        return _JS_SIMPLE_ESCAPES.get(code, code)
+    return _JS_ESCAPE.sub(one, literal[1:-1])
+
+
+def extract_js(fileobj: IO[bytes], keywords: Collection[str], comment_tags: Collection[str],
+               options: dict[str, Any]) -> Iterator[tuple[int, str, str, list[str]]]:
+    """Babel extraction method for the client: t("msgid", {…}) calls, msgid a string literal.
+    Calls inside // or /* */ comments (usage examples) are not messages."""
+    source = fileobj.read().decode(options.get("encoding", "utf-8"))
+    names = set(keywords) or {"t"}
+    for match in _JS_CALL.finditer(source):
+        if match["func"] not in names:
+            continue
+        line_start = source.rfind("\n", 0, match.start()) + 1
+        before = source[line_start:match.start()]
+        if "//" in before or before.lstrip().startswith(("*", "/*")):
+            continue
+        lineno = source.count("\n", 0, match.start()) + 1
+        yield lineno, match["func"], _js_unquote(match["literal"]), []
 
 
 def client_msgids(root: Path = ROOT) -> list[str]:
@@ -67,19 +107,17 @@ def client_msgids(root: Path = ROOT) -> list[str]:
     with (root / "babel.cfg").open(encoding="utf-8") as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
     patterns = [(pattern, options_map.get(pattern, {})) for pattern, method in method_map
-                if method == "javascript"]
+                if method == JS_EXTRACTOR]
     found: dict[str, None] = {}
     for path in sorted((root / "static").rglob("*.js")):
         relative = path.relative_to(root).as_posix()
         for pattern, options in patterns:
             if not pathmatch(pattern, relative):
                 continue
-            # Only the section's own keywords (t): not gettext's defaults, which minified or
-            # unrelated code could match.
-            for _line, msgid, _comments, _context in extract_from_file(
-                    "javascript", str(path), keywords=options.get("keywords") or {"t": None},
-                    options=options):
-                found[msgid if isinstance(msgid, str) else msgid[0]] = None
+            keywords = options.get("keywords") or {"t": None}
+            with path.open("rb") as fileobj:
+                for _line, _func, msgid, _comments in extract_js(fileobj, keywords, (), options):
+                    found[msgid] = None
             break
     return list(found)
 

@@ -3,6 +3,7 @@ static/js (static/js/i18n.js), and the service worker precaches it."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -11,7 +12,7 @@ from babel.messages.mofile import write_mo
 
 from fieldwork import ROOT
 from fieldwork.extensions import babel
-from fieldwork.i18n import client_msgids
+from fieldwork.i18n import client_msgids, extract_js
 
 # A msgid the client really uses (static/js/field-kit.js), one with a placeholder
 # (static/js/sync-ui.js), and one that only the server uses (never sent to the client).
@@ -60,6 +61,23 @@ def test_the_msgids_are_the_t_calls_of_static_js():
                       if "vendor" not in p.parts)
     assert [m for m in msgids if f't("{m}"' not in sources and f"t('{m}'" not in sources
             and f"t(`{m}`" not in sources] == []
+
+
+def test_the_extractor_reads_t_calls_around_template_literals_and_skips_comments():
+    source = "\n".join([
+        'a.href = `/login?next=${encodeURIComponent(location.pathname)}`;',
+        'b.textContent = t("重新登录");',
+        'c.textContent = `${t("正在同步…")}${pct != null ? ` ${pct}%` : ""}`;',
+        'd = t("约 {d}", { d: d < 1000 ? `${Math.trunc(d)} m` : `${(d / 1000).toFixed(1)} km` });',
+        "// t(\"只是注释\") is a usage example",
+        " * t(\"文档注释\")",
+        'e = at("不是t") + gettext("也不是") + t(\'单引号\') + t("转义\\"引号\\"\\u4e2d");',
+        'f = t(`模板 ${x}`) + t(name);',
+    ]).encode()
+    calls = extract_js(io.BytesIO(source), {"t": None}, (), {})
+    found = [(line, msgid) for line, _func, msgid, _comments in calls]
+    assert found == [(2, "重新登录"), (3, "正在同步…"), (4, "约 {d}"), (7, "单引号"),
+                     (7, '转义"引号"中')]
 
 
 def test_english_catalogue_has_the_client_translations_only(client):
