@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import sqlalchemy as sa
 from flask import Blueprint, abort, render_template
 from flask_login import current_user, login_required
 
 from fieldwork.accounts import roles
 from fieldwork.accounts.scope import place_clause
-from fieldwork.discovery import form
 from fieldwork.extensions import db
 from fieldwork.places.models import Place
 
@@ -29,6 +26,5 @@ def communities_for(user) -> list[dict]:
 def new():
     if current_user.role not in roles.REPORTERS:
         abort(404)
-    context = {"schema": form.definition(), "regions": communities_for(current_user)}
-    return render_template("discovery/new.html",
-                           context_json=json.dumps(context, ensure_ascii=False))
+    # The form is drawn on the phone from the synced data (static/js/pages/discovery.js).
+    return render_template("offline.html", offline_shell=True), 200, {"Cache-Control": "no-cache"}

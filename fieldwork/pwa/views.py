@@ -30,7 +30,13 @@ SHELL_ASSETS = [
     "js/visit-form.js",
     "js/discovery-form.js",
     "js/field-kit.js",
-    "js/offline-app.js",
+    "js/field-app.js",
+    "js/pages/common.js",
+    "js/pages/mine.js",
+    "js/pages/household.js",
+    "js/pages/visit.js",
+    "js/pages/discovery.js",
+    "js/pages/device.js",
     "js/schema-form.js",
     "icons/icon.svg",
     "icons/icon-192.png",
@@ -129,10 +135,9 @@ def offline_shell():
 
 @bp.get("/device")
 def device():
-    """What is still on this phone. Rendered from IndexedDB, so whoever holds the phone sees
-    that records wait (nothing server-side is shown). Their contents are another matter: only
-    the user logged in here sees the labels of their own records and may export them; logged
-    out, nobody may (the page names that user for offline-app.js, `data-export-user`)."""
-    response = Response(render_template("device.html", offline_shell=True))
-    response.headers["Cache-Control"] = "no-store"
+    """What is still on this phone: the shell; static/js/pages/device.js draws it from IndexedDB,
+    so whoever holds the phone sees that records wait. Only the phone's signed-in user sees the
+    labels of their own records and may export them; logged out, nobody may."""
+    response = Response(render_template("offline.html", offline_shell=True))
+    response.headers["Cache-Control"] = "no-cache"
     return response
