@@ -35,6 +35,7 @@ async function registerWorker() {
     console.warn("fieldwork: service worker not available", err);
     return;
   }
+  if (!reg) return; // registration stubbed out (a browser's or a test's "no service workers")
   const banner = document.querySelector("[data-update-banner]");
   const offer = (worker) => {
     if (!banner || !worker) return;
