@@ -3,7 +3,8 @@
 // offline.html: no user data in it); this router picks the page module, which draws from
 // IndexedDB and the outbox; the sync started on load (sync-ui.js) then pulls in the
 // background and the page is drawn again from the fresher data.
-import { ready, t } from "./i18n.js";
+import { catalogueLocale, loadCatalogue, ready, t } from "./i18n.js";
+import { setMeta } from "./db.js";
 import * as outbox from "./outbox.js";
 import { el, hasPulled, isLocked, loginAgain, needLogin, notCached, sessionUser, syncing } from "./pages/common.js";
 
@@ -40,6 +41,35 @@ async function freshCsrf(sync) {
   return document.querySelector('meta[name="csrf-token"]')?.content || "";
 }
 
+const LANGUAGES = [["zh_Hans_CN", "简体中文"], ["en", "English"]];
+
+/** The language buttons of the server's menu (templates/_language.html). */
+function languages(user) {
+  const csrf = el("input", { type: "hidden", name: "csrf_token" });
+  const chosen = el("input", { type: "hidden", name: "locale" });
+  const form = el("form", { method: "post", action: "/language", class: "lang-form" }, csrf, chosen,
+    el("input", { type: "hidden", name: "next", value: location.pathname + location.search }),
+    LANGUAGES.map(([code, label]) => el("button", { type: "button", class: "btn btn-quiet btn-small", value: code,
+      "aria-pressed": catalogueLocale(document.documentElement.lang) === catalogueLocale(code) ? "true" : null, text: label })));
+  form.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[value]");
+    if (!button) return;
+    chosen.value = button.value;
+    csrf.value = await freshCsrf(await import("./sync.js"));
+    // The cached shell keeps its language: the phone's session says which one to load.
+    await setMeta("session_user", { ...user, locale: button.value });
+    form.submit();
+  });
+  return form;
+}
+
+/** The shell was cached in one language; the user's own choice wins. */
+async function useLocaleOf(user) {
+  if (!user?.locale || catalogueLocale(user.locale) === catalogueLocale(document.documentElement.lang)) return;
+  document.documentElement.lang = catalogueLocale(user.locale) === "en" ? "en" : "zh-CN";
+  await loadCatalogue(user.locale);
+}
+
 function header(user) {
   const name = document.querySelector("[data-shell-user]");
   if (name) name.textContent = user?.name || "";
@@ -66,8 +96,10 @@ function header(user) {
   const menu = el("details", { class: "menu", "data-shell-menu": "1" },
     el("summary", { "aria-label": t("账号菜单"), text: user.name || user.username || "" }),
     el("div", { class: "menu-body" },
+      el("p", { class: "muted", text: [user.role_label, user.place?.name].filter(Boolean).join(" · ") }),
       el("a", { href: "/device", text: t("本机记录") }),
       el("a", { href: "/password", text: t("修改密码") }),
+      languages(user),
       logout));
   (name || document.querySelector(".topbar"))?.after(menu);
   if (name) name.hidden = true;
@@ -77,21 +109,29 @@ function justSignedIn() {
   try { return new URL(document.referrer).pathname === "/login"; } catch (_) { return false; }
 }
 
-async function whoIsHere() {
-  let user = await sessionUser();
-  if (navigator.onLine && justSignedIn()) {
-    // A new login: the phone's last user may be someone else, the server decides.
-    try {
-      const sync = await import("./sync.js");
-      user = (await sync.session()).user;
-      await sync.forgetOtherUsers(user.id);
-    } catch (_) { /* the background sync will tell */ }
-  }
-  if (!user && navigator.onLine) {
-    // Straight after the login the first sync may not have stored the session yet.
-    try { user = (await (await import("./sync.js")).session()).user; } catch (_) { /* offline or signed out */ }
-  }
-  return user;
+/** The user of this phone: the last session seen here, or after a new login (or with none
+ * seen yet) the server's answer. While that first sync runs, "正在同步…" is on screen. */
+async function whoIsHere(root) {
+  const user = await sessionUser();
+  if (!navigator.onLine || (user && !justSignedIn())) return user;
+  if (!user || !await hasPulled(user.id)) syncing(root);
+  // A sync asks the server who is signed in and forgets other users' households. Through
+  // syncNow, which runs one sync at a time: asking in parallel with the sync started on load
+  // would mint a second CSRF token for the fresh session.
+  await (await import("./sync.js")).syncNow({ reason: "signed-in" });
+  return sessionUser();
+}
+
+/** Resolves at the end of the next sync this page hears of. */
+function nextSync() {
+  return new Promise((resolve) => {
+    const done = (e) => {
+      if (e.detail?.state === "sending") return;
+      window.removeEventListener("fieldwork:sync", done);
+      resolve(e.detail?.state);
+    };
+    window.addEventListener("fieldwork:sync", done);
+  });
 }
 
 /** A list or household page on screen goes as soon as the server says the login expired or
@@ -118,22 +158,28 @@ export async function route(root = document.querySelector("[data-offline-app]"))
   await ready;
   const page = pageFor(location.pathname);
   if (page?.name === "device") {
-    header(await sessionUser());
+    const holder = await sessionUser();
+    await useLocaleOf(holder);
+    header(holder);
     root.dataset.page = "device";
     await (await modules.device()).render(root);
     root.dataset.drawn = "1";
     return root;
   }
-  const user = await whoIsHere();
+  const user = await whoIsHere(root);
+  await useLocaleOf(user);
   header(user);
   if (!user) return needLogin(root);
   if (!page) return notCached(root);
   if (page.name !== "discovery" && await isLocked(user)) return loginAgain(root);
   if (!await hasPulled(user.id) && navigator.onLine) {
-    // First login on this phone: nothing to draw until the first pull lands.
+    // First login on this phone and the first pull has not landed: say so, and try again
+    // when the next sync (the bar's retry, "立即同步", the network coming back) ends.
     syncing(root);
-    const state = await (await import("./sync.js")).syncNow({ reason: "first" });
+    const sync = await import("./sync.js");
+    const state = await sync.syncNow({ reason: "first" });
     if (ENDED.has(state)) return route(root);
+    if (!await hasPulled(user.id)) { await nextSync(); return route(root); }
   }
   const mod = await modules[page.name]();
   // root.dataset.drawn counts the draws: the first from the phone, later ones after a pull.
