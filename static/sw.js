@@ -2,6 +2,7 @@
 // PRECACHE: a new static file or template means a new worker and a fresh cache.
 import { syncNow } from "/static/js/sync.js";
 import { getMeta } from "/static/js/db.js";
+import { META } from "/static/js/keys.js";
 
 const VERSION = "__VERSION__";
 const PRECACHE = __PRECACHE__;
@@ -61,7 +62,7 @@ async function localFirst(url) {
   // Whose pages these are is known only to the phone's last session (the server decides
   // otherwise: no session → the login page; an office role → the office pages).
   let user = null;
-  try { user = await getMeta("session_user"); } catch (_) { return false; }
+  try { user = await getMeta(META.sessionUser); } catch (_) { return false; }
   if (!user) return false;
   return helperPage ? user.role === "helper" : REPORTERS.includes(user.role);
 }

@@ -249,28 +249,33 @@ def test_a_helpers_pages_are_in_english(client, auth, world, make_user, make_hou
     auth.login(as_=helper)
     data = tuple(p.name for p in (world.city, world.county, world.street, world.community))
 
-    mine = english_get(client, "/households/mine")
-    assert mine.status_code == 200
-    text = main_text(mine)
-    assert "My households" in text
-    assert "Overdue" in text and "Wang Fang" in text and other.head_name in text
-    assert "3 people" in text
-    assert chinese_in(text, data) == []
-
-    detail = english_get(client, f"/households/{household.id}")
-    text = main_text(detail)
-    assert "Record a visit" in text and "Household file" in text
-    assert "Income below the dibao line" in text  # the category label
-    assert chinese_in(text, data) == []
-
-    form = english_get(client, f"/households/{household.id}/visits/new")
-    text = main_text(form)
-    for label in ("Household visit survey", "People present", "Income (stable source of living)",
+    # The helper's pages are drawn on the phone (static/js/pages/) from the pull, with the
+    # client's strings from /i18n/<locale>.json: both must be in English.
+    for path in ("/households/mine", f"/households/{household.id}",
+                 f"/households/{household.id}/visits/new"):
+        assert english_get(client, path).status_code == 200
+    catalogue = english_get(client, "/i18n/en.json").get_json()
+    for msgid, english in (("我的帮扶户", "My households"), ("逾期未走访", "Overdue"),
+                           ("登记本次走访", "Record a visit"), ("家庭档案", "Household file"),
+                           ("入户调查表", "Household visit survey"),
+                           ("保存走访记录", "Save visit")):
+        assert catalogue.get(msgid) == english, msgid
+    pulled = english_get(client, "/api/sync/v1/pull").get_json()
+    by_name = {h["head_name"]: h for h in pulled["households"]}
+    assert set(by_name) == {"Wang Fang", other.head_name}
+    assert by_name["Wang Fang"]["category_label"] == "Income below the dibao line"
+    assert by_name["Wang Fang"]["visit_state"] == "overdue"
+    text = " ".join([g["label"] for g in pulled["forms"]["visit"]["groups"]]
+                    + [f["label"] for f in pulled["forms"]["visit"]["fields"]]
+                    + [o["label"] for f in pulled["forms"]["visit"]["fields"]
+                       for o in f.get("options") or []])
+    for label in ("People present", "Income (stable source of living)",
                   "Housing (stable home)", "Education", "Medical care", "Employment",
-                  "Elderly care", "Normal", "At risk", "Hardship", "Save visit"):
+                  "Elderly care", "Normal", "At risk", "Hardship"):
         assert label in text
     assert chinese_in(text, data) == []
 
-    # The same helper, same pages, no English asked for: Chinese.
-    assert "我的帮扶户" in main_text(client.get("/households/mine"))
-    assert "保存走访记录" in main_text(client.get(f"/households/{household.id}/visits/new"))
+    # The same helper, no English asked for: Chinese labels in the pull, no catalogue needed.
+    pulled = client.get("/api/sync/v1/pull").get_json()
+    assert all(chinese_in(h["category_label"]) for h in pulled["households"])
+    assert client.get("/i18n/zh_Hans_CN.json").get_json() == {}

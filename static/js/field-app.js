@@ -3,6 +3,7 @@
 // offline.html: no user data in it); this router picks the page module, which draws from
 // IndexedDB and the outbox; the sync started on load (sync-ui.js) then pulls in the
 // background and the page is drawn again from the fresher data.
+import { EVENTS, MESSAGES, META } from "./keys.js";
 import { catalogueLocale, loadCatalogue, ready, t } from "./i18n.js";
 import { setMeta } from "./db.js";
 import * as outbox from "./outbox.js";
@@ -57,7 +58,7 @@ function languages(user) {
     chosen.value = button.value;
     csrf.value = await freshCsrf(await import("./sync.js"));
     // The cached shell keeps its language: the phone's session says which one to load.
-    await setMeta("session_user", { ...user, locale: button.value });
+    await setMeta(META.sessionUser, { ...user, locale: button.value });
     form.submit();
   });
   return form;
@@ -127,10 +128,10 @@ function nextSync() {
   return new Promise((resolve) => {
     const done = (e) => {
       if (e.detail?.state === "sending") return;
-      window.removeEventListener("fieldwork:sync", done);
+      window.removeEventListener(EVENTS.sync, done);
       resolve(e.detail?.state);
     };
-    window.addEventListener("fieldwork:sync", done);
+    window.addEventListener(EVENTS.sync, done);
   });
 }
 
@@ -144,12 +145,12 @@ function follow(page, user, redraw) {
     if (now && String(now.id) !== String(user.id)) { stop(); route(); } else if (page.live) redraw(true);
   };
   const onPage = (e) => onState(e.detail?.state);
-  const onChannel = (e) => { if (e.data?.type === "sync-status") onState(e.data.state); };
+  const onChannel = (e) => { if (e.data?.type === MESSAGES.syncStatus) onState(e.data.state); };
   const stop = () => {
-    window.removeEventListener("fieldwork:sync", onPage);
+    window.removeEventListener(EVENTS.sync, onPage);
     outbox.channelFor()?.removeEventListener("message", onChannel);
   };
-  window.addEventListener("fieldwork:sync", onPage);
+  window.addEventListener(EVENTS.sync, onPage);
   outbox.channelFor()?.addEventListener("message", onChannel);
 }
 

@@ -1,5 +1,6 @@
 // What every field page shares: the phone's copy of the user's households (IndexedDB), the
 // outbox entries still waiting, and the states shown when there is nothing to show.
+import { META, STORES } from "../keys.js";
 import { getMeta, tx } from "../db.js";
 import * as outbox from "../outbox.js";
 import { el } from "../schema-form.js";
@@ -12,26 +13,26 @@ export const STATE_CHIP = { visited: "chip-ok", due: "chip-warn", overdue: "chip
 export const DIM_SHORT = () => ({ income: t("收入"), housing: t("住房"), education: t("教育"), medical: t("医疗"), employment: t("就业"), elderly: t("养老") });
 
 export async function sessionUser() {
-  return getMeta("session_user");
+  return getMeta(META.sessionUser);
 }
 
 /** The server answered 401 for this user: their households stay hidden until they sign in
  * again (a login that merely expired out of signal hides nothing: the helper keeps working). */
 export async function isLocked(user) {
-  return Boolean(user && await getMeta(`locked:${String(user.id)}`));
+  return Boolean(user && await getMeta(META.locked(String(user.id))));
 }
 
 export async function householdsOf(userId) {
-  return tx("households", "readonly", (s, p) => p(s.households.index("user_id").getAll(String(userId))));
+  return tx(STORES.households, "readonly", (s, p) => p(s.households.index("user_id").getAll(String(userId))));
 }
 
 export async function householdOf(userId, id) {
-  return tx("households", "readonly", (s, p) => p(s.households.get([String(userId), String(id)])));
+  return tx(STORES.households, "readonly", (s, p) => p(s.households.get([String(userId), String(id)])));
 }
 
 /** This user has pulled at least once on this phone (else: first login, wait for the pull). */
 export async function hasPulled(userId) {
-  return Boolean(await getMeta(`pulled_at:${String(userId)}`));
+  return Boolean(await getMeta(META.pulledAt(String(userId))));
 }
 
 const pad = (n) => String(n).padStart(2, "0");

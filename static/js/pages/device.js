@@ -2,6 +2,7 @@
 // records. Whoever holds the phone sees that records wait; only their own user sees their
 // labels and may export them.
 import { getMeta } from "../db.js";
+import { EVENTS, MESSAGES, META } from "../keys.js";
 import * as outbox from "../outbox.js";
 import { open as unseal } from "../vault.js";
 import { el, fmtTime, isLocked, sessionUser, t } from "./common.js";
@@ -63,7 +64,7 @@ const deviceRenders = new WeakMap();
  * has not confirmed their login for OFFLINE_EXPORT_WINDOW_MS (a logout forgets the user). */
 async function exportOwner(user) {
   if (!user || await isLocked(user)) return null;
-  const confirmed = await getMeta(`session_ok:${user.id}`);
+  const confirmed = await getMeta(META.sessionOk(user.id));
   if (!confirmed || Date.now() - Date.parse(confirmed) > OFFLINE_EXPORT_WINDOW_MS) return null;
   return user;
 }
@@ -88,7 +89,7 @@ async function renderDevice(root) {
   // What was sent lately, for the person holding the phone only: its labels name households.
   const sent = [];
   if (user) {
-    for (const s of (await getMeta("sent_log", [])).filter((x) => x.user_id === String(user.id))) {
+    for (const s of (await getMeta(META.sentLog, [])).filter((x) => x.user_id === String(user.id))) {
       sent.push({ ...s, label: await sentLabel(s) });
     }
   }
@@ -138,7 +139,7 @@ async function renderDevice(root) {
       const result = await importUnsent(JSON.parse(await file.text()));
       importStatus.textContent = t("已导入 {added} 条，已存在而跳过 {skipped} 条；联网后会自动上传", result);
       renderDevice(root);
-      window.dispatchEvent(new CustomEvent("fieldwork:request-sync"));
+      window.dispatchEvent(new CustomEvent(EVENTS.requestSync));
     } catch (err) {
       importStatus.textContent = t("导入失败：{message}", { message: err.message });
     }
@@ -170,9 +171,9 @@ async function renderDevice(root) {
  * service worker sending in the background (those tell through the BroadcastChannel). */
 export function render(root) {
   const refresh = () => renderDevice(root);
-  window.addEventListener("fieldwork:outbox", refresh);
+  window.addEventListener(EVENTS.outbox, refresh);
   outbox.channelFor()?.addEventListener("message", (e) => {
-    if (e.data?.type === "outbox-changed") refresh();
+    if (e.data?.type === MESSAGES.outboxChanged) refresh();
   });
   return refresh();
 }

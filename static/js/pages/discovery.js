@@ -1,12 +1,13 @@
 // The discovery form (上报新发现), for the reporting roles.
+import { META } from "../keys.js";
 import { getMeta } from "../db.js";
 import { el, needLogin, notCached, offlineNote, t } from "./common.js";
 
 export async function render(root, user) {
   if (!user) return needLogin(root);
-  const forms = await getMeta(`forms:${user.id}`);
+  const forms = await getMeta(META.forms(user.id));
   const schema = forms?.discovery;
-  const regions = await getMeta(`regions:${user.id}`, []);
+  const regions = await getMeta(META.regions(user.id), []);
   if (!schema) return notCached(root);
   const { initDiscoveryForm, buildDiscoveryForm } = await import("../discovery-form.js");
   const form = buildDiscoveryForm(schema, regions || []);

@@ -1,5 +1,6 @@
 // "我的帮扶户": the helper's list, drawn from the phone's copy of the households and the
 // outbox, online and offline alike (the server only serves the shell and the sync API).
+import { META } from "../keys.js";
 import { getMeta } from "../db.js";
 import {
   DIM_SHORT, STATE_CHIP, STATE_LABEL, el, fmtDate, householdsOf, monthLabel, offlineNote,
@@ -69,7 +70,7 @@ const view = { q: "", here: null };
 
 export async function render(root, user) {
   const [households, pending, pulledAt] = await Promise.all([
-    householdsOf(user.id), pendingVisits(user.id), getMeta(`pulled_at:${user.id}`)]);
+    householdsOf(user.id), pendingVisits(user.id), getMeta(META.pulledAt(user.id))]);
   const done = households.filter((h) => h.visit_state === "visited" || pending.has(h.id)).length;
   const listBox = el("div", { id: "household-list", "aria-live": "polite" });
   const drawList = () => {

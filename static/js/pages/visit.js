@@ -1,4 +1,5 @@
 // The visit form (入户调查表), incl. `?fix=<entry>`: re-editing a record the server rejected.
+import { META } from "../keys.js";
 import { getMeta } from "../db.js";
 import { renderField } from "../schema-form.js";
 import { el, householdOf, notCached, offlineNote, t } from "./common.js";
@@ -48,8 +49,8 @@ export function buildVisitForm(h, schema, settings = {}) {
 
 export async function render(root, user, id) {
   const h = await householdOf(user.id, id);
-  const forms = await getMeta(`forms:${user.id}`);
-  const settings = await getMeta(`settings:${user.id}`, {});
+  const forms = await getMeta(META.forms(user.id));
+  const settings = await getMeta(META.settings(user.id), {});
   if (!h || !forms?.visit) return notCached(root);
   const schema = structuredClone(forms.visit);
   for (const f of schema.fields) {
