@@ -10,15 +10,27 @@ PORT ?= 5000
 STAMP := $(VENV)/.installed
 PO := $(wildcard fieldwork/translations/*/LC_MESSAGES/messages.po)
 MO := $(PO:.po=.mo)
+NODE_STAMP := tests/js/node_modules/.installed
 
-.PHONY: run test test-pg test-browser lint translations extract-messages serve-prod bench clean
+.PHONY: run test test-js test-pg test-browser lint translations extract-messages serve-prod bench clean
 
 run: $(STAMP) $(MO)
 	$(FLASK) bootstrap
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-test: $(STAMP) $(MO)
+# The client's unit tests (node --test, tests/js) first, then pytest; either failing fails.
+test: $(STAMP) $(MO) test-js
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-js: $(NODE_STAMP)
+	cd tests/js && node --test *.test.mjs
+
+# Node.js and npm from Debian if missing (as `bench` does); the packages tests/js pins.
+$(NODE_STAMP): tests/js/package.json tests/js/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { apt-get update -q && \
+	  apt-get install -y -q --no-install-recommends nodejs npm; }
+	npm ci --prefix tests/js --no-audit --no-fund
+	touch $@
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -58,4 +70,4 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/js/node_modules

@@ -33,6 +33,7 @@ COVERS: dict[str, list[str]] = {
                     "fieldwork/visits/models.py"],
     "weight": ["bench/weight.py", *_FIELD_PAGES],
     "lighthouse": ["bench/lighthouse.py", *_FIELD_PAGES],
+    "field_nav": ["bench/field_nav.py", *_FIELD_PAGES],
     "load": ["bench/load.py", "bench/prod_app.py", "bench/prod_server.py", "gunicorn.conf.py",
              "offline_sync/", "fieldwork/accounts/", "fieldwork/visits/", "fieldwork/photos/",
              "fieldwork/records.py"],

@@ -44,6 +44,8 @@ SCRIPTS: list[tuple[str, list[str], int, str]] = [
      "dashboard, drill-down and ledger export at county scale (50,000 households)"),
     ("weight", ["bench/weight.py"], 300,
      "bytes over the wire for a phone (Chromium, Pixel 7 emulation)"),
+    ("field_nav", ["bench/field_nav.py"], 300,
+     "each navigation among the field pages on slow 3G (Chromium)"),
     ("lighthouse", ["bench/lighthouse.py"], 1200,
      "Lighthouse performance and accessibility (mobile)"),
     ("load", ["bench/load.py"], 900,

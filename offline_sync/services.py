@@ -24,14 +24,23 @@ from fieldwork.discovery.services import (
 )
 from fieldwork.extensions import db
 from fieldwork.households import services as registry
-from fieldwork.households.constants import CATEGORY_LABELS, VISITED_STATUSES
+from fieldwork.households.constants import (
+    CATEGORY_LABELS,
+    CAUSE_LABELS,
+    LOCATION_SOURCE_LABELS,
+    RELATION_LABELS,
+    STATUS_LABELS,
+    VISITED_STATUSES,
+)
 from fieldwork.households.models import Household, PlanMeasure
 from fieldwork.photos.models import Photo
 from fieldwork.places.models import PolicySettings
 from fieldwork.places.services import policy_for_county
+from fieldwork.privacy.idnumber import mask_phone
 from fieldwork.records import RecordError, RecordResult, text_problem, time_problem
 from fieldwork.timeutil import add_months, current_month, now_utc, today_local
 from fieldwork.visits import form as visit_form
+from fieldwork.visits.flags import FLAG_LABELS
 from fieldwork.visits.models import Visit
 from fieldwork.visits.services import (
     VisitBatch,
@@ -79,6 +88,68 @@ def _pulled_statuses(user: User) -> tuple[str, ...]:
     return ("reported", "reviewing", "publicity", "enrolled", "watch")
 
 
+RECENT_VISITS = 6
+
+
+def _recent_visits(ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The last RECENT_VISITS visits of each household, as the household page lists them."""
+    rank = sa.func.row_number().over(partition_by=Visit.household_id,
+                                     order_by=(Visit.visited_at.desc(), Visit.id)).label("rank")
+    ranked = sa.select(Visit.id, rank).where(Visit.household_id.in_(ids)).subquery()
+    visits = list(db.session.scalars(
+        sa.select(Visit).join(ranked, ranked.c.id == Visit.id)
+        .where(ranked.c.rank <= RECENT_VISITS).order_by(Visit.visited_at.desc(), Visit.id)
+    ))
+    thumbs: dict[str, list[str]] = defaultdict(list)
+    if visits:
+        for photo_id, visit_id in db.session.execute(
+            sa.select(Photo.id, Photo.visit_id).where(
+                Photo.visit_id.in_([v.id for v in visits]), Photo.stored_at.is_not(None))
+            .order_by(Photo.created_at, Photo.id)
+        ):
+            thumbs[visit_id].append(str(photo_id))
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for v in visits:
+        out[v.household_id].append({
+            "id": v.id,
+            "visited_at": v.visited_at.isoformat(),
+            "helper_name": v.helper.name,
+            "distance_m": round(v.distance_m) if v.distance_m is not None else None,
+            "review_status": v.review_status,
+            "superseded": v.superseded,
+            "flags": [{"code": f, "label": str(FLAG_LABELS.get(f, f))} for f in v.flags],
+            "photo_ids": thumbs.get(v.id, [])[:4],
+        })
+    return out
+
+
+def _file_json(h: Household) -> dict[str, Any]:
+    """What the household page shows beyond the list: members, helpers, reference point. Not
+    even the masked ID numbers (their last digits) go to the phone: a lost phone holds none."""
+    return {
+        "phone_mask": mask_phone(h.phone) if h.phone else None,
+        "status_label": str(STATUS_LABELS.get(h.status, h.status)),
+        "causes": [str(CAUSE_LABELS.get(c, c)) for c in h.causes or []],
+        "members": [{
+            "name": m.name,
+            "relation": str(RELATION_LABELS.get(m.relation, m.relation)),
+            "health": m.health, "disability": m.disability,
+            "schooling": m.schooling, "employment": m.employment,
+        } for m in h.members],
+        "assignments": [{
+            "helper_name": a.helper.name, "start_date": a.start_date.isoformat(),
+            "end_date": a.end_date.isoformat() if a.end_date else None, "reason": a.reason,
+        } for a in reversed(h.assignments)],
+        "reference": {
+            "lat": h.ref_lat, "lon": h.ref_lon,
+            "source": str(LOCATION_SOURCE_LABELS.get(h.ref_source, h.ref_source or "")),
+            "source_crs": h.ref_source_crs,
+        } if h.has_reference else None,
+        "proposed_location": {"lat": h.proposed_lat, "lon": h.proposed_lon}
+        if h.proposed_lat is not None else None,
+    }
+
+
 def households_json(ids: list[int]) -> list[dict[str, Any]]:
     """The pull shape of each household: everything the phone needs offline, no ID numbers."""
     if not ids:
@@ -101,7 +172,9 @@ def households_json(ids: list[int]) -> list[dict[str, Any]]:
                 measures[pm.household_id].append({
                     "id": pm.measure_id, "name": pm.measure.name, "area": pm.measure.area,
                     "amount": float(pm.amount) if pm.amount is not None else None,
-                    "unit": pm.measure.unit})
+                    "unit": pm.measure.unit, "department": pm.measure.department,
+                    "start_date": pm.start_date.isoformat()})
+        recent = _recent_visits(chunk)
         required: dict[int, int] = {}
         for h in households:
             if h.county_id not in required:
@@ -129,6 +202,9 @@ def households_json(ids: list[int]) -> list[dict[str, Any]]:
                 "open_problems": registry.open_problems(last),
                 "per_capita_income": float(h.per_capita_income)
                 if h.per_capita_income is not None else None,
+                # The household page (one renderer, online and offline).
+                **_file_json(h),
+                "recent_visits": recent.get(h.id, []),
             })
     return out
 

@@ -1,6 +1,8 @@
 // fieldwork service worker (served at /sw.js, scope /). The server fills in VERSION and
 // PRECACHE: a new static file or template means a new worker and a fresh cache.
 import { syncNow } from "/static/js/sync.js";
+import { getMeta } from "/static/js/db.js";
+import { META } from "/static/js/keys.js";
 
 const VERSION = "__VERSION__";
 const PRECACHE = __PRECACHE__;
@@ -48,7 +50,28 @@ async function fromShell(request) {
   return cache.match(request, { ignoreSearch: true });
 }
 
+// The field pages draw on the phone from IndexedDB (static/js/field-app.js): for them the
+// cached shell answers at once, with no network wait; the page then pulls in the background.
+const REPORTERS = ["community_worker", "street_reviewer", "county_officer"];
+const HELPER_PAGES = [/^\/$/, /^\/households\/mine$/, /^\/households\/\d+$/, /^\/households\/\d+\/visits\/new$/];
+
+async function localFirst(url) {
+  if (url.pathname === "/device") return true;
+  const helperPage = HELPER_PAGES.some((re) => re.test(url.pathname));
+  if (!helperPage && url.pathname !== "/discovery/new") return false;
+  // Whose pages these are is known only to the phone's last session (the server decides
+  // otherwise: no session → the login page; an office role → the office pages).
+  let user = null;
+  try { user = await getMeta(META.sessionUser); } catch (_) { return false; }
+  if (!user) return false;
+  return helperPage ? user.role === "helper" : REPORTERS.includes(user.role);
+}
+
 async function navigate(request) {
+  if (await localFirst(new URL(request.url))) {
+    const shell = await fromShell(OFFLINE_URL);
+    if (shell) return shell;
+  }
   try {
     const response = await Promise.race([fetch(request), timeout(NETWORK_TIMEOUT_MS)]);
     if (response.status < 500) return response;

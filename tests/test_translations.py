@@ -36,6 +36,8 @@ REFRESH = ("run `make extract-messages`, translate the new entries in "
 
 # %(name)s, %(n)d, %(m)02d, %.1f, %s, and %% (a literal percent sign).
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[#0 +-]*(?:\d+|\*)?(?:\.\d+)?([diouxXeEfFgGcrsa%])")
+# The client's strings (static/js, t("…", {name})) name their values in braces: {name}.
+BRACE_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Full-width punctuation inside an English translation shows up as odd spacing on the page.
 CJK_PUNCTUATION = re.compile(r"[\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40]")
@@ -57,6 +59,16 @@ def placeholders(text: str) -> Counter:
             kind = "number" if conversion in "diouxXeEfFgG" else conversion
             found[(name or "?", kind)] += 1
     return found
+
+
+def js_placeholders(text: str) -> Counter:
+    """The {name} placeholders of a client string, by name (static/js/i18n.js fills them)."""
+    return Counter(BRACE_PLACEHOLDER.findall(text))
+
+
+def is_client_message(message) -> bool:
+    """A msgid used by static/js (it may be used by the server as well)."""
+    return any(filename.endswith(".js") for filename, _line in message.locations)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +106,11 @@ def test_placeholders_survive_translation(english):
     wrong = [(m.id, m.string) for m in english
              if m.id and m.string and placeholders(m.id) != placeholders(m.string)]
     assert not wrong
+    # The client's strings keep their {name} placeholders too (t() fills them by name).
+    wrong_js = [(m.id, m.string) for m in english
+                if m.id and m.string and is_client_message(m)
+                and js_placeholders(m.id) != js_placeholders(m.string)]
+    assert not wrong_js
     problems = [(m.id, str(e)) for m, errors in english.check() for e in errors]
     assert not problems  # Babel's own checks: python-format compatibility
 
@@ -102,6 +119,24 @@ def test_english_translations_contain_no_chinese(english):
     leftovers = [(m.id, m.string) for m in english if m.id and (
         HAN.search(m.string) or CJK_PUNCTUATION.search(m.string))]
     assert not leftovers
+
+
+def test_js_placeholder_pattern_sees_names():
+    chinese = "已走访 {done} / {total} 户"
+    assert js_placeholders(chinese) == Counter({"done": 1, "total": 1})
+    assert js_placeholders("Visited {done} of {total}") == js_placeholders(chinese)
+    assert js_placeholders("Visited {done} of {all}") != js_placeholders(chinese)
+    assert js_placeholders("{n} photos, {n} left") != js_placeholders("{n} 张照片")
+    assert js_placeholders("no braces, 50%") == Counter()
+
+
+def test_client_strings_are_recognised_by_their_js_location():
+    """The placeholder check above applies to the client's strings once they are extracted
+    (babel.cfg's [javascript] sections): a .js location marks them."""
+    from babel.messages.catalog import Message
+
+    assert is_client_message(Message("删除", locations=[("static/js/field-kit.js", 87)]))
+    assert not is_client_message(Message("删除", locations=[("templates/base.html", 3)]))
 
 
 def test_placeholder_pattern_sees_names_and_conversions():
@@ -214,28 +249,33 @@ def test_a_helpers_pages_are_in_english(client, auth, world, make_user, make_hou
     auth.login(as_=helper)
     data = tuple(p.name for p in (world.city, world.county, world.street, world.community))
 
-    mine = english_get(client, "/households/mine")
-    assert mine.status_code == 200
-    text = main_text(mine)
-    assert "My households" in text
-    assert "Overdue" in text and "Wang Fang" in text and other.head_name in text
-    assert "3 people" in text
-    assert chinese_in(text, data) == []
-
-    detail = english_get(client, f"/households/{household.id}")
-    text = main_text(detail)
-    assert "Record a visit" in text and "Household file" in text
-    assert "Income below the dibao line" in text  # the category label
-    assert chinese_in(text, data) == []
-
-    form = english_get(client, f"/households/{household.id}/visits/new")
-    text = main_text(form)
-    for label in ("Household visit survey", "People present", "Income (stable source of living)",
+    # The helper's pages are drawn on the phone (static/js/pages/) from the pull, with the
+    # client's strings from /i18n/<locale>.json: both must be in English.
+    for path in ("/households/mine", f"/households/{household.id}",
+                 f"/households/{household.id}/visits/new"):
+        assert english_get(client, path).status_code == 200
+    catalogue = english_get(client, "/i18n/en.json").get_json()
+    for msgid, english in (("我的帮扶户", "My households"), ("逾期未走访", "Overdue"),
+                           ("登记本次走访", "Record a visit"), ("家庭档案", "Household file"),
+                           ("入户调查表", "Household visit survey"),
+                           ("保存走访记录", "Save visit")):
+        assert catalogue.get(msgid) == english, msgid
+    pulled = english_get(client, "/api/sync/v1/pull").get_json()
+    by_name = {h["head_name"]: h for h in pulled["households"]}
+    assert set(by_name) == {"Wang Fang", other.head_name}
+    assert by_name["Wang Fang"]["category_label"] == "Income below the dibao line"
+    assert by_name["Wang Fang"]["visit_state"] == "overdue"
+    text = " ".join([g["label"] for g in pulled["forms"]["visit"]["groups"]]
+                    + [f["label"] for f in pulled["forms"]["visit"]["fields"]]
+                    + [o["label"] for f in pulled["forms"]["visit"]["fields"]
+                       for o in f.get("options") or []])
+    for label in ("People present", "Income (stable source of living)",
                   "Housing (stable home)", "Education", "Medical care", "Employment",
-                  "Elderly care", "Normal", "At risk", "Hardship", "Save visit"):
+                  "Elderly care", "Normal", "At risk", "Hardship"):
         assert label in text
     assert chinese_in(text, data) == []
 
-    # The same helper, same pages, no English asked for: Chinese.
-    assert "我的帮扶户" in main_text(client.get("/households/mine"))
-    assert "保存走访记录" in main_text(client.get(f"/households/{household.id}/visits/new"))
+    # The same helper, no English asked for: Chinese labels in the pull, no catalogue needed.
+    pulled = client.get("/api/sync/v1/pull").get_json()
+    assert all(chinese_in(h["category_label"]) for h in pulled["households"])
+    assert client.get("/i18n/zh_Hans_CN.json").get_json() == {}

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, abort, render_template
 from flask_login import current_user, login_required
 
 from fieldwork.access import roles
-from fieldwork.discovery import form
-from fieldwork.discovery.services import communities_for
 
 bp = Blueprint("discovery", __name__, url_prefix="/discovery")
 
@@ -19,6 +15,5 @@ bp = Blueprint("discovery", __name__, url_prefix="/discovery")
 def new():
     if current_user.role not in roles.REPORTERS:
         abort(404)
-    context = {"schema": form.definition(), "regions": communities_for(current_user)}
-    return render_template("discovery/new.html",
-                           context_json=json.dumps(context, ensure_ascii=False))
+    # The form is drawn on the phone from the synced data (static/js/pages/discovery.js).
+    return render_template("offline.html", offline_shell=True), 200, {"Cache-Control": "no-cache"}

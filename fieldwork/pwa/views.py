@@ -6,8 +6,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
+
+from fieldwork.i18n import DEFAULT_LOCALE, LOCALES, client_catalogue, normalise_locale
 
 bp = Blueprint("pwa", __name__)
 
@@ -16,6 +18,8 @@ SHELL_ASSETS = [
     "css/app.css",
     "vendor/htmx-2.0.11.min.js",
     "js/app.js",
+    "js/i18n.js",
+    "js/keys.js",
     "js/db.js",
     "js/vault.js",
     "js/outbox.js",
@@ -26,7 +30,13 @@ SHELL_ASSETS = [
     "js/visit-form.js",
     "js/discovery-form.js",
     "js/field-kit.js",
-    "js/offline-app.js",
+    "js/field-app.js",
+    "js/pages/common.js",
+    "js/pages/mine.js",
+    "js/pages/household.js",
+    "js/pages/visit.js",
+    "js/pages/discovery.js",
+    "js/pages/device.js",
     "js/schema-form.js",
     "icons/icon.svg",
     "icons/icon-192.png",
@@ -55,7 +65,7 @@ def _version() -> str:
 @bp.get("/sw.js")
 def service_worker():
     source = Path(current_app.static_folder, "sw.js").read_text("utf-8")
-    precache = ["/offline", "/manifest.webmanifest"] + [
+    precache = ["/offline", "/manifest.webmanifest"] + CATALOGUE_URLS + [
         url_for("static", filename=name) for name in SHELL_ASSETS
         if Path(current_app.static_folder, name).exists()
     ]
@@ -65,6 +75,24 @@ def service_worker():
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Service-Worker-Allowed"] = "/"
     return response
+
+
+# The client's translations (static/js/i18n.js): one catalogue per locale but Chinese.
+CATALOGUE_URLS = [f"/i18n/{locale}.json" for locale in LOCALES if locale != DEFAULT_LOCALE]
+
+
+@bp.get("/i18n/<locale>.json")
+def client_strings(locale: str):
+    """{msgid: msgstr} of the strings in static/js; {} for Chinese (the msgids). The ETag is
+    the app version: the service worker precaches it, the browser revalidates it cheaply."""
+    chosen = normalise_locale(locale)
+    if chosen is None:
+        abort(404)
+    response = Response(json.dumps(client_catalogue(chosen), ensure_ascii=False, sort_keys=True),
+                        mimetype="application/json")
+    response.headers["Cache-Control"] = "no-cache"
+    response.set_etag(_version())
+    return response.make_conditional(request)
 
 
 @bp.get("/manifest.webmanifest")
@@ -107,10 +135,9 @@ def offline_shell():
 
 @bp.get("/device")
 def device():
-    """What is still on this phone. Rendered from IndexedDB, so whoever holds the phone sees
-    that records wait (nothing server-side is shown). Their contents are another matter: only
-    the user logged in here sees the labels of their own records and may export them; logged
-    out, nobody may (the page names that user for offline-app.js, `data-export-user`)."""
-    response = Response(render_template("device.html", offline_shell=True))
-    response.headers["Cache-Control"] = "no-store"
+    """What is still on this phone: the shell; static/js/pages/device.js draws it from IndexedDB,
+    so whoever holds the phone sees that records wait. Only the phone's signed-in user sees the
+    labels of their own records and may export them; logged out, nobody may."""
+    response = Response(render_template("offline.html", offline_shell=True))
+    response.headers["Cache-Control"] = "no-cache"
     return response

@@ -101,6 +101,10 @@ def new(household_id: int):
     if current_user.role != roles.HELPER:
         abort(404)
     household = get_household_or_404(current_user, household_id)
+    if request.method == "GET":
+        # The form is drawn on the phone from the synced data (static/js/pages/visit.js).
+        return render_template("offline.html", offline_shell=True), 200, \
+            {"Cache-Control": "no-cache"}
     schema = schema_for(household)
     # The photo ids derive from the record id, so a garbled one (an old page, a hand-made post)
     # is replaced rather than allowed to break the save.

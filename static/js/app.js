@@ -1,5 +1,7 @@
 // Page enhancements shared by every page. No inline scripts (strict CSP).
 import { initSyncBar, initLogout } from "./sync-ui.js";
+import { ready, t } from "./i18n.js";
+import { WORKER_MESSAGES } from "./keys.js";
 
 // htmx sends the CSRF token on every request it makes.
 document.addEventListener("htmx:configRequest", (event) => {
@@ -16,7 +18,7 @@ document.addEventListener("click", async (event) => {
   const pos = await quickPosition();
   button.disabled = false;
   const form = button.form;
-  if (!pos) { button.textContent = "无法定位"; return; }
+  if (!pos) { button.textContent = t("无法定位"); return; }
   form.querySelector('[data-near="lat"]').value = pos.lat.toFixed(6);
   form.querySelector('[data-near="lon"]').value = pos.lon.toFixed(6);
   if (window.htmx) window.htmx.trigger(form, "nearby");
@@ -33,11 +35,12 @@ async function registerWorker() {
     console.warn("fieldwork: service worker not available", err);
     return;
   }
+  if (!reg) return; // registration stubbed out (a browser's or a test's "no service workers")
   const banner = document.querySelector("[data-update-banner]");
   const offer = (worker) => {
     if (!banner || !worker) return;
     banner.hidden = false;
-    banner.querySelector('[data-action="apply-update"]').onclick = () => worker.postMessage({ type: "SKIP_WAITING" });
+    banner.querySelector('[data-action="apply-update"]').onclick = () => worker.postMessage({ type: WORKER_MESSAGES.skipWaiting });
   };
   // A new version waits until the user says so: unsent work lives in IndexedDB and survives,
   // but a half-filled form on screen would not survive a reload under the user's hands.
@@ -56,6 +59,8 @@ async function registerWorker() {
   });
 }
 
+// The sync bar speaks the page's language from its first paint.
+await ready;
 initLogout();
 initSyncBar();
 registerWorker();

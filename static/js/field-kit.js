@@ -5,6 +5,8 @@ import { downscale } from "./camera.js";
 import * as outbox from "./outbox.js";
 import { getMeta } from "./db.js";
 import { settled } from "./sync.js";
+import { t } from "./i18n.js";
+import { EVENTS, META } from "./keys.js";
 
 export function setField(form, name, value) {
   const input = form.elements.namedItem(name);
@@ -40,8 +42,8 @@ export function attachGps(form) {
         setField(form, "accuracy_m", fix.accuracy_m);
         setField(form, "location_captured_at", fix.captured_at);
       }
-      if (state === "locating") status.textContent = fix ? `正在提高定位精度… 当前精度 ${fix.accuracy_m} 米` : "正在定位…";
-      else if (state === "ok") status.textContent = `已定位，精度 ${fix.accuracy_m} 米`;
+      if (state === "locating") status.textContent = fix ? t("正在提高定位精度… 当前精度 {accuracy} 米", { accuracy: fix.accuracy_m }) : t("正在定位…");
+      else if (state === "ok") status.textContent = t("已定位，精度 {accuracy} 米", { accuracy: fix.accuracy_m });
       else status.textContent = message;
     });
   };
@@ -66,14 +68,14 @@ export function attachPhotos(form, { defaultCaption = "household" } = {}) {
       const li = document.createElement("li");
       const img = document.createElement("img");
       img.src = p.url;
-      img.alt = `照片 ${i + 1}`;
+      img.alt = t("照片 {n}", { n: i + 1 });
       li.append(img);
       if (template) {
         const select = template.cloneNode(true);
         select.disabled = false;
         select.className = "";
         for (const a of ["aria-hidden", "tabindex", "data-caption-template", "name"]) select.removeAttribute(a);
-        select.setAttribute("aria-label", `照片 ${i + 1} 的内容`);
+        select.setAttribute("aria-label", t("照片 {n} 的内容", { n: i + 1 }));
         select.value = p.caption;
         select.addEventListener("change", () => { p.caption = select.value; });
         li.append(select);
@@ -84,7 +86,7 @@ export function attachPhotos(form, { defaultCaption = "household" } = {}) {
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "btn btn-small btn-quiet";
-      remove.textContent = "删除";
+      remove.textContent = t("删除");
       remove.addEventListener("click", () => { URL.revokeObjectURL(p.url); photos.splice(i, 1); render(); });
       li.append(size, remove);
       return li;
@@ -111,7 +113,7 @@ export function attachPhotos(form, { defaultCaption = "household" } = {}) {
  * session seen on this phone (the offline shell). */
 export async function recordOwner() {
   const { userId, username } = document.body.dataset;
-  const last = await getMeta("session_user");
+  const last = await getMeta(META.sessionUser);
   if (userId && (!last || String(last.id) !== userId)) return { id: userId, username };
   return last;
 }
@@ -119,14 +121,14 @@ export async function recordOwner() {
 /** Save a record to the outbox; then the sync bar takes over. */
 export async function saveToOutbox({ record, photos, label }) {
   const user = await recordOwner();
-  if (!user) throw new Error("这部手机上还没有登录的账号，请联网登录后再保存");
+  if (!user) throw new Error(t("这部手机上还没有登录的账号，请联网登录后再保存"));
   await outbox.append({
     record, user, label,
     photos: photos.map((p) => ({ id: p.id, mime: p.type, buffer: p.buffer, sha256: p.sha256, bytes: p.bytes })),
   });
   // Ask for the storage not to be evicted; refused is fine, the work still is saved.
   navigator.storage?.persist?.().catch(() => {});
-  window.dispatchEvent(new CustomEvent("fieldwork:request-sync", { detail: { after: "save" } }));
+  window.dispatchEvent(new CustomEvent(EVENTS.requestSync, { detail: { after: "save" } }));
   return user;
 }
 
@@ -138,10 +140,10 @@ export function showSaved(form, { id, backHref, backText, viewHref }) {
   panel.dataset.testid = "saved-on-phone";
   panel.innerHTML = "";
   const h = document.createElement("h2");
-  h.textContent = "已保存在本手机";
+  h.textContent = t("已保存在本手机");
   const p = document.createElement("p");
   p.dataset.savedStatus = "";
-  p.textContent = navigator.onLine ? "正在上传…" : "当前没有网络，联网后会自动上传，请不要清除浏览器数据";
+  p.textContent = navigator.onLine ? t("正在上传…") : t("当前没有网络，联网后会自动上传，请不要清除浏览器数据");
   const back = document.createElement("a");
   back.className = "btn";
   back.href = backHref;
@@ -153,15 +155,15 @@ export function showSaved(form, { id, backHref, backText, viewHref }) {
   const check = async () => {
     if (done || await outbox.get(id)) return;
     done = true;
-    window.removeEventListener("fieldwork:outbox", check);
+    window.removeEventListener(EVENTS.outbox, check);
     outbox.channelFor()?.removeEventListener("message", check);
-    p.textContent = "已上传到服务器";
+    p.textContent = t("已上传到服务器");
     // Let the sync finish (it pulls after sending) before leaving the page: a sync cut off
     // by the navigation would only be repeated by the next page.
     await settled();
     if (viewHref) location.assign(viewHref);
   };
-  window.addEventListener("fieldwork:outbox", check);
+  window.addEventListener(EVENTS.outbox, check);
   outbox.channelFor()?.addEventListener("message", check);
   return panel;
 }

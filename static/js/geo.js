@@ -1,4 +1,5 @@
 // GPS check-in: one high-accuracy fix, with live status and a timeout that never blocks saving.
+import { t } from "./i18n.js";
 
 export const GEO_TIMEOUT_MS = 20000;
 
@@ -9,7 +10,7 @@ export const GEO_TIMEOUT_MS = 20000;
  */
 export function watchFix(onUpdate, { timeoutMs = GEO_TIMEOUT_MS, goodEnoughM = 20 } = {}) {
   if (!("geolocation" in navigator)) {
-    onUpdate({ state: "failed", message: "此手机或浏览器不支持定位" });
+    onUpdate({ state: "failed", message: t("此手机或浏览器不支持定位") });
     return () => {};
   }
   let best = null;
@@ -37,18 +38,18 @@ export function watchFix(onUpdate, { timeoutMs = GEO_TIMEOUT_MS, goodEnoughM = 2
     },
     (err) => {
       if (best) return finish({ state: "ok", fix: best });
-      const message = err.code === 1 ? "定位权限被拒绝，可以不定位直接保存（记录会被标注）"
-        : err.code === 3 ? "定位超时，可以不定位直接保存（记录会被标注）"
-        : "暂时无法定位，可以不定位直接保存（记录会被标注）";
+      const message = err.code === 1 ? t("定位权限被拒绝，可以不定位直接保存（记录会被标注）")
+        : err.code === 3 ? t("定位超时，可以不定位直接保存（记录会被标注）")
+        : t("暂时无法定位，可以不定位直接保存（记录会被标注）");
       finish({ state: "failed", message });
     },
     { enableHighAccuracy: true, maximumAge: 0, timeout: timeoutMs },
   );
   const timer = setTimeout(() => {
     if (best) finish({ state: "ok", fix: best });
-    else finish({ state: "failed", message: "定位超时，可以不定位直接保存（记录会被标注）" });
+    else finish({ state: "failed", message: t("定位超时，可以不定位直接保存（记录会被标注）") });
   }, timeoutMs);
-  return () => finish({ state: best ? "ok" : "failed", fix: best, message: "已停止定位" });
+  return () => finish({ state: best ? "ok" : "failed", fix: best, message: t("已停止定位") });
 }
 
 /** One quick position for sorting lists (low accuracy is fine). */

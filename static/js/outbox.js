@@ -2,6 +2,7 @@
 // Entries leave only after the server has answered for the record and all its photos.
 import { tx } from "./db.js";
 import { isSealed, open, openBytes, seal, sealBytes } from "./vault.js";
+import { CHANNEL, EVENTS, MESSAGES, META, STORES } from "./keys.js";
 
 /**
  * Append a record and its photos in one transaction. The record, its label and the photo
@@ -30,7 +31,7 @@ export async function append({ record, photos = [], user, label = "" }) {
     attempts: 0,
   };
   let existing = null;
-  await tx(["outbox", "photos"], "readwrite", async (s, p) => {
+  await tx([STORES.outbox, STORES.photos], "readwrite", async (s, p) => {
     existing = await p(s.outbox.index("id").get(record.id));
     if (existing) return;
     s.outbox.add(entry);
@@ -60,13 +61,13 @@ export async function photoBytes(row) {
 /** Seal what an older version of the app left in plain text (records, labels, photos, and
  * the labels of the list of what was sent). */
 export async function sealLegacy() {
-  const log = await tx("meta", "readonly", (s, p) => p(s.meta.get("sent_log")));
+  const log = await tx(STORES.meta, "readonly", (s, p) => p(s.meta.get(META.sentLog)));
   if (log?.value?.some((x) => x.label != null)) {
     const sealedLog = [];
     for (const { label, ...rest } of log.value) {
       sealedLog.push(label == null ? rest : { ...rest, sealed_label: await seal(rest.user_id, label) });
     }
-    await tx("meta", "readwrite", (s) => s.meta.put({ key: "sent_log", value: sealedLog }));
+    await tx(STORES.meta, "readwrite", (s) => s.meta.put({ key: META.sentLog, value: sealedLog }));
   }
   const entries = (await list()).filter((e) => !e.sealed && e.record);
   for (const e of entries) {
@@ -77,7 +78,7 @@ export async function sealLegacy() {
     for (const ph of await photosOf(e.id, { withBytes: true })) {
       if (ph.buffer && !isSealed(ph.buffer)) photos.push({ ...ph, user_id: e.user_id, buffer: await sealBytes(e.user_id, ph.buffer) });
     }
-    await tx(["outbox", "photos"], "readwrite", (s) => {
+    await tx([STORES.outbox, STORES.photos], "readwrite", (s) => {
       s.outbox.put(sealedEntry);
       for (const ph of photos) s.photos.put(ph);
     });
@@ -86,32 +87,32 @@ export async function sealLegacy() {
 
 /** Every entry in the order it was made (without photo bytes). */
 export async function list() {
-  return tx("outbox", "readonly", (s, p) => p(s.outbox.getAll()));
+  return tx(STORES.outbox, "readonly", (s, p) => p(s.outbox.getAll()));
 }
 
 export async function get(id) {
-  return tx("outbox", "readonly", (s, p) => p(s.outbox.index("id").get(id)));
+  return tx(STORES.outbox, "readonly", (s, p) => p(s.outbox.index("id").get(id)));
 }
 
 export async function update(entry) {
-  await tx("outbox", "readwrite", (s, p) => p(s.outbox.put(entry)));
+  await tx(STORES.outbox, "readwrite", (s, p) => p(s.outbox.put(entry)));
   notify();
 }
 
 /** Photo rows of a record, without their bytes unless withBytes. */
 export async function photosOf(recordId, { withBytes = false } = {}) {
-  const rows = await tx("photos", "readonly", (s, p) => p(s.photos.index("record_id").getAll(recordId)));
+  const rows = await tx(STORES.photos, "readonly", (s, p) => p(s.photos.index("record_id").getAll(recordId)));
   return withBytes ? rows : rows.map(({ buffer, ...rest }) => ({ ...rest, has_bytes: Boolean(buffer) }));
 }
 
 export async function putPhoto(row) {
-  await tx("photos", "readwrite", (s, p) => p(s.photos.put(row)));
+  await tx(STORES.photos, "readwrite", (s, p) => p(s.photos.put(row)));
   notify();
 }
 
 /** Remove a finished entry and its photos. */
 export async function remove(id) {
-  await tx(["outbox", "photos"], "readwrite", async (s, p) => {
+  await tx([STORES.outbox, STORES.photos], "readwrite", async (s, p) => {
     const entry = await p(s.outbox.index("id").get(id));
     if (entry) s.outbox.delete(entry.seq);
     const keys = await p(s.photos.index("record_id").getAllKeys(id));
@@ -122,7 +123,7 @@ export async function remove(id) {
 
 /** Counts for the sync bar: records and photos still on this phone (bytes too). */
 export async function summary(userId = null) {
-  return tx(["outbox", "photos"], "readonly", async (s, p) => {
+  return tx([STORES.outbox, STORES.photos], "readonly", async (s, p) => {
     const entries = await p(s.outbox.getAll());
     const mine = userId == null ? entries : entries.filter((e) => e.user_id === String(userId));
     const photos = [];
@@ -159,13 +160,13 @@ export function humanBytes(n) {
 
 let channel = null;
 export function channelFor() {
-  if (!channel && "BroadcastChannel" in self) channel = new BroadcastChannel("fieldwork-sync");
+  if (!channel && "BroadcastChannel" in self) channel = new BroadcastChannel(CHANNEL);
   return channel;
 }
 
 /** Tell every page and the service worker that the outbox changed. */
 export function notify(detail = {}) {
-  const msg = { type: "outbox-changed", ...detail };
+  const msg = { type: MESSAGES.outboxChanged, ...detail };
   channelFor()?.postMessage(msg);
-  if (typeof window !== "undefined") window.dispatchEvent(new CustomEvent("fieldwork:outbox", { detail: msg }));
+  if (typeof window !== "undefined") window.dispatchEvent(new CustomEvent(EVENTS.outbox, { detail: msg }));
 }

@@ -5,6 +5,8 @@ import { syncNow, resetBackoff, forgetUser } from "./sync.js";
 import * as outbox from "./outbox.js";
 import { getMeta } from "./db.js";
 import { humanBytes } from "./outbox.js";
+import { t } from "./i18n.js";
+import { EVENTS, MESSAGES, META, SYNC_TAG } from "./keys.js";
 
 const INTERVAL_MS = 3 * 60_000;
 
@@ -28,9 +30,9 @@ export function initSyncBar() {
     // Renders overlap (each reads IndexedDB): only the latest one may paint, or a slow
     // "sending" could land after "idle" and leave the bar stale.
     const generation = ++renders;
-    const user = await getMeta("session_user");
+    const user = await getMeta(META.sessionUser);
     const sum = await outbox.summary(user ? user.id : null);
-    const lastSync = user ? await getMeta(`last_sync:${user.id}`) : null;
+    const lastSync = user ? await getMeta(META.lastSync(user.id)) : null;
     if (generation !== renders) return;
     const waiting = sum.records + sum.accepted;
     let state = status.state;
@@ -42,25 +44,33 @@ export function initSyncBar() {
     progress.hidden = state !== "sending" || !status.total;
     if (!progress.hidden) { progress.max = status.total; progress.value = status.sent || 0; }
     const pending = waiting || sum.photos
-      ? `本机待上传：${waiting} 条记录、${sum.photos} 张照片（${humanBytes(sum.photoBytes)}）` : "";
-    const rejected = sum.rejected ? `；${sum.rejected} 条被退回，请查看` : "";
+      ? t("本机待上传：{records} 条记录、{photos} 张照片（{size}）",
+          { records: waiting, photos: sum.photos, size: humanBytes(sum.photoBytes) }) : "";
+    const rejected = sum.rejected ? t("；{rejected} 条被退回，请查看", { rejected: sum.rejected }) : "";
     if (state === "sending") {
       const pct = status.total ? Math.round((100 * (status.sent || 0)) / status.total) : null;
-      text.textContent = `正在同步…${pct != null ? ` ${pct}%` : ""}${pending ? `　${pending}` : ""}`;
+      text.textContent = `${t("正在同步…")}${pct != null ? ` ${pct}%` : ""}${pending ? `　${pending}` : ""}`;
     } else if (state === "offline") {
-      text.textContent = waiting || sum.photos ? `离线：${waiting} 条记录、${sum.photos} 张照片保存在本机，联网后自动上传` : "离线：可以继续走访，记录会保存在本机";
+      text.textContent = waiting || sum.photos
+        ? t("离线：{records} 条记录、{photos} 张照片保存在本机，联网后自动上传", { records: waiting, photos: sum.photos })
+        : t("离线：可以继续走访，记录会保存在本机");
     } else if (state === "login_required") {
-      text.textContent = `登录已过期，请重新登录后继续同步${waiting ? `（${waiting} 条记录保存在本机，不会丢失）` : ""}`;
+      text.textContent = t("登录已过期，请重新登录后继续同步")
+        + (waiting ? t("（{records} 条记录保存在本机，不会丢失）", { records: waiting }) : "");
     } else if (state === "account_disabled") {
-      text.textContent = `此账号已停用，本机保存的帮扶户资料已清除${waiting ? `（${waiting} 条未上传的记录已加密保存在本机，请联系管理员）` : ""}`;
+      text.textContent = t("此账号已停用，本机保存的帮扶户资料已清除")
+        + (waiting ? t("（{records} 条未上传的记录已加密保存在本机，请联系管理员）", { records: waiting }) : "");
     } else if (state === "error") {
       const secs = status.retry_in_ms ? Math.round(status.retry_in_ms / 1000) : null;
-      const hint = status.hint ? `（${status.hint}）` : "";
-      text.textContent = `同步未完成${hint}${secs ? `，${secs} 秒后重试` : ""}${pending ? `。${pending}` : ""}`;
+      text.textContent = t("同步未完成")
+        + (status.hint ? t("（{hint}）", { hint: status.hint }) : "")
+        + (secs ? t("，{secs} 秒后重试", { secs }) : "")
+        + (pending ? t("。{pending}", { pending }) : "");
     } else if (pending) {
       text.textContent = pending + rejected;
     } else {
-      text.textContent = `已全部同步${lastSync ? ` · 上次同步 ${hhmm(lastSync)}` : ""}${rejected}`;
+      text.textContent = t("已全部同步")
+        + (lastSync ? t(" · 上次同步 {time}", { time: hhmm(lastSync) }) : "") + rejected;
     }
     let login = bar.querySelector("[data-login-link]");
     const needsLogin = state === "login_required" || state === "account_disabled";
@@ -69,7 +79,7 @@ export function initSyncBar() {
       login.dataset.loginLink = "";
       login.className = "btn btn-small btn-primary";
       login.href = `/login?next=${encodeURIComponent(location.pathname)}`;
-      login.textContent = "重新登录";
+      login.textContent = t("重新登录");
       bar.append(login);
     } else if (!needsLogin && login) login.remove();
   }
@@ -88,20 +98,20 @@ export function initSyncBar() {
     }
   };
 
-  window.addEventListener("fieldwork:sync", (e) => render(e.detail));
-  window.addEventListener("fieldwork:outbox", () => render());
+  window.addEventListener(EVENTS.sync, (e) => render(e.detail));
+  window.addEventListener(EVENTS.outbox, () => render());
   outbox.channelFor()?.addEventListener("message", (e) => {
-    if (e.data?.type === "sync-status") render(e.data);
+    if (e.data?.type === MESSAGES.syncStatus) render(e.data);
     else render();
   });
   window.addEventListener("online", () => { resetBackoff(); run("online"); });
   window.addEventListener("offline", () => render({ state: "offline" }));
-  window.addEventListener("fieldwork:request-sync", () => {
+  window.addEventListener(EVENTS.requestSync, () => {
     // The page tries at once, without waiting for a service worker that may never be ready
     // (refused, private mode); Background Sync keeps trying after the page is closed.
     run("save");
     navigator.serviceWorker?.ready
-      .then((reg) => reg.sync?.register("fieldwork-outbox"))
+      .then((reg) => reg.sync?.register(SYNC_TAG))
       .catch(() => { /* not supported or not allowed: the page's own triggers cover it */ });
   });
   bar.querySelector('[data-action="sync-now"]').addEventListener("click", () => { resetBackoff(); run("manual"); });
@@ -117,7 +127,7 @@ export function initLogout() {
     form.addEventListener("submit", async (event) => {
       if (form.dataset.cleared) return;
       event.preventDefault();
-      const user = await getMeta("session_user");
+      const user = await getMeta(META.sessionUser);
       if (user) await forgetUser(user.id);
       form.dataset.cleared = "1";
       form.submit();

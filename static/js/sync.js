@@ -3,6 +3,7 @@
 import { deviceId, getMeta, setMeta, tx } from "./db.js";
 import * as outbox from "./outbox.js";
 import { seal } from "./vault.js";
+import { CACHE_PREFIX, EVENTS, MESSAGES, META, STORES, SYNC_LOCK, USER_DATA_META } from "./keys.js";
 
 const API = "/api/sync/v1";
 const MAX_BATCH = 100;
@@ -28,15 +29,23 @@ function notAboutTheRecord(status, data) {
   return status === 403 || status === 408 || status === 429 || data?.error?.code === "csrf";
 }
 
+/** What sync.js takes from its surroundings: the network and the timer. The unit tests point
+ * fetch at a local HTTP server and the timer at a recorder (tests/js); nothing else sets them. */
+export const io = {
+  fetch: (...args) => fetch(...args),
+  setTimeout: (...args) => setTimeout(...args),
+  clearTimeout: (...args) => clearTimeout(...args),
+};
+
 let running = null;
 let queued = null;
 let failures = 0;
 let retryTimer = null;
 
 function emit(status) {
-  const msg = { type: "sync-status", ...status, at: new Date().toISOString() };
+  const msg = { type: MESSAGES.syncStatus, ...status, at: new Date().toISOString() };
   outbox.channelFor()?.postMessage(msg);
-  if (typeof window !== "undefined") window.dispatchEvent(new CustomEvent("fieldwork:sync", { detail: msg }));
+  if (typeof window !== "undefined") window.dispatchEvent(new CustomEvent(EVENTS.sync, { detail: msg }));
 }
 
 async function api(path, { method = "GET", body, csrf, headers = {} } = {}) {
@@ -45,7 +54,7 @@ async function api(path, { method = "GET", body, csrf, headers = {} } = {}) {
   // when the phone's cookies have expired (finding 4 of the audit).
   const device = await deviceId();
   try {
-    res = await fetch(API + path, {
+    res = await io.fetch(API + path, {
       method,
       credentials: "same-origin",
       cache: "no-store",
@@ -70,30 +79,30 @@ async function api(path, { method = "GET", body, csrf, headers = {} } = {}) {
 export async function session() {
   const { data } = await api("/session");
   const uid = String(data.user.id);
-  await tx("meta", "readwrite", (s) => {
-    s.meta.put({ key: "session_user", value: data.user });
+  await tx(STORES.meta, "readwrite", (s) => {
+    s.meta.put({ key: META.sessionUser, value: data.user });
     // The same user is signed in again: what an explicit 401 hid shows again.
-    s.meta.delete(`locked:${uid}`);
-    s.meta.delete(`revoked:${uid}`);
-    s.meta.put({ key: `session_ok:${uid}`, value: new Date().toISOString() });
+    s.meta.delete(META.locked(uid));
+    s.meta.delete(META.revoked(uid));
+    s.meta.put({ key: META.sessionOk(uid), value: new Date().toISOString() });
   });
   return data;
 }
 
 /** Hide this user's households on the phone until they sign in again (an explicit 401). */
 export async function lockUser(userId) {
-  await setMeta(`locked:${String(userId)}`, new Date().toISOString());
+  await setMeta(META.locked(String(userId)), new Date().toISOString());
 }
 
 export async function isLocked(userId) {
-  return Boolean(await getMeta(`locked:${String(userId)}`));
+  return Boolean(await getMeta(META.locked(String(userId))));
 }
 
 /** Pages other than the app shell and static files that a cache may hold: gone. */
 export async function purgePersonalCaches() {
   if (typeof caches === "undefined") return;
   for (const name of await caches.keys()) {
-    if (!name.startsWith("fieldwork-")) continue;
+    if (!name.startsWith(CACHE_PREFIX)) continue;
     const cache = await caches.open(name);
     for (const request of await cache.keys()) {
       const path = new URL(request.url).pathname;
@@ -109,9 +118,9 @@ export async function purgePersonalCaches() {
 export async function wipeUser(userId) {
   const uid = String(userId);
   await forgetUser(uid);
-  await tx("meta", "readwrite", (s) => {
-    for (const k of ["forms", "settings", "regions", "pulled_at", "last_sync", "session_ok", "locked"]) s.meta.delete(`${k}:${uid}`);
-    s.meta.put({ key: `revoked:${uid}`, value: new Date().toISOString() });
+  await tx(STORES.meta, "readwrite", (s) => {
+    for (const key of USER_DATA_META) s.meta.delete(key(uid));
+    s.meta.put({ key: META.revoked(uid), value: new Date().toISOString() });
   });
   await purgePersonalCaches();
 }
@@ -119,7 +128,7 @@ export async function wipeUser(userId) {
 function uploadWithProgress(url, photo, csrf, onProgress) {
   // XMLHttpRequest reports upload progress; the service worker has only fetch.
   if (typeof XMLHttpRequest === "undefined") {
-    return fetch(url, {
+    return io.fetch(url, {
       method: "PUT", credentials: "same-origin", body: photo.buffer,
       headers: { "Content-Type": photo.mime, "X-Content-SHA256": photo.sha256, "X-CSRFToken": csrf, Accept: "application/json" },
     }).then(async (res) => ({ status: res.status, data: await res.json().catch(() => null) }),
@@ -257,15 +266,15 @@ async function uploadPhotos(user, csrf, progress) {
 async function rememberSent(entry) {
   const { label } = await outbox.contents(entry);
   const sealedLabel = await seal(entry.user_id, label || "");
-  const log = await getMeta("sent_log", []);
+  const log = await getMeta(META.sentLog, []);
   log.unshift({ id: entry.id, type: entry.type, sealed_label: sealedLabel, user_id: entry.user_id,
                 created_at: entry.created_at, sent_at: new Date().toISOString(), flags: entry.flags });
-  await setMeta("sent_log", log.slice(0, 50));
+  await setMeta(META.sentLog, log.slice(0, 50));
 }
 
 /** Refresh the phone's households for this user (cursor-based; full replace when told). */
 export async function pull(user) {
-  const key = `cursor:${user.id}`;
+  const key = META.cursor(user.id);
   const cursor = await getMeta(key);
   const device = await deviceId();
   const qs = new URLSearchParams({ device_id: device });
@@ -273,7 +282,7 @@ export async function pull(user) {
   const { status, data } = await api(`/pull?${qs}`);
   if (status !== 200) throw new NetworkError(`HTTP ${status}`);
   const uid = String(user.id);
-  await tx(["households", "meta"], "readwrite", async (s, p) => {
+  await tx([STORES.households, STORES.meta], "readwrite", async (s, p) => {
     if (data.full) {
       const keys = await p(s.households.index("user_id").getAllKeys(uid));
       for (const k of keys) s.households.delete(k);
@@ -281,10 +290,10 @@ export async function pull(user) {
     for (const id of data.removed) s.households.delete([uid, String(id)]);
     for (const h of data.households) s.households.put({ ...h, id: String(h.id), user_id: uid });
     s.meta.put({ key, value: data.cursor });
-    s.meta.put({ key: `forms:${uid}`, value: data.forms });
-    s.meta.put({ key: `settings:${uid}`, value: data.settings });
-    s.meta.put({ key: `regions:${uid}`, value: data.regions || [] });
-    s.meta.put({ key: `pulled_at:${uid}`, value: data.server_time });
+    s.meta.put({ key: META.forms(uid), value: data.forms });
+    s.meta.put({ key: META.settings(uid), value: data.settings });
+    s.meta.put({ key: META.regions(uid), value: data.regions || [] });
+    s.meta.put({ key: META.pulledAt(uid), value: data.server_time });
   });
   return data;
 }
@@ -292,7 +301,7 @@ export async function pull(user) {
 /** Forget the cached households of every other user (privacy on a shared phone). */
 export async function forgetOtherUsers(userId) {
   const uid = String(userId);
-  await tx("households", "readwrite", async (s, p) => {
+  await tx(STORES.households, "readwrite", async (s, p) => {
     const keys = await p(s.households.getAllKeys());
     for (const k of keys) if (k[0] !== uid) s.households.delete(k);
   });
@@ -300,30 +309,30 @@ export async function forgetOtherUsers(userId) {
 
 export async function forgetUser(userId) {
   const uid = String(userId);
-  await tx(["households", "meta"], "readwrite", async (s, p) => {
+  await tx([STORES.households, STORES.meta], "readwrite", async (s, p) => {
     const keys = await p(s.households.index("user_id").getAllKeys(uid));
     for (const k of keys) s.households.delete(k);
-    s.meta.delete(`cursor:${uid}`);
+    s.meta.delete(META.cursor(uid));
     // The list of what was sent names households too.
-    const log = await p(s.meta.get("sent_log"));
-    if (log) s.meta.put({ key: "sent_log", value: log.value.filter((e) => e.user_id !== uid) });
+    const log = await p(s.meta.get(META.sentLog));
+    if (log) s.meta.put({ key: META.sentLog, value: log.value.filter((e) => e.user_id !== uid) });
   });
-  await setMeta("session_user", null);
+  await setMeta(META.sessionUser, null);
 }
 
 async function withLock(fn) {
   // One sender at a time across tabs and the service worker. Wait for the lock rather than
   // give up: the sender holding it may have read the outbox before a record just saved.
   if (typeof navigator !== "undefined" && navigator.locks) {
-    return navigator.locks.request("fieldwork-sync", () => fn());
+    return navigator.locks.request(SYNC_LOCK, () => fn());
   }
   return fn();
 }
 
 function scheduleRetry() {
-  clearTimeout(retryTimer);
+  io.clearTimeout(retryTimer);
   const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 10));
-  retryTimer = setTimeout(() => syncNow({ reason: "retry" }), delay);
+  retryTimer = io.setTimeout(() => syncNow({ reason: "retry" }), delay);
   return delay;
 }
 
@@ -353,13 +362,13 @@ export function syncNow({ reason = "manual", pullToo = true } = {}) {
       if (pullToo) await pull(user);
       failures = 0;
       const now = new Date().toISOString();
-      await setMeta(`last_sync:${user.id}`, now);
+      await setMeta(META.lastSync(user.id), now);
       emit({ state: "idle", last_sync: now, ...(await outbox.summary(user.id)) });
       return "ok";
     } catch (err) {
       if (err instanceof LoginRequired || err instanceof AccountDisabled) {
         // The server answered: this phone's last user is no longer signed in here.
-        const last = await getMeta("session_user");
+        const last = await getMeta(META.sessionUser);
         const revoked = err instanceof AccountDisabled;
         if (last && revoked) await wipeUser(last.id);
         else if (last) await lockUser(last.id);
@@ -386,5 +395,5 @@ export async function settled() {
 
 export function resetBackoff() {
   failures = 0;
-  clearTimeout(retryTimer);
+  io.clearTimeout(retryTimer);
 }

@@ -4,17 +4,18 @@
 // phone, but nothing can read it out, and the stored records hold no plain ID number, name
 // or photo. Used by pages and by the service worker.
 import { tx } from "./db.js";
+import { STORES } from "./keys.js";
 
 const ALGO = "AES-GCM";
 const keys = new Map(); // user id -> Promise<CryptoKey>
 
 async function loadKey(uid) {
-  const row = await tx("keys", "readonly", (s, p) => p(s.keys.get(uid)));
+  const row = await tx(STORES.keys, "readonly", (s, p) => p(s.keys.get(uid)));
   if (row) return row.key;
   const fresh = await crypto.subtle.generateKey({ name: ALGO, length: 256 }, false, ["encrypt", "decrypt"]);
   // Another tab or the service worker may have made one meanwhile: the first one stays.
   let key = fresh;
-  await tx("keys", "readwrite", async (s, p) => {
+  await tx(STORES.keys, "readwrite", async (s, p) => {
     const again = await p(s.keys.get(uid));
     if (again) key = again.key;
     else s.keys.put({ user_id: uid, key: fresh, created_at: new Date().toISOString() });

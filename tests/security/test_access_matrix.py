@@ -89,8 +89,8 @@ def scene(scene):
 
 # Reachable without logging in. A new public route must be added here consciously.
 PUBLIC = {"accounts.login", "accounts.set_language", "static", "pwa.service_worker",
-          "pwa.manifest", "pwa.offline_shell", "pwa.device", "openapi.openapi",
-          "health.healthz"}
+          "pwa.manifest", "pwa.offline_shell", "pwa.device", "pwa.client_strings",
+          "openapi.openapi", "health.healthz"}
 
 ALL = frozenset(ROLES)
 OFFICE = ALL - {"helper"}
@@ -146,6 +146,7 @@ EXPECT: dict[str, Expectation] = {
     "pwa.offline_shell": ALL,
     "pwa.manifest": ALL,
     "pwa.service_worker": ALL,
+    "pwa.client_strings": ALL,  # the client's translations (/i18n/<locale>.json)
     "openapi.openapi": ALL,
     "health.healthz": ALL,
     # the county ledger (supervision/export.py LEDGER_ROLES)
@@ -224,6 +225,7 @@ PARAMS: dict[str, Callable[[Scene], tuple[Any, Any]]] = {
     "month": lambda s: (current_month(), None),
     "year": lambda s: (current_month() // 100, None),
     "filename": lambda s: ("css/app.css", None),
+    "locale": lambda s: ("en", None),
 }
 
 # URL parameters that mean another object for some endpoints: one in the state the action

@@ -4,6 +4,7 @@ that gives a reason — which lands in the audit log."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, timedelta
 
@@ -162,7 +163,7 @@ def test_the_blind_index_finds_a_member_too(client, scene, reporter):
 # ---------------------------------------------------------------- display
 
 
-@pytest.mark.parametrize("role", ["helper", "community_worker", "street_reviewer",
+@pytest.mark.parametrize("role", ["community_worker", "street_reviewer",
                                   "county_officer", "city_supervisor"])
 def test_pages_show_only_the_mask(client, scene, role):
     login(client, scene.users[role])
@@ -171,6 +172,18 @@ def test_pages_show_only_the_mask(client, scene, role):
     assert mask_id_number(ID_A_MEMBER) in html
     assert ID_A not in html and ID_A_MEMBER not in html
     assert "138****8000" in html and "13800138000" not in html
+
+
+def test_the_helpers_household_page_data_holds_no_id_digits(client, scene):
+    """The helper's household page is drawn on the phone from the pull (issue #12): the pull
+    carries the masked phone and no digit of the ID numbers, not even the mask's."""
+    login(client, scene.users["helper"])
+    assert client.get(f"/households/{scene.hh_a.id}").status_code == 200
+    raw = client.get("/api/sync/v1/pull").get_data(as_text=True)
+    [mine] = [h for h in json.loads(raw)["households"] if h["id"] == str(scene.hh_a.id)]
+    assert mine["phone_mask"] == "138****8000" and "13800138000" not in raw
+    for number in (ID_A, ID_A_MEMBER):
+        assert number[-4:] not in raw and mask_id_number(number) not in raw
 
 
 def reveal(client, url: str, reason: str | None = "核对低保申请材料"):

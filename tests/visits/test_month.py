@@ -182,7 +182,8 @@ def test_month_state_follows_the_countys_visits_per_month(world, make_user, make
 
 def test_helpers_list_says_visited_only_after_the_required_visits(
         world, client, auth, make_user, make_household, make_visit):
-    """What the helper sees on /households/mine for this month, with 2 visits required."""
+    """The state the helper's list shows for this month (drawn from the pull), with 2 visits
+    required: "visited" only after both."""
     helper = make_user("helper")
     household = make_household(helper=helper, head_name="李秀英")
     month = current_month()
@@ -194,14 +195,14 @@ def test_helpers_list_says_visited_only_after_the_required_visits(
     make_visit(household, helper, visited_at=start + (now - start) / 3)
     auth.login(as_=helper)
 
-    assert "本月已走访" in client.get("/households/mine").get_data(as_text=True)
+    def state() -> tuple[str, bool]:
+        [pulled] = client.get("/api/sync/v1/pull").get_json()["households"]
+        return pulled["visit_state"], pulled["due_this_month"]
+
+    assert state() == ("visited", False)
 
     set_policy(world, visits_per_month=2)
-    page = client.get("/households/mine").get_data(as_text=True)
-    assert "本月待走访" in page and "本月已走访" not in page
-    assert "已走访 0 / 1 户" in page
+    assert state() == ("due", True)  # "本月待走访", "已走访 0 / 1 户"
 
     make_visit(household, helper, visited_at=start + (now - start) * 2 / 3)
-    page = client.get("/households/mine").get_data(as_text=True)
-    assert "本月已走访" in page
-    assert "已走访 1 / 1 户" in page
+    assert state() == ("visited", False)  # "本月已走访", "已走访 1 / 1 户"

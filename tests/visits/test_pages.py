@@ -1,5 +1,6 @@
-"""The visit pages as a helper uses them without the offline app: the form, saving it with a
-photo and a GPS fix, the recorded visit, the household file and the helper's list."""
+"""The visit pages: saving the form with a photo and a GPS fix (the form POST), the recorded
+visit, and the data the helper's field pages (the form, the household file and the list,
+drawn on the phone by static/js/pages/) are drawn from: the pull."""
 
 from __future__ import annotations
 
@@ -91,23 +92,27 @@ def as_helper(auth, helper):
 
 # ------------------------------------------------------------------ the form
 
-def test_the_form_has_every_part_of_the_survey(client, as_helper, household):
-    response = client.get(f"/households/{household.id}/visits/new")
+def pulled(client) -> dict[str, dict[str, Any]]:
+    """The helper's pull, the data their field pages are drawn from: {head name: household}."""
+    response = client.get("/api/sync/v1/pull")
     assert response.status_code == 200
-    page = response.get_data(as_text=True)
-    assert "入户调查表" in page and "张桂兰" in page
+    return {h["head_name"]: h for h in response.get_json()["households"]}
+
+
+def test_the_form_has_every_part_of_the_survey(client, as_helper, household):
+    # The page is the shell; static/js/pages/visit.js draws the form from the pulled schema.
+    assert client.get(f"/households/{household.id}/visits/new").status_code == 200
+    response = client.get("/api/sync/v1/pull").get_json()
+    fields = {f["name"]: f for f in response["forms"]["visit"]["fields"]}
+    labels = {g["label"] for g in response["forms"]["visit"]["groups"]} | {
+        f["label"] for f in fields.values()}
     for dim, label in zip(DIMS, DIM_LABELS, strict=True):
-        assert f'name="{dim}_status"' in page and label in page
-        assert f'name="{dim}_note"' in page
-    for name in ("present", "household_income", "needs", "next_steps", "record_id"):
-        assert f'name="{name}"' in page
-    assert "定位签到" in page and "data-gps" in page
-    for name in ("lat", "lon", "accuracy_m"):
-        assert f'name="{name}"' in page
-    photo_input = re.search(r'<input[^>]*type="file"[^>]*>', page).group(0)
-    assert 'name="photo"' in photo_input
-    assert 'capture="environment"' in photo_input and 'accept="image/*"' in photo_input
-    assert "人均月收入" in page and "（2 人）" in page
+        assert f"{dim}_status" in fields and f"{dim}_note" in fields
+        assert any(label in x for x in labels), label
+    for name in ("present", "household_income", "needs", "next_steps"):
+        assert name in fields
+    [mine] = response["households"]
+    assert (mine["head_name"], mine["members_count"]) == ("张桂兰", 2)  # "人均月收入…（2 人）"
 
 
 def test_the_form_lists_the_households_measures(client, as_helper, household, world):
@@ -123,9 +128,11 @@ def test_the_form_lists_the_households_measures(client, as_helper, household, wo
                     start_date=date(2024, 1, 1), end_date=date(2024, 12, 31)),
     ])
     _db.session.commit()
-    page = client.get(f"/households/{household.id}/visits/new").get_data(as_text=True)
-    assert f'name="measures_delivered" value="{m.id}"' in page and "城镇低保金" in page
-    assert "已停发的租赁补贴" not in page
+    response = client.get("/api/sync/v1/pull").get_json()
+    fields = {f["name"]: f for f in response["forms"]["visit"]["fields"]}
+    assert fields["measures_delivered"]["options_from"] == "household.measures"
+    measures = pulled(client)["张桂兰"]["measures"]
+    assert [(x["id"], x["name"]) for x in measures] == [(m.id, "城镇低保金")]
 
 
 def test_saving_a_visit_with_a_photo_and_a_fix(app, client, as_helper, household):
@@ -285,19 +292,48 @@ def test_the_household_page_masks_the_id_number(client, auth, make_user, helper,
     household.head_id_mask = protected.mask
     _db.session.commit()
 
-    for user in (helper, make_user("county_officer")):
-        auth.login(as_=user)
-        html = client.get(f"/households/{household.id}").get_data(as_text=True)
-        assert re.search(r"4113\*{10}" + re.escape(number[-4:]), html), user.role
-        assert number not in html and number[4:14] not in html
-        auth.logout()
+    # The office's page shows the masked number.
+    auth.login(as_=make_user("county_officer"))
+    html = client.get(f"/households/{household.id}").get_data(as_text=True)
+    assert re.search(r"4113\*{10}" + re.escape(number[-4:]), html)
+    assert number not in html and number[4:14] not in html
+    auth.logout()
+    # The helper's page is drawn from the pull, which carries no part of the number at all.
+    auth.login(as_=helper)
+    assert client.get(f"/households/{household.id}").status_code == 200
+    raw = client.get("/api/sync/v1/pull").get_data(as_text=True)
+    assert "张桂兰" in pulled(client)
+    assert number[-4:] not in raw and number[:6] not in raw
 
 
 def test_the_household_page_lists_recent_visits(client, as_helper, household, make_visit):
     make_visit(household, as_helper, flags=["no_photo"], distance_m=87.4)
-    html = client.get(f"/households/{household.id}").get_data(as_text=True)
-    assert "距离 87 米" in html and "无照片" in html and "王帮扶" in html
-    assert "登记本次走访" in html
+    assert client.get(f"/households/{household.id}").status_code == 200
+    [visit] = pulled(client)["张桂兰"]["recent_visits"]
+    assert visit["distance_m"] == 87  # "距离 87 米"
+    assert visit["helper_name"] == "王帮扶"
+    assert visit["flags"] == [{"code": "no_photo", "label": "无照片"}]
+
+
+def test_the_household_page_carries_the_file(client, as_helper, make_household, make_user,
+                                             world):
+    """What the household page showed online is in the pull the page is now drawn from."""
+    from fieldwork.households.models import Member
+
+    h = make_household(helper=as_helper, head_name="刘建国", phone="13812345678",
+                       causes=["illness"], ref_lat=HOME[0], ref_lon=HOME[1])
+    _db.session.add(Member(household_id=h.id, name="刘小明", relation="child",
+                           health="健康", schooling="小学"))
+    _db.session.commit()
+    mine = pulled(client)["刘建国"]
+    assert mine["phone_mask"].startswith("138") and mine["phone_mask"].endswith("5678")
+    assert "12345678" not in str(mine)
+    assert mine["causes"] == ["重大疾病"]
+    assert [(m["name"], m["schooling"]) for m in mine["members"]] == [("刘小明", "小学")]
+    assert mine["assignments"][0]["helper_name"] == "王帮扶"
+    assert mine["assignments"][0]["end_date"] is None
+    assert mine["reference"]["lat"] == pytest.approx(HOME[0])
+    assert mine["status_label"] and mine["category_label"]
 
 
 # ------------------------------------------------------------------ the helper's list
@@ -319,6 +355,8 @@ def order_of(html: str, names: list[str]) -> list[str]:
 
 
 def test_my_list_puts_overdue_first(client, as_helper, make_household, make_visit):
+    """The states the list orders by (overdue, due, visited); the order itself and the chips
+    are drawn by static/js/pages/mine.js: tests/browser/test_field_pages.py."""
     visited = make_household(helper=as_helper, head_name="甲已走访")
     due = make_household(helper=as_helper, head_name="乙待走访")
     overdue = make_household(helper=as_helper, head_name="丙逾期")
@@ -327,10 +365,9 @@ def test_my_list_puts_overdue_first(client, as_helper, make_household, make_visi
     make_visit(due, as_helper, visited_at=in_last_month())
     assert overdue is not None
 
-    html = client.get("/households/mine").get_data(as_text=True)
-    assert order_of(html, ["甲已走访", "乙待走访", "丙逾期"]) == ["丙逾期", "乙待走访", "甲已走访"]
-    assert "已走访 1 / 3 户" in html
-    assert "逾期未走访" in html and "本月待走访" in html and "本月已走访" in html
+    assert client.get("/households/mine").status_code == 200
+    states = {name: h["visit_state"] for name, h in pulled(client).items()}
+    assert states == {"甲已走访": "visited", "乙待走访": "due", "丙逾期": "overdue"}
 
 
 def test_my_list_shows_only_my_enrolled_households(client, as_helper, make_household,
@@ -338,67 +375,18 @@ def test_my_list_shows_only_my_enrolled_households(client, as_helper, make_house
     make_household(helper=as_helper, head_name="我的住户")
     make_household(helper=as_helper, head_name="已退出住户", status="exited")
     make_household(helper=make_user("helper"), head_name="别人的住户")
-    html = client.get("/households/mine").get_data(as_text=True)
-    assert "我的住户" in html
-    assert "已退出住户" not in html and "别人的住户" not in html
+    assert set(pulled(client)) == {"我的住户"}
 
 
-def test_my_list_sorts_by_distance_when_the_phone_shares_its_position(
-        client, as_helper, make_household, make_visit):
-    here = (32.99, 112.53)
-
-    def at(distance: float, bearing: float) -> dict[str, float]:
-        lat, lon = point_at(distance, bearing, origin=here)
-        return {"ref_lat": lat, "ref_lon": lon}
-
-    make_household(helper=as_helper, head_name="甲五公里", **at(5000, 10))
+def test_my_list_carries_what_the_distance_sort_needs(client, as_helper, make_household):
+    """Sorting by distance happens on the phone (tests/browser/test_field_pages.py): the pull
+    carries each reference point, and none for a household without one."""
+    lat, lon = point_at(520, 200)
+    make_household(helper=as_helper, head_name="丙五百米", ref_lat=lat, ref_lon=lon)
     make_household(helper=as_helper, head_name="乙无位置")
-    make_household(helper=as_helper, head_name="丙五百米", **at(520, 200))
-    make_household(helper=as_helper, head_name="丁两公里", **at(2000, 300))
-    near_but_visited = make_household(helper=as_helper, head_name="戊已走访", **at(50, 0))
-    make_visit(near_but_visited, as_helper, visited_at=in_this_month())
-    make_visit(near_but_visited, as_helper, visited_at=in_last_month())
-    names = ["甲五公里", "乙无位置", "丙五百米", "丁两公里", "戊已走访"]
-
-    plain = client.get("/households/mine").get_data(as_text=True)
-    assert order_of(plain, names) == ["丁两公里", "丙五百米", "乙无位置", "甲五公里", "戊已走访"]
-
-    html = client.get(f"/households/mine?lat={here[0]}&lon={here[1]}").get_data(as_text=True)
-    assert order_of(html, names) == ["丙五百米", "丁两公里", "甲五公里", "乙无位置", "戊已走访"]
-    assert "约 2.0 km" in html and "约 5.0 km" in html
-
-    # A position that is not one is ignored rather than an error.
-    bad = client.get("/households/mine?lat=north&lon=112.5")
-    assert bad.status_code == 200
-    assert order_of(bad.get_data(as_text=True), names)[0] == "丁两公里"
-
-
-def test_my_list_search_by_name_or_address(client, as_helper, make_household):
-    make_household(helper=as_helper, head_name="张桂兰", address="东关街道建设路1号")
-    make_household(helper=as_helper, head_name="刘建国", address="新华街道人民路8号")
-    make_household(helper=as_helper, head_name="王秀英", address="新华街道人民路20号")
-
-    by_address = client.get("/households/mine?q=人民路").get_data(as_text=True)
-    assert "刘建国" in by_address and "王秀英" in by_address and "张桂兰" not in by_address
-
-    by_name = client.get("/households/mine?q=张桂").get_data(as_text=True)
-    assert "张桂兰" in by_name and "刘建国" not in by_name and "王秀英" not in by_name
-
-    none = client.get("/households/mine?q=不存在的路").get_data(as_text=True)
-    assert "没有找到与“不存在的路”相符的帮扶户" in none
-    assert "张桂兰" not in none
-
-
-def test_my_list_answers_htmx_with_the_list_only(client, as_helper, make_household):
-    make_household(helper=as_helper, head_name="刘建国", address="人民路8号")
-    response = client.get("/households/mine?q=刘", headers={"HX-Request": "true"})
-    assert response.status_code == 200
-    assert "HX-Request" in response.headers.get("Vary", "")
-    html = response.get_data(as_text=True)
-    assert "刘建国" in html and "<html" not in html
-    full = client.get("/households/mine?q=刘")
-    assert "<html" in full.get_data(as_text=True)
-    assert "HX-Request" in full.headers.get("Vary", "")
+    mine = pulled(client)
+    assert mine["丙五百米"]["location"] == {"lat": pytest.approx(lat), "lon": pytest.approx(lon)}
+    assert mine["乙无位置"]["location"] is None
 
 
 @pytest.mark.usefixtures("fresh_g")

@@ -576,8 +576,14 @@ def test_others_cannot_confirm(client, auth, make_user, world, helper, proposed)
 
 def test_the_helper_sees_no_confirm_button(client, auth, helper, proposed):
     auth.login(as_=helper)
+    # The helper's household page is drawn on the phone from the pull: it shows the proposed
+    # point (static/js/pages/household.js) and has no confirm form at all.
     page = client.get(f"/households/{proposed.id}").get_data(as_text=True)
-    assert "建议位置" in page and "确认为参考位置" not in page
+    assert "确认为参考位置" not in page and "/reference" not in page
+    [pulled] = [h for h in client.get("/api/sync/v1/pull").get_json()["households"]
+                if h["id"] == str(proposed.id)]
+    assert pulled["proposed_location"] == {"lat": proposed.proposed_lat,
+                                           "lon": proposed.proposed_lon}
 
 
 # ------------------------------------------------------------------ the schema

@@ -192,7 +192,8 @@ def test_a_reported_household_is_reviewed_enrolled_and_reaches_the_helpers_phone
     [h] = [h for h in pulled["households"] if h["file_no"] == file_no]
     assert h["head_name"] == "孙秀英" and {m["name"] for m in h["measures"]} == {
         "城镇低保", "医疗救助"}
-    assert "孙秀英" in text(client.get("/households/mine"))
+    # The helper's list is drawn on the phone from that pull; the page itself is the shell.
+    assert client.get("/households/mine").status_code == 200
     assert client.get("/reviews/").status_code == 404
     client = as_(people.helper_b)
     assert all(x["file_no"] != file_no for x in
