@@ -107,7 +107,7 @@ def _recent_visits(ids: list[int]) -> dict[int, list[dict[str, Any]]]:
                 Photo.visit_id.in_([v.id for v in visits]), Photo.stored_at.is_not(None))
             .order_by(Photo.created_at, Photo.id)
         ):
-            thumbs[visit_id].append(str(photo_id))
+            thumbs[str(visit_id)].append(str(photo_id))
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for v in visits:
         out[v.household_id].append({
@@ -142,7 +142,7 @@ def _file_json(h: Household) -> dict[str, Any]:
         } for a in reversed(h.assignments)],
         "reference": {
             "lat": h.ref_lat, "lon": h.ref_lon,
-            "source": str(LOCATION_SOURCE_LABELS.get(h.ref_source, h.ref_source or "")),
+            "source": str(LOCATION_SOURCE_LABELS.get(h.ref_source or "", h.ref_source or "")),
             "source_crs": h.ref_source_crs,
         } if h.has_reference else None,
         "proposed_location": {"lat": h.proposed_lat, "lon": h.proposed_lon}
