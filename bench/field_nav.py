@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import figure, machine, print_bench_json, print_table  # noqa: E402
-from live import PASSWORD, make_app, seed_households, seed_places, seed_user  # noqa: E402
+from live import PASSWORD, seed_helper_database  # noqa: E402
 from prod_server import Gunicorn  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -44,18 +44,6 @@ SLOW_3G = {"offline": False, "latency": 400, "downloadThroughput": 400 * 1024 / 
 DRAWN = "[data-offline-app][data-drawn]"
 SYNCED = "[data-syncbar][data-state=idle]"
 
-
-def seed(instance: Path, households: int) -> tuple[str, int]:
-    url = f"sqlite:///{instance / 'field_nav.db'}"
-    app = make_app(url, str(instance))
-    places = seed_places(app)
-    helper = seed_user(app, "nav-helper", "helper", places["communities"][0])
-    ids = seed_households(app, households, places["communities"][:1], helper)
-    with app.app_context():
-        from fieldwork.extensions import db
-
-        db.engine.dispose()
-    return url, ids[0]
 
 
 def sign_in(page, base: str) -> None:
@@ -99,7 +87,8 @@ def main() -> int:
     times: dict[str, list[float]] = {}
     from_worker: dict[str, bool] = {}
     try:
-        url, household_id = seed(instance, args.households)
+        url, household_id = seed_helper_database(instance, "field_nav", "nav-helper",
+                                                 args.households)
         walk = [("list → household", f"/households/{household_id}"),
                 ("household → visit form", f"/households/{household_id}/visits/new"),
                 ("visit form → device page", "/device"),

@@ -33,7 +33,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from live import PASSWORD, make_app, seed_households, seed_places, seed_user  # noqa: E402
+from live import PASSWORD, seed_helper_database  # noqa: E402
 from prod_server import Gunicorn  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -57,18 +57,6 @@ def ensure_lighthouse() -> str:
                        cwd=BENCH, check=True, timeout=600)
     return json.loads(installed.read_text())["version"]
 
-
-def seed(instance: Path) -> tuple[str, int]:
-    url = f"sqlite:///{instance / 'lighthouse.db'}"
-    app = make_app(url, str(instance))
-    places = seed_places(app)
-    helper = seed_user(app, "lh-helper", "helper", places["communities"][0])
-    ids = seed_households(app, 20, places["communities"][:1], helper)
-    with app.app_context():
-        from fieldwork.extensions import db
-
-        db.engine.dispose()
-    return url, ids[0]
 
 
 def session_cookie(base: str) -> str:
@@ -138,7 +126,7 @@ def main() -> int:
     instance = Path(tempfile.mkdtemp(prefix="fieldwork-lighthouse-"))
     figures, notes = [], {}
     try:
-        url, household_id = seed(instance)
+        url, household_id = seed_helper_database(instance, "lighthouse", "lh-helper", 20)
         with Gunicorn(url, instance, workers=2) as server:
             cookie = session_cookie(server.base)
             pages = [("login page", "login", "/login", None),

@@ -110,6 +110,22 @@ def seed_households(app, n: int, community_ids: list[int], helper_id: int | None
         return ids
 
 
+def seed_helper_database(instance: Path, name: str, username: str,
+                         households: int) -> tuple[str, int]:
+    """A SQLite database in instance/<name>.db: the place tree, one helper in the first
+    community and that many households assigned to them. Returns (url, first household id)."""
+    url = f"sqlite:///{instance / f'{name}.db'}"
+    app = make_app(url, str(instance))
+    places = seed_places(app)
+    helper = seed_user(app, username, "helper", places["communities"][0])
+    ids = seed_households(app, households, places["communities"][:1], helper)
+    with app.app_context():
+        from fieldwork.extensions import db
+
+        db.engine.dispose()
+    return url, ids[0]
+
+
 @contextmanager
 def serving(app, port: int = 0):
     server = make_server("127.0.0.1", port, app, threaded=True)

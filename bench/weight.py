@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from live import PASSWORD, make_app, seed_households, seed_places, seed_user  # noqa: E402
+from live import PASSWORD, seed_helper_database  # noqa: E402
 from prod_server import CountingProxy, Gunicorn  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -54,18 +54,6 @@ def figure(name, value, unit, target, met, **extra):
     return {"name": name, "value": value, "unit": unit, "target": target, "met": bool(met),
             **extra}
 
-
-def seed(instance: Path, households: int) -> tuple[str, int]:
-    url = f"sqlite:///{instance / 'weight.db'}"
-    app = make_app(url, str(instance))
-    places = seed_places(app)
-    helper = seed_user(app, "weight-helper", "helper", places["communities"][0])
-    ids = seed_households(app, households, places["communities"][:1], helper)
-    with app.app_context():
-        from fieldwork.extensions import db
-
-        db.engine.dispose()
-    return url, ids[0]
 
 
 def login(context, base: str) -> None:
@@ -109,7 +97,8 @@ def main() -> int:
     figures: list[dict] = []
     detail: dict[str, list] = {}
     try:
-        url, household_id = seed(instance, args.households)
+        url, household_id = seed_helper_database(instance, "weight", "weight-helper",
+                                                 args.households)
         with Gunicorn(url, instance, workers=2) as server, sync_playwright() as pw:
             proxy = CountingProxy(server.port)
             base = proxy.base
