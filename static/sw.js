@@ -3,6 +3,7 @@
 import { syncNow } from "/static/js/sync.js";
 import { getMeta } from "/static/js/db.js";
 import { META } from "/static/js/keys.js";
+import { t } from "/static/js/i18n.js";
 
 const VERSION = "__VERSION__";
 const PRECACHE = __PRECACHE__;
@@ -79,7 +80,7 @@ async function navigate(request) {
   } catch (_) {
     // No network (or too slow): the offline shell renders the page from IndexedDB.
     const shell = await fromShell(OFFLINE_URL);
-    return shell || new Response("离线且没有缓存的页面", { status: 503, headers: { "Content-Type": "text/plain; charset=utf-8" } });
+    return shell || new Response(t("离线且没有缓存的页面"), { status: 503, headers: { "Content-Type": "text/plain; charset=utf-8" } });
   }
 }
 

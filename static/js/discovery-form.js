@@ -3,35 +3,36 @@
 import { collectAnswers, el, renderField, showErrors } from "./schema-form.js";
 import { attachGps, attachPhotos, isoWithOffset, saveToOutbox, showSaved } from "./field-kit.js";
 import { getMeta, tx } from "./db.js";
+import { t } from "./i18n.js";
 
 export function buildDiscoveryForm(schema, regions) {
   const form = el("form", { class: "discovery-form", id: "discovery-form", novalidate: true });
   form.append(el("div", { "data-form-errors": "1", role: "alert" }));
   form.append(el("section", { class: "card gps", "aria-live": "polite" },
-    el("h2", { text: "定位" }),
-    el("p", { class: "gps-status", "data-gps-status": "1", "data-state": "idle", text: "正在定位；定位失败也可以保存" }),
+    el("h2", { text: t("定位") }),
+    el("p", { class: "gps-status", "data-gps-status": "1", "data-state": "idle", text: t("正在定位；定位失败也可以保存") }),
     ...["lat", "lon", "accuracy_m", "location_captured_at"].map((n) => el("input", { type: "hidden", name: n })),
-    el("button", { type: "button", class: "btn btn-small", "data-action": "locate", text: "重新定位" })));
+    el("button", { type: "button", class: "btn btn-small", "data-action": "locate", text: t("重新定位") })));
   const region = el("select", { id: "f-region", name: "region_id", required: true },
-    el("option", { value: "", text: "请选择" }), ...regions.map((r) => el("option", { value: r.id, text: r.name })));
+    el("option", { value: "", text: t("请选择") }), ...regions.map((r) => el("option", { value: r.id, text: r.name })));
   if (regions.length === 1) region.value = regions[0].id;
   const main = el("section", { class: "card" },
-    el("div", { class: "field", "data-field": "region_id" }, el("label", { for: "f-region", text: "所在社区（村）" }), region),
-    el("div", { class: "field", "data-field": "address" }, el("label", { for: "f-address", text: "住址" }),
+    el("div", { class: "field", "data-field": "region_id" }, el("label", { for: "f-region", text: t("所在社区（村）") }), region),
+    el("div", { class: "field", "data-field": "address" }, el("label", { for: "f-address", text: t("住址") }),
       el("input", { id: "f-address", name: "address", type: "text", maxlength: 200, required: true, autocomplete: "off" })));
   for (const f of schema.fields) main.append(renderField(f));
-  main.append(el("div", { class: "field", "data-field": "reason" }, el("label", { for: "f-reason", text: "发现的困难情况" }),
+  main.append(el("div", { class: "field", "data-field": "reason" }, el("label", { for: "f-reason", text: t("发现的困难情况") }),
     el("textarea", { id: "f-reason", name: "reason", maxlength: 2000, rows: 3, required: true })));
   form.append(main);
   form.append(el("section", { class: "card", "data-duplicates": "1", hidden: true }));
   form.append(el("section", { class: "card" },
-    el("h2", { text: "照片" }),
+    el("h2", { text: t("照片") }),
     el("div", { class: "field" },
-      el("label", { for: "f-photo", class: "btn btn-block", text: "拍照或选择照片" }),
+      el("label", { for: "f-photo", class: "btn btn-block", text: t("拍照或选择照片") }),
       el("input", { id: "f-photo", class: "visually-hidden", type: "file", name: "photo", accept: "image/*", capture: "environment", multiple: true, "data-max-px": 1600 }),
       el("ul", { class: "photo-previews", "data-photo-previews": "1" }))));
   form.append(el("div", { class: "sticky-actions" },
-    el("button", { class: "btn btn-primary btn-big", type: "submit", "data-testid": "save-discovery", text: "检查并保存" })));
+    el("button", { class: "btn btn-primary btn-big", type: "submit", "data-testid": "save-discovery", text: t("检查并保存") })));
   return form;
 }
 
@@ -82,16 +83,17 @@ async function serverCandidates(body) {
   return res.ok ? (await res.json()).candidates : null;
 }
 
-const WHY = { same_id: "身份证号相同", similar_name_address: "姓名相同、地址相近", nearby: "位置相距不到50米" };
+// A function, not a constant: t() is read when the page draws, after the catalogue loaded.
+const WHY = () => ({ same_id: t("身份证号相同"), similar_name_address: t("姓名相同、地址相近"), nearby: t("位置相距不到50米") });
 
 /** One candidate: a household the user may see (name, address, link), or one outside their
  * scope, of which the server tells only the county and what to do (no name, no link). */
 function candidateItem(c) {
   if (c.in_scope === false) {
     return el("li", { "data-out-of-scope": "1" },
-      el("span", { class: "chip chip-warn", text: WHY[c.reason] || "可能已在其他地区登记" }),
+      el("span", { class: "chip chip-warn", text: WHY()[c.reason] || t("可能已在其他地区登记") }),
       c.county ? ` ${c.county} · ` : " ",
-      el("span", { "data-advice": "1", text: c.advice || "该家庭可能已在其他地区登记，请与上级核实后再上报。" }));
+      el("span", { "data-advice": "1", text: c.advice || t("该家庭可能已在其他地区登记，请与上级核实后再上报。") }));
   }
   const why = Array.isArray(c.why) ? c.why : c.reason ? [c.reason] : [];
   const name = c.household_id != null && /^\d+$/.test(String(c.household_id))
@@ -144,10 +146,10 @@ export function initDiscoveryForm(form, { schema, user }) {
       if (candidates === null) { candidates = await localCandidates(user, { head_name: answers.head_name, address: base.address, location }); source = "phone"; }
       if (candidates.length) {
         dupBox.hidden = false;
-        dupBox.replaceChildren(el("h2", { text: "可能已在登记中" }),
-          el("p", { class: "muted", text: source === "server" ? "系统中找到以下可能相同的家庭，请核对：" : "（离线，仅与本机保存的家庭比对）以下家庭可能相同，请核对：" }),
+        dupBox.replaceChildren(el("h2", { text: t("可能已在登记中") }),
+          el("p", { class: "muted", text: source === "server" ? t("系统中找到以下可能相同的家庭，请核对：") : t("（离线，仅与本机保存的家庭比对）以下家庭可能相同，请核对：") }),
           el("ul", { class: "plain", "data-testid": "duplicate-candidates" }, candidates.map(candidateItem)),
-          el("p", { text: "如确认不是同一户，请再次点击“检查并保存”。" }));
+          el("p", { text: t("如确认不是同一户，请再次点击“检查并保存”。") }));
         confirmedFor = key;
         dupBox.scrollIntoView({ block: "center" });
         return;
@@ -161,12 +163,12 @@ export function initDiscoveryForm(form, { schema, user }) {
       photos: list.map((p) => ({ id: p.id, sha256: p.sha256, bytes: p.bytes, taken_at: p.taken_at, caption: p.caption })),
     };
     try {
-      await saveToOutbox({ record, photos: list, label: `新发现 ${answers.head_name}` });
+      await saveToOutbox({ record, photos: list, label: t("新发现 {name}", { name: answers.head_name }) });
     } catch (err) {
       showErrors(form, { record: err.message });
       return;
     }
-    showSaved(form, { id, backHref: "/discovery/new", backText: "再上报一户", viewHref: null });
+    showSaved(form, { id, backHref: "/discovery/new", backText: t("再上报一户"), viewHref: null });
   }
 }
 

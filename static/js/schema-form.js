@@ -1,6 +1,8 @@
 // Renders fields of a form schema (fieldwork/visits/form.py, fieldwork/discovery/form.py)
 // with the same markup as templates/visits/_field.html, for pages built on the phone.
 
+import { t } from "./i18n.js";
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -34,7 +36,7 @@ export function renderField(f, value, error) {
       fs.append(el("label", { class: "check" },
         el("input", { type: "checkbox", name: f.name, value: o.value, checked: chosen.has(String(o.value)) }), " ", o.label));
     }
-    if (!(f.options || []).length) fs.append(el("p", { class: "muted", text: "无可选项" }));
+    if (!(f.options || []).length) fs.append(el("p", { class: "muted", text: t("无可选项") }));
     wrap.append(fs);
   } else if (f.type === "textarea") {
     const ta = el("textarea", { id: `f-${f.name}`, name: f.name, maxlength: f.max_length, rows: 2, ...invalid });
