@@ -7,12 +7,44 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, current_app, render_template, request, session
 from flask_babel import gettext as _
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from fieldwork.config import ConfigError
 from fieldwork.errors import api_error, is_api_request
+
+# Set while the session holds flashes nobody has shown yet. The field pages are drawn by the
+# service worker's cached shell, which cannot render them: it reads this cookie and asks
+# GET /api/session/flashes (accounts/views.py) for them.
+FLASH_COOKIE = "fieldwork_flash"
+FLASH_COOKIE_MAX_AGE = 3600
+
+
+def _flash_cookie(response: Response) -> None:
+    """Keep the flash cookie in step with the session's queued flashes."""
+    # Flashes are queued (flash()) and shown (get_flashed_messages()) only in a modified
+    # session: any other response leaves the cookie as it is, and does not touch the session
+    # (reading it would add "Vary: Cookie" to every static file).
+    if not session.modified or any(c.startswith(FLASH_COOKIE + "=")
+                                   for c in response.headers.getlist("Set-Cookie")):
+        return
+    if session.get("_flashes"):
+        response.set_cookie(FLASH_COOKIE, "1", max_age=FLASH_COOKIE_MAX_AGE, path="/",
+                            secure=_secure_cookies(), httponly=False, samesite="Lax")
+    elif FLASH_COOKIE in request.cookies:
+        forget_flash_cookie(response)
+
+
+def forget_flash_cookie(response: Response) -> None:
+    """Clear the flash cookie: the flashes were handed to the page."""
+    response.delete_cookie(FLASH_COOKIE, path="/", secure=_secure_cookies(), httponly=False,
+                           samesite="Lax")
+
+
+def _secure_cookies() -> bool:
+    # As the session cookie (config.py: Secure in production), and on any https request.
+    return bool(current_app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
 
 
 def _tile_origin(url: str) -> str:
@@ -120,4 +152,5 @@ def init_security(app: Flask) -> None:
             response.headers.setdefault(
                 "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
             )
+        _flash_cookie(response)
         return response

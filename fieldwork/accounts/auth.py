@@ -16,6 +16,7 @@ from offline_sync.models import Device
 # Pages a user who must change their password may still reach.
 PASSWORD_CHANGE_EXEMPT = {
     "accounts.change_password",
+    "accounts.flashes",
     "accounts.logout",
     "accounts.set_language",
     "static",

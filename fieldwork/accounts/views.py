@@ -9,6 +9,8 @@ from flask import (
     current_app,
     flash,
     g,
+    get_flashed_messages,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -24,6 +26,7 @@ from fieldwork.accounts.services import authenticate, end_session, password_prob
 from fieldwork.audit import services as audit
 from fieldwork.extensions import db, limiter
 from fieldwork.i18n import normalise_locale
+from fieldwork.security import forget_flash_cookie
 from fieldwork.timeutil import now_utc
 
 bp = Blueprint("accounts", __name__)
@@ -125,6 +128,19 @@ def change_password():
             flash(_("密码已修改"), "success")
             return redirect(url_for("home.index"))
     return render_template("accounts/password.html", form=form)
+
+
+@bp.get("/api/session/flashes")
+def flashes():
+    """The messages queued for this browser's next page, handed over once: the field pages are
+    drawn from the service worker's cached shell, which cannot render them (security.py:
+    FLASH_COOKIE). Logged out too: a session may hold flashes without a user."""
+    queued = get_flashed_messages(with_categories=True)
+    response = jsonify([{"category": category, "message": str(message)}
+                        for category, message in queued])
+    response.headers["Cache-Control"] = "no-store"
+    forget_flash_cookie(response)
+    return response
 
 
 @bp.post("/language")

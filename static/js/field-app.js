@@ -99,7 +99,7 @@ function header(user) {
     el("div", { class: "menu-body" },
       el("p", { class: "muted", text: [user.role_label, user.place?.name].filter(Boolean).join(" · ") }),
       el("a", { href: "/device", text: t("本机记录") }),
-      el("a", { href: "/password", text: t("修改密码") }),
+      el("a", { href: "/account/password", text: t("修改密码") }),
       languages(user),
       logout));
   (name || document.querySelector(".topbar"))?.after(menu);
@@ -154,6 +154,34 @@ function follow(page, user, redraw) {
   outbox.channelFor()?.addEventListener("message", onChannel);
 }
 
+const FLASH_COOKIE = "fieldwork_flash";
+let flashesAsked = false;
+
+/** The messages the server queued before sending the browser to this page ("密码已修改"), shown
+ * as base.html shows them: the cached shell has none in it. The server sets FLASH_COOKIE
+ * while some wait (fieldwork/security.py); offline, they wait until the phone is online. */
+export async function showFlashes(main = document.getElementById("main")) {
+  if (!main || flashesAsked || !document.cookie.split("; ").includes(`${FLASH_COOKIE}=1`)) return;
+  if (!navigator.onLine) {
+    window.addEventListener("online", () => showFlashes(main), { once: true });
+    return;
+  }
+  flashesAsked = true;
+  let flashes;
+  try {
+    const response = await fetch("/api/session/flashes", { cache: "no-store", credentials: "same-origin" });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    flashes = await response.json();
+  } catch (_) {
+    // Not handed over: the cookie stays, and the next page (or the network coming back) asks again.
+    flashesAsked = false;
+    window.addEventListener("online", () => showFlashes(main), { once: true });
+    return;
+  }
+  main.prepend(...flashes.map(({ category, message }) =>
+    el("div", { class: `flash flash-${String(category).replace(/[^\w-]/g, "")}`, role: "status", text: message })));
+}
+
 export async function route(root = document.querySelector("[data-offline-app]")) {
   if (!root) return;
   await ready;
@@ -205,4 +233,5 @@ export async function route(root = document.querySelector("[data-offline-app]"))
 }
 
 route();
+showFlashes();
 

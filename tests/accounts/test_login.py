@@ -301,7 +301,9 @@ def test_change_password_succeeds(client, app, db, make_user):
 
     response = change_password(client, PASSWORD, NEW_PASSWORD)
     assert redirect_path(response) == "/"
-    assert "密码已修改" in text(client.get("/households/mine"))
+    # The helper's list is a field page (the phone's shell): it fetches the flash.
+    assert client.get("/api/session/flashes").get_json() == [
+        {"category": "success", "message": "密码已修改"}]
     assert logged_in_as(client) == "qian-helper"
 
     assert "用户名或密码不正确" in text(login(app.test_client(), user, password=PASSWORD))

@@ -88,9 +88,9 @@ def scene(scene):
     return scene
 
 # Reachable without logging in. A new public route must be added here consciously.
-PUBLIC = {"accounts.login", "accounts.set_language", "static", "pwa.service_worker",
-          "pwa.manifest", "pwa.offline_shell", "pwa.device", "pwa.client_strings",
-          "openapi.openapi", "health.healthz"}
+PUBLIC = {"accounts.login", "accounts.set_language", "accounts.flashes", "static",
+          "pwa.service_worker", "pwa.manifest", "pwa.offline_shell", "pwa.device",
+          "pwa.client_strings", "openapi.openapi", "health.healthz"}
 
 ALL = frozenset(ROLES)
 OFFICE = ALL - {"helper"}
@@ -123,6 +123,8 @@ EXPECT: dict[str, Expectation] = {
     "accounts.logout": ALL,
     "accounts.change_password": ALL,
     "accounts.set_language": ALL,
+    # This browser's own queued flash messages (a logged-out session may hold some too).
+    "accounts.flashes": ALL,
     "households.mine": frozenset({"helper"}),
     "households.detail": ALL,
     "households.confirm_reference": frozenset({"county_officer"}),
