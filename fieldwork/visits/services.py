@@ -365,9 +365,9 @@ def refile_household(household: Household, accepted: Visit | None = None) -> Non
 
 
 def photo_stored(photo: Photo, **_: Any) -> None:
-    """A declared photo's bytes arrived: count it and look for re-use elsewhere. Called by the
-    visit form after saving its photos, and as the receiver of photos' `photo_stored` signal
-    for every upload (the sync API)."""
+    """A declared photo's bytes arrived: count it, mark its household changed for the pull and
+    look for re-use elsewhere. The receiver of photos' `photo_stored` signal, sent for every
+    upload (the sync API)."""
     if photo.visit_id is None:
         if photo.discovery_id is not None:
             report = db.session.get(DiscoveryReport, photo.discovery_id)
@@ -378,6 +378,10 @@ def photo_stored(photo: Photo, **_: Any) -> None:
     if visit is None:
         return
     visit.photos_stored = (visit.photos_stored or 0) + 1
+    # The household page on the phone shows the visit's stored photos (the pull's
+    # recent_visits): a photo that arrives after the phone's last pull is a change of the
+    # household for the next one (offline_sync/services.py: pull compares updated_at).
+    visit.household.version += 1
     if "photo_reused" not in visit.flags and reused_elsewhere(photo):
         was_in_file = in_file(visit)
         set_flags(visit, [*visit.flags, "photo_reused"])

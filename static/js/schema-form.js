@@ -1,5 +1,5 @@
 // Renders fields of a form schema (fieldwork/visits/form.py, fieldwork/discovery/form.py)
-// with the same markup as templates/visits/_field.html, for pages built on the phone.
+// for the forms drawn on the phone (pages/visit.js, discovery-form.js).
 
 import { t } from "./i18n.js";
 

@@ -1,13 +1,9 @@
-// The visit form: GPS check-in, per-capita income, photos shrunk on the phone, and saving
-// into the outbox (online or not). Used by the server-rendered page and the offline shell.
+// The visit form's behaviour: GPS check-in, per-capita income, photos shrunk on the phone, and
+// saving into the outbox (online or not). The form is drawn by pages/visit.js (its one
+// renderer), which calls initVisitForm.
 import { collectAnswers, showErrors } from "./schema-form.js";
 import { attachGps, attachPhotos, isoWithOffset, localInputValue, saveToOutbox, setField, showSaved } from "./field-kit.js";
 import * as outbox from "./outbox.js";
-
-function schemaFromPage(form) {
-  const node = document.getElementById("visit-schema");
-  return node ? JSON.parse(node.dataset.schema) : null;
-}
 
 function syncRequired(form) {
   for (const el of form.querySelectorAll("[data-required-unless]")) {
@@ -41,10 +37,9 @@ async function prefillFix(form, fixId) {
   return entry;
 }
 
-export function initVisitForm(form, { household = null, schema = null } = {}) {
-  schema ||= schemaFromPage(form);
-  const householdId = household?.id ?? form.dataset.householdId;
-  const label = household ? `走访 ${household.head_name}` : `走访 ${form.dataset.headName || ""}`.trim();
+export function initVisitForm(form, { household, schema }) {
+  const householdId = household.id;
+  const label = `走访 ${household.head_name}`;
   const gps = attachGps(form);
   const photos = attachPhotos(form);
 
@@ -109,7 +104,3 @@ export function initVisitForm(form, { household = null, schema = null } = {}) {
     showSaved(form, { id, backHref: `/households/${householdId}`, backText: "返回该户", viewHref: `/visits/${id}` });
   });
 }
-
-// The server-rendered page: start at once.
-const pageForm = document.getElementById("visit-form");
-if (pageForm && !pageForm.closest("[data-offline-app]")) initVisitForm(pageForm);

@@ -1,12 +1,12 @@
-"""The visit pages: saving the form with a photo and a GPS fix (the form POST), the recorded
-visit, and the data the helper's field pages (the form, the household file and the list,
-drawn on the phone by static/js/pages/) are drawn from: the pull."""
+"""The visit pages: saving a visit with a photo and a GPS fix (the sync push and the photo
+upload that the form on the phone sends), the recorded visit, and the data the helper's field
+pages (the form, the household file and the list, drawn on the phone by static/js/pages/) are
+drawn from: the pull."""
 
 from __future__ import annotations
 
 import io
 import re
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import protect_id
 from fieldwork.timeutil import add_months, current_month, month_bounds, now_utc
 from fieldwork.visits.models import Visit
-from tests.factories import DIMS, photo_jpeg
+from tests.factories import DIMS, answers, gps, photo_jpeg, sha, visit_record
 
 HOME = (32.995, 112.541)
 DIM_LABELS = ("收入（稳定生活来源）", "住房（稳定住所）", "教育", "医疗", "就业", "养老")
@@ -36,32 +36,6 @@ def point_at(distance_m: float, bearing: float = 90, origin=HOME) -> tuple[float
 
 # A camera-sized photo for the visit form.
 PAGE_PHOTO = {"size": (800, 600), "background": (200, 180, 160), "blocks": 20, "block": (120, 90)}
-
-
-def form_data(*, record_id: str | None = None, location: Any = HOME, photo: Any = "jpeg",
-              **over: Any) -> dict[str, Any]:
-    """What the visit form posts (the page's script fills visited_at and the GPS fields)."""
-    data: dict[str, Any] = {
-        "record_id": record_id or str(uuid.uuid4()),
-        "visited_at": (now_utc() - timedelta(minutes=20)).isoformat(),
-        "device_time": "",
-        "present": "户主本人、配偶",
-        "household_income": "1200",
-        "needs": "",
-        "next_steps": "",
-        "notes": "",
-    }
-    for dim in DIMS:
-        data[f"{dim}_status"] = "ok"
-    if location is not None:
-        data.update(lat=f"{location[0]:.7f}", lon=f"{location[1]:.7f}", accuracy_m="12")
-    if photo == "jpeg":
-        photo = (io.BytesIO(photo_jpeg(**PAGE_PHOTO)), "IMG_0001.jpg", "image/jpeg")
-    if photo is not None:
-        data["photo"] = photo
-        data["photo_caption"] = "household"
-    data.update(over)
-    return {k: v for k, v in data.items() if v is not None}
 
 
 def count(model) -> int:
@@ -135,15 +109,48 @@ def test_the_form_lists_the_households_measures(client, as_helper, household, wo
     assert [(x["id"], x["name"]) for x in measures] == [(m.id, "城镇低保金")]
 
 
-def test_saving_a_visit_with_a_photo_and_a_fix(app, client, as_helper, household):
-    record_id = str(uuid.uuid4())
-    here = point_at(120)
-    response = client.post(f"/households/{household.id}/visits/new",
-                           data=form_data(record_id=record_id, location=here))
-    assert response.status_code == 302
-    assert response.headers["Location"].endswith(f"/visits/{record_id}")
+# ------------------------------------------------------------------ saving a visit
+# The form on the phone (static/js/pages/visit.js) writes the visit to the outbox; the sender
+# pushes the record, then uploads its photos (docs/sync-protocol.md). These tests send what
+# the sender sends.
 
-    visit = _db.session.get(Visit, record_id)
+def push(client, *records: dict[str, Any]) -> list[dict[str, Any]]:
+    response = client.post("/api/sync/v1/push", json={"device_id": "phone-1",
+                                                      "records": list(records)})
+    assert response.status_code == 200
+    return response.get_json()["results"]
+
+
+def upload(client, photo_id: str, data: bytes):
+    return client.put(f"/api/sync/v1/photos/{photo_id}", data=data,
+                      headers={"Content-Type": "image/jpeg", "X-Content-SHA256": sha(data)})
+
+
+def record(household, *, location: Any = HOME, photos=(), **over: Any) -> dict[str, Any]:
+    """The visit as the form saves it: twenty minutes ago, at location (a GPS fix, or None),
+    the answers the tests below vary."""
+    return visit_record(
+        str(household.id), photos=photos,
+        visited_at=(now_utc() - timedelta(minutes=20)).isoformat(),
+        location=gps(*location) if location is not None else None,
+        answers=answers(present="户主本人、配偶", household_income="1200", needs="",
+                        next_steps=""), **over)
+
+
+def page_photo() -> bytes:
+    return photo_jpeg(**PAGE_PHOTO)
+
+
+def test_saving_a_visit_with_a_photo_and_a_fix(app, client, as_helper, household):
+    here = point_at(120)
+    data = page_photo()
+    rec = record(household, location=here, photos=[data])
+    [result] = push(client, rec)
+    assert result["status"] == "created" and result["flags"] == []
+    [photo_id] = result["missing_photos"]
+    assert upload(client, photo_id, data).status_code == 201
+
+    visit = _db.session.get(Visit, rec["id"])
     assert visit.helper_id == as_helper.id and visit.household_id == household.id
     assert (visit.lat, visit.lon) == pytest.approx(here, abs=1e-6)
     assert visit.accuracy_m == 12
@@ -151,14 +158,14 @@ def test_saving_a_visit_with_a_photo_and_a_fix(app, client, as_helper, household
     assert str(visit.per_capita_income) == "600.00"
     assert visit.photos_declared == visit.photos_stored == 1
     assert visit.flags == []
-    photo = _db.session.scalar(sa.select(Photo).where(Photo.visit_id == record_id))
+    photo = _db.session.scalar(sa.select(Photo).where(Photo.visit_id == rec["id"]))
+    assert photo.id == photo_id
     assert photo.stored and photo.caption == "household"
     assert len(stored_files(app)) == 2  # the photo and its thumbnail
 
-    page = client.get(response.headers["Location"])
+    page = client.get(f"/visits/{rec['id']}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "走访记录已保存" in html
     distance = re.search(r'data-testid="visit-distance">([^<]*)<', html).group(1)
     assert distance.strip() == "120 米"
     assert "无疑点" in html
@@ -169,11 +176,11 @@ def test_saving_a_visit_with_a_photo_and_a_fix(app, client, as_helper, household
 
 
 def test_the_visit_page_shows_the_flags_with_reasons(client, as_helper, household):
-    record_id = str(uuid.uuid4())
-    response = client.post(f"/households/{household.id}/visits/new",
-                           data=form_data(record_id=record_id, location=None, photo=None))
-    assert response.status_code == 302
-    html = client.get(f"/visits/{record_id}").get_data(as_text=True)
+    rec = record(household, location=None)
+    [result] = push(client, rec)
+    assert result["status"] == "created"
+    assert result["flags"] == ["no_location", "no_photo"]
+    html = client.get(f"/visits/{rec['id']}").get_data(as_text=True)
     assert "无疑点" not in html
     flags = re.findall(r'data-flag="([a-z_]+)"', html)
     assert flags == ["no_location", "no_photo"]
@@ -182,104 +189,108 @@ def test_the_visit_page_shows_the_flags_with_reasons(client, as_helper, househol
 
 
 def test_a_far_visit_shows_how_far(client, as_helper, household):
-    record_id = str(uuid.uuid4())
-    client.post(f"/households/{household.id}/visits/new",
-                data=form_data(record_id=record_id, location=point_at(5000)))
-    html = client.get(f"/visits/{record_id}").get_data(as_text=True)
+    rec = record(household, location=point_at(5000), photos=[page_photo()])
+    [result] = push(client, rec)
+    assert "far_from_household" in result["flags"]
+    html = client.get(f"/visits/{rec['id']}").get_data(as_text=True)
     assert 'data-flag="far_from_household"' in html
     assert "距离住户过远" in html and "5000 米" in html
 
 
-def test_a_missing_answer_rerenders_with_the_error_and_stores_nothing(app, client, as_helper,
-                                                                     household):
-    data = form_data(present=None, household_income="1234")
-    data.pop("present", None)
-    response = client.post(f"/households/{household.id}/visits/new", data=data)
-    assert response.status_code == 422
-    html = response.get_data(as_text=True)
-    assert "请填写“在场人员”" in html
-    assert "请更正以下 1 处后再保存" in html
-    assert 'value="1234"' in html  # what the helper typed is still there
-    assert f'name="record_id" value="{data["record_id"]}"' in html  # a retry stays the same
+def test_a_missing_answer_is_refused_with_the_error_and_stores_nothing(app, client, as_helper,
+                                                                       household):
+    rec = record(household, photos=[page_photo()])
+    del rec["answers"]["present"]
+    rec["answers"]["household_income"] = "1234"
+    [result] = push(client, rec)
+    # The phone keeps the record, shows this message on the field (static/js/pages/device.js,
+    # schema-form.js showErrors) and offers to fix and resend it.
+    assert result["status"] == "rejected"
+    assert result["errors"] == {"answers.present": "请填写“在场人员”"}
     assert count(Visit) == 0 and count(Photo) == 0
     assert stored_files(app) == []
 
 
 def test_a_dimension_with_a_problem_and_no_note(client, as_helper, household):
-    response = client.post(f"/households/{household.id}/visits/new",
-                           data=form_data(medical_status="problem", medical_note=""))
-    assert response.status_code == 422
-    assert "医疗不是“正常”时请说明情况" in response.get_data(as_text=True)
+    rec = record(household)
+    rec["answers"].update(medical_status="problem", medical_note="")
+    [result] = push(client, rec)
+    assert result["status"] == "rejected"
+    assert result["errors"] == {"answers.medical_note": "医疗不是“正常”时请说明情况"}
     assert count(Visit) == 0
 
 
 def test_a_text_file_as_photo_is_refused_and_nothing_is_stored(app, client, as_helper,
                                                                household):
-    note = (io.BytesIO("这不是照片".encode()), "note.txt", "text/plain")
-    response = client.post(f"/households/{household.id}/visits/new",
-                           data=form_data(photo=note))
-    assert response.status_code == 422
-    html = response.get_data(as_text=True)
-    assert "第 1 张照片：" + ERROR_MESSAGES["not_image"] in html
-    assert count(Visit) == 0 and count(Photo) == 0
+    note = "这不是照片".encode()
+    rec = record(household, photos=[note])
+    [result] = push(client, rec)
+    [photo_id] = result["missing_photos"]
+    response = upload(client, photo_id, note)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == {"code": "not_image",
+                                            "message": ERROR_MESSAGES["not_image"]}
+    assert not _db.session.get(Photo, photo_id).stored
     assert stored_files(app) == []
 
 
-def test_posting_the_same_form_twice_keeps_one_visit(client, as_helper, household):
-    data = form_data()
-    url = f"/households/{household.id}/visits/new"
-    first = client.post(url, data=data)
-    data["photo"] = (io.BytesIO(photo_jpeg(**PAGE_PHOTO)), "IMG_0001.jpg", "image/jpeg")
-    second = client.post(url, data=data)
-    assert first.status_code == second.status_code == 302
-    assert first.headers["Location"] == second.headers["Location"]
+def test_sending_the_same_visit_twice_keeps_one_visit(client, as_helper, household):
+    data = page_photo()
+    rec = record(household, photos=[data])
+    [first] = push(client, rec)
+    [photo_id] = first["missing_photos"]
+    assert upload(client, photo_id, data).status_code == 201
+    [second] = push(client, rec)
+    assert (first["status"], second["status"]) == ("created", "duplicate")
+    assert first["id"] == second["id"] == rec["id"]
+    assert upload(client, photo_id, data).status_code == 200
     assert count(Visit) == 1 and count(Photo) == 1
+    assert _db.session.get(Visit, rec["id"]).photos_stored == 1
 
 
-def test_reusing_a_saved_form_for_other_answers_is_refused(client, as_helper, household):
-    data = form_data(photo=None)
-    url = f"/households/{household.id}/visits/new"
-    assert client.post(url, data=data).status_code == 302
-    response = client.post(url, data=dict(data, household_income="999"))
-    assert response.status_code == 422
-    assert "该表单已提交过，请重新打开走访表" in response.get_data(as_text=True)
+def test_reusing_a_saved_record_id_for_other_answers_is_refused(client, as_helper, household):
+    rec = record(household)
+    assert push(client, rec)[0]["status"] == "created"
+    other = dict(rec, answers=dict(rec["answers"], household_income="999"))
+    [result] = push(client, other)
+    assert result["status"] == "rejected" and result["errors"] == {"id": "conflict"}
     assert count(Visit) == 1
-    assert str(_db.session.get(Visit, data["record_id"]).household_income) == "1200.00"
-
-
-def test_a_garbled_record_id_does_not_break_the_form(client, as_helper, household):
-    response = client.post(f"/households/{household.id}/visits/new",
-                           data=form_data(record_id="not-a-uuid"))
-    assert response.status_code == 302
-    assert count(Visit) == 1 and count(Photo) == 1
-
-
-def test_visited_at_local_is_nanyang_time(client, as_helper, household):
-    """Without the page's script only the datetime-local field arrives: Nanyang wall time."""
-    local_value = (now_utc() + timedelta(hours=8) - timedelta(hours=2)).strftime(
-        "%Y-%m-%dT%H:%M")
-    data = form_data(visited_at=None, visited_at_local=local_value)
-    assert client.post(f"/households/{household.id}/visits/new", data=data).status_code == 302
-    visit = _db.session.get(Visit, data["record_id"])
-    age = now_utc() - visit.visited_at
-    assert timedelta(hours=1, minutes=58) < age < timedelta(hours=2, minutes=2)
+    assert str(_db.session.get(Visit, rec["id"]).household_income) == "1200.00"
 
 
 @pytest.mark.usefixtures("fresh_g")
 @pytest.mark.parametrize("role", ["county_officer", "street_reviewer", "community_worker",
                                   "city_supervisor"])
-def test_officers_get_404_on_the_form(client, auth, make_user, household, role):
+def test_officers_get_404_on_the_form_and_cannot_record_a_visit(client, auth, make_user,
+                                                                 household, role):
     auth.login(as_=make_user(role))
-    url = f"/households/{household.id}/visits/new"
-    assert client.get(url).status_code == 404
-    assert client.post(url, data=form_data()).status_code == 404
-    assert count(Visit) == 0
+    assert client.get(f"/households/{household.id}/visits/new").status_code == 404
+    [result] = push(client, record(household, photos=[page_photo()]))
+    assert result["status"] == "rejected" and set(result["errors"]) == {"type"}
+    assert count(Visit) == 0 and count(Photo) == 0
 
 
 def test_another_helper_gets_404_on_the_form(client, auth, make_user, household):
     auth.login(as_=make_user("helper"))
     assert client.get(f"/households/{household.id}/visits/new").status_code == 404
     assert client.get(f"/households/{household.id}").status_code == 404
+    [result] = push(client, record(household, photos=[page_photo()]))
+    assert result["status"] == "rejected"
+    assert result["errors"] == {"household_id": "该户不在您的帮扶名单中"}
+    assert count(Visit) == 0 and count(Photo) == 0
+
+
+def test_a_photo_of_another_helpers_visit_is_404(client, auth, make_user, as_helper,
+                                                 household):
+    data = page_photo()
+    [result] = push(client, record(household, photos=[data]))
+    [photo_id] = result["missing_photos"]
+    auth.logout()
+    auth.login(as_=make_user("helper"))
+    response = upload(client, photo_id, data)
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "unknown_photo"
+    assert not _db.session.get(Photo, photo_id).stored
 
 
 # ------------------------------------------------------------------ the household file
@@ -313,6 +324,37 @@ def test_the_household_page_lists_recent_visits(client, as_helper, household, ma
     assert visit["distance_m"] == 87  # "距离 87 米"
     assert visit["helper_name"] == "王帮扶"
     assert visit["flags"] == [{"code": "no_photo", "label": "无照片"}]
+
+
+def test_a_photo_stored_after_the_pull_reaches_the_household_page(client, as_helper, household):
+    """The household page shows a visit's thumbnails (recent_visits.photo_ids): a photo that
+    arrives after the phone's last pull sends the household again in the next one."""
+    from fieldwork.places.models import PolicySettings
+    from offline_sync.models import SyncCursor
+
+    data = page_photo()
+    rec = record(household, photos=[data])
+    [photo_id] = push(client, rec)[0]["missing_photos"]
+    first = client.get("/api/sync/v1/pull").get_json()
+    [visit] = first["households"][0]["recent_visits"]
+    assert (visit["id"], visit["photo_ids"]) == (rec["id"], [])
+    # Make that pull look an hour old, so that only a change made after it sends the
+    # household again (not the overlap window of offline_sync/services.py: CURSOR_OVERLAP).
+    long_ago = now_utc() - timedelta(hours=2)
+    _db.session.get(SyncCursor, first["cursor"]).issued_at = now_utc() - timedelta(hours=1)
+    household.updated_at = long_ago
+    for p in _db.session.scalars(sa.select(PolicySettings)):
+        p.updated_at = long_ago
+    _db.session.commit()
+    assert client.get(f"/api/sync/v1/pull?since={first['cursor']}").get_json()[
+        "households"] == []
+
+    assert upload(client, photo_id, data).status_code == 201
+    body = client.get(f"/api/sync/v1/pull?since={first['cursor']}").get_json()
+    assert body["full"] is False
+    [again] = body["households"]
+    assert again["id"] == str(household.id)
+    assert again["recent_visits"][0]["photo_ids"] == [photo_id]
 
 
 def test_the_household_page_carries_the_file(client, as_helper, make_household, make_user,
