@@ -1,6 +1,7 @@
 // The visit form's behaviour: GPS check-in, per-capita income, photos shrunk on the phone, and
 // saving into the outbox (online or not). The form is drawn by pages/visit.js (its one
 // renderer), which calls initVisitForm.
+import { t } from "./i18n.js";
 import { collectAnswers, showErrors } from "./schema-form.js";
 import { attachGps, attachPhotos, isoWithOffset, localInputValue, saveToOutbox, setField, showSaved } from "./field-kit.js";
 import * as outbox from "./outbox.js";
@@ -39,7 +40,7 @@ async function prefillFix(form, fixId) {
 
 export function initVisitForm(form, { household, schema }) {
   const householdId = household.id;
-  const label = `走访 ${household.head_name}`;
+  const label = t("走访 {name}", { name: household.head_name });
   const gps = attachGps(form);
   const photos = attachPhotos(form);
 
@@ -101,6 +102,6 @@ export function initVisitForm(form, { household, schema }) {
       showErrors(form, { record: err.message });
       return;
     }
-    showSaved(form, { id, backHref: `/households/${householdId}`, backText: "返回该户", viewHref: `/visits/${id}` });
+    showSaved(form, { id, backHref: `/households/${householdId}`, backText: t("返回该户"), viewHref: `/visits/${id}` });
   });
 }
