@@ -3,8 +3,9 @@
 Each script in run_all.SCRIPTS declares the paths whose code it measures (COVERS below).
 docs/benchmarks.json records, per script, the commit it was measured at and whether any of
 those paths had uncommitted changes then. A script's figures are stale when that commit is
-missing or unknown, the run was on a dirty tree, or a covered path changed between that commit
-and HEAD: re-run it (`make bench BENCH_ARGS="--only NAME"`) before the change lands.
+missing or unknown, the run was on a dirty tree, a covered path changed between that commit
+and HEAD, or the script was never measured: re-run it (`make bench BENCH_ARGS="--only NAME"`)
+before the change lands.
 tests/test_benchmark_freshness.py runs this check in `make test`.
 """
 
@@ -68,8 +69,11 @@ def changed_since(commit: str, script: str) -> list[str] | None:
 
 
 def stale(results: list[dict]) -> list[tuple[str, str]]:
-    """(script, why) for every published result that no longer describes HEAD."""
-    out = []
+    """(script, why) for every published result that no longer describes HEAD, and for every
+    script that declares covered code but has no published result at all."""
+    measured = {r["script"] for r in results}
+    out = [(name, "never measured: no result in docs/benchmarks.json")
+           for name in COVERS if name not in measured]
     for r in results:
         name = r["script"]
         commit = r.get("commit")
