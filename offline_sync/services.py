@@ -10,6 +10,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
+from sqlalchemy.orm import selectinload
 
 from fieldwork.access.roles import REPORTERS
 from fieldwork.access.scope import household_clause
@@ -150,8 +151,11 @@ def _file_json(h: Household) -> dict[str, Any]:
     }
 
 
-def households_json(ids: list[int]) -> list[dict[str, Any]]:
-    """The pull shape of each household: everything the phone needs offline, no ID numbers."""
+def households_json(ids: list[int], *, file_pages: bool) -> list[dict[str, Any]]:
+    """The pull shape of each household: everything the phone needs offline, no ID numbers.
+    file_pages adds what the helper's household page shows (members, helpers, reference point,
+    recent visits): only a helper's phone draws that page; a reporter's phone holds households
+    for the duplicate check alone, so it gets the list fields."""
     if not ids:
         return []
     out: list[dict[str, Any]] = []
@@ -159,9 +163,11 @@ def households_json(ids: list[int]) -> list[dict[str, Any]]:
     today = today_local()
     for chunk_start in range(0, len(ids), 500):
         chunk = ids[chunk_start:chunk_start + 500]
-        households = db.session.scalars(
-            sa.select(Household).where(Household.id.in_(chunk)).order_by(Household.id)
-        ).unique().all()
+        query = sa.select(Household).where(Household.id.in_(chunk)).order_by(Household.id)
+        if file_pages:  # one query each for members and helpers, not two per household
+            query = query.options(selectinload(Household.members),
+                                  selectinload(Household.assignments))
+        households = db.session.scalars(query).unique().all()
         counts = registry.visit_counts(chunk, [month, add_months(month, -1)])
         latest = registry.latest_visits(chunk)
         measures: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -174,7 +180,7 @@ def households_json(ids: list[int]) -> list[dict[str, Any]]:
                     "amount": float(pm.amount) if pm.amount is not None else None,
                     "unit": pm.measure.unit, "department": pm.measure.department,
                     "start_date": pm.start_date.isoformat()})
-        recent = _recent_visits(chunk)
+        recent = _recent_visits(chunk) if file_pages else {}
         required: dict[int, int] = {}
         for h in households:
             if h.county_id not in required:
@@ -202,10 +208,9 @@ def households_json(ids: list[int]) -> list[dict[str, Any]]:
                 "open_problems": registry.open_problems(last),
                 "per_capita_income": float(h.per_capita_income)
                 if h.per_capita_income is not None else None,
-                # The household page (one renderer, online and offline).
-                **_file_json(h),
-                "recent_visits": recent.get(h.id, []),
             })
+            if file_pages:  # the household page (one renderer, online and offline)
+                out[-1].update(_file_json(h), recent_visits=recent.get(h.id, []))
     return out
 
 
@@ -242,7 +247,7 @@ def pull(user: User, since: str | None) -> dict[str, Any]:
         "cursor": token,
         "server_time": now.isoformat(),
         "full": full,
-        "households": households_json(changed),
+        "households": households_json(changed, file_pages=user.role == "helper"),
         "removed": [str(i) for i in removed],
         "forms": {"visit": visit_form.definition(), "discovery": discovery_form.definition()},
         "settings": settings_json(user),
