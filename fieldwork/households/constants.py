@@ -92,3 +92,32 @@ CHANNEL_LABELS = {
 }
 DECISIONS = ("approve", "return", "reject")
 DECISION_LABELS = {"approve": _l("同意"), "return": _l("退回补正"), "reject": _l("不同意")}
+
+# Member facts the measures are targeted by (policy lines 75-131); "" means none / not stated.
+ILLNESSES = ("", "chronic", "serious")
+ILLNESS_LABELS = {"": _l("无"), "chronic": _l("慢性病"), "serious": _l("重特大疾病")}
+DISABILITY_KINDS = ("", "visual", "hearing", "speech", "physical", "intellectual", "mental",
+                    "multiple")
+DISABILITY_LABELS = {
+    "": _l("无"), "visual": _l("视力残疾"), "hearing": _l("听力残疾"), "speech": _l("言语残疾"),
+    "physical": _l("肢体残疾"), "intellectual": _l("智力残疾"), "mental": _l("精神残疾"),
+    "multiple": _l("多重残疾"),
+}
+DISABILITY_GRADES = (1, 2, 3, 4)
+SCHOOLING_STAGES = ("", "preschool", "primary", "junior", "senior", "vocational", "higher")
+SCHOOLING_LABELS = {
+    "": _l("未在学"), "preschool": _l("学前教育"), "primary": _l("小学"), "junior": _l("初中"),
+    "senior": _l("普通高中"), "vocational": _l("中职"), "higher": _l("高等教育"),
+}
+EMPLOYMENT = ("", "employed", "flexible", "unemployed", "retired", "unable", "student")
+EMPLOYMENT_LABELS = {
+    "": _l("未填"), "employed": _l("在职"), "flexible": _l("灵活就业"),
+    "unemployed": _l("失业（有就业意愿）"), "retired": _l("退休"), "unable": _l("无劳动能力"),
+    "student": _l("在校学生"),
+}
+LEAVE_REASONS = ("died", "moved_out", "other")
+LEAVE_REASON_LABELS = {"died": _l("死亡"), "moved_out": _l("迁出"), "other": _l("其他")}
+
+# Where a change to the file came from, and its states (households.changes).
+CHANGE_SOURCES = ("office", "visit", "intake", "import", "migration")
+CHANGE_STATE_LABELS = {"pending": _l("待确认"), "applied": _l("已生效"), "rejected": _l("未通过")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -111,8 +112,23 @@ class Member(Model):
     schooling: Mapped[str] = mapped_column(sa.String(50), default="")
     employment: Mapped[str] = mapped_column(sa.String(100), default="")
     monthly_income: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
+    # Structured facts the measures are targeted by (分类施策); codes in constants.py.
+    illness: Mapped[str] = mapped_column(sa.String(12), default="")  # ILLNESSES
+    disability_kind: Mapped[str] = mapped_column(sa.String(16), default="")  # DISABILITY_KINDS
+    disability_grade: Mapped[int | None]  # 1..4 (一级..四级) when disabled
+    schooling_stage: Mapped[str] = mapped_column(sa.String(16), default="")  # SCHOOLING_STAGES
+    boarding: Mapped[bool] = mapped_column(default=False)  # 寄宿生 (compulsory-education aid)
+    employment_status: Mapped[str] = mapped_column(sa.String(16), default="")  # EMPLOYMENT
+    # Membership over time: a member who died or moved out is kept with the date and reason.
+    joined_on: Mapped[date | None]
+    left_on: Mapped[date | None]
+    left_reason: Mapped[str] = mapped_column(sa.String(16), default="")  # LEAVE_REASONS
 
     household: Mapped[Household] = relationship(back_populates="members")
+
+    @property
+    def current(self) -> bool:
+        return self.left_on is None
 
 
 class Assignment(Model):
@@ -237,3 +253,38 @@ class ReviewDecision(Model):
 
     case: Mapped[Case | None] = relationship(back_populates="decisions")
     reviewer: Mapped[User] = relationship(lazy="joined")
+
+
+class HouseholdChange(Model):
+    """One change to a household's file after it was opened (动态管理): what, the value
+    before and after, who asked, why, and -- for changes the policy makes an office
+    responsible for -- who confirmed or refused it. Nothing in the file changes without one."""
+
+    __tablename__ = "household_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("households.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(24))  # a registered kind (households.changes)
+    member_id: Mapped[int | None] = mapped_column(sa.ForeignKey("members.id"), index=True)
+    before: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    source: Mapped[str] = mapped_column(sa.String(12), default="office")  # CHANGE_SOURCES
+    visit_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+    state: Mapped[str] = mapped_column(sa.String(12), default="applied")  # pending|applied|rejected
+    # The office that must confirm ("street" or "county"); None: took effect at once.
+    confirm_level: Mapped[str | None] = mapped_column(sa.String(12))
+    requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_note: Mapped[str] = mapped_column(sa.Text, default="")
+
+    household: Mapped[Household] = relationship()
+    requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+    __table_args__ = (
+        sa.CheckConstraint("state in ('pending', 'applied', 'rejected')", name="state"),
+        sa.Index("ix_household_changes_state_household", "state", "household_id"),
+    )
