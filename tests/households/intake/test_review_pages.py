@@ -20,7 +20,7 @@ from fieldwork.households.intake import cases, decisions, publicity
 from fieldwork.households.models import Case, Household, Measure
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.timeutil import today_local
-from tests.factories import jpeg
+from tests.factories import jpeg, upload_photo
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
 
@@ -82,8 +82,7 @@ def push_report(client, community, *, photo: bytes | None = None, **answers) -> 
     r = client.post("/api/sync/v1/push", json={"device_id": "phone-c", "records": [record]})
     assert r.status_code == 200 and r.get_json()["results"][0]["status"] == "created", r.json
     if photo is not None:
-        r = client.put(f"/api/sync/v1/photos/{photos[0]['id']}", data=photo, headers={
-            "Content-Type": "image/jpeg", "X-Content-SHA256": photos[0]["sha256"]})
+        r = upload_photo(client, photos[0]["id"], photo, sha256=photos[0]["sha256"])
         assert r.status_code in (200, 201), r.get_json()
     return rid
 
