@@ -9,7 +9,6 @@ import re
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -26,23 +25,6 @@ pytestmark = pytest.mark.usefixtures("fresh_g")
 
 TODAY = today_local()
 ID_1 = make_test_id_number("411302", date(1975, 6, 1), 321)
-
-
-@pytest.fixture
-def people(world, make_user):
-    return SimpleNamespace(
-        community=make_user("community_worker", display_name="社区李"),
-        community_2=make_user("community_worker", place=world.community_2),
-        street=make_user("street_reviewer", display_name="街道王"),
-        street_2=make_user("street_reviewer", place=world.street_2),
-        county=make_user("county_officer", display_name="县办刘"),
-        county_b=make_user("county_officer", place=world.county_b),
-        commerce=make_user("department_reviewer", place=world.county, organisation="商务局"),
-        union=make_user("department_reviewer", place=world.county, organisation="县总工会"),
-        helper=make_user("helper", display_name="帮扶张"),
-        helper_b=make_user("helper", place=world.street_b),
-        city=make_user("city_supervisor"),
-    )
 
 
 @pytest.fixture
