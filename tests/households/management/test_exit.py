@@ -21,7 +21,7 @@ from fieldwork.households.models import (
     PlanMeasure,
     ReviewDecision,
 )
-from fieldwork.places.models import PolicySettings
+from fieldwork.places.models import DibaoStandard, PolicySettings
 from fieldwork.supervision import compliance
 from fieldwork.timeutil import add_months, current_month, today_local
 
@@ -117,7 +117,7 @@ def test_income_equal_to_the_line_is_not_but_a_cent_above_is(app, make_household
     history(above, months_back(6), income="630.01")
     result = exits.evaluate(Household.id.in_([at_line.id, above.id]))
     assert not result[at_line.id].eligible
-    assert result[at_line.id].months[5].at_or_below_line == 1
+    assert result[at_line.id].months[5].not_above_standard
     assert result[above.id].eligible
 
 
@@ -164,8 +164,9 @@ def test_n_comes_from_the_countys_policy(app, world, make_user, make_household, 
     row = _db.session.scalar(sa.select(PolicySettings).where(
         PolicySettings.place_id == world.county.id))
     row.exit_months = 8
-    row.dibao_line = Decimal("700")
-    # 卧龙区 has no settings row at all: the defaults (6 months, 630 yuan) apply.
+    _db.session.add(DibaoStandard(place_id=world.county.id, amount=Decimal("700"),
+                                  effective_from=date(2021, 1, 1)))
+    # 卧龙区 has no settings row at all: the default 6 months applies (its standard is 630).
     _db.session.execute(sa.delete(PolicySettings).where(
         PolicySettings.place_id == world.county_b.id))
     _db.session.commit()
@@ -173,17 +174,17 @@ def test_n_comes_from_the_countys_policy(app, world, make_user, make_household, 
     history(here, months_back(6), income="800")
     other_helper = make_user("helper", place=world.community_b)
     there = make_household(place=world.community_b, helper=other_helper)
-    history(there, months_back(6), income="650")  # above 卧龙区's default 630
-    at_default_line = make_household(place=world.community_b, helper=other_helper)
-    history(at_default_line, months_back(6), income="630")
+    history(there, months_back(6), income="650")  # above 卧龙区's 630
+    at_line = make_household(place=world.community_b, helper=other_helper)
+    history(at_line, months_back(6), income="630")
     result = exits.evaluate(sa.true())
-    assert not result[at_default_line.id].eligible
+    assert not result[at_line.id].eligible
     assert [m.month for m in result[here.id].months] == months_back(8)
     assert not result[here.id].eligible
     assert result[there.id].eligible
     history(here, months_back(8)[:2], income="800")
     assert evaluate(here).eligible
-    # The county's own line applies: 680 is below 宛城区's 700.
+    # The county's own standard applies: 680 is below 宛城区's 700.
     history(here, months_back(8)[:1], income="680")
     assert not evaluate(here).eligible
 
