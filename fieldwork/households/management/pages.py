@@ -18,7 +18,7 @@ from fieldwork.access.scope import get_county_or_404, household_clause
 from fieldwork.accounts.models import User
 from fieldwork.extensions import db
 from fieldwork.households.constants import DIMENSIONS
-from fieldwork.households.management import assignments, plans
+from fieldwork.households.management import assignments, plans, platform
 from fieldwork.households.management import exit as exits
 from fieldwork.households.management import measures as measures_service
 from fieldwork.households.models import Case, Household, Measure
@@ -178,6 +178,17 @@ def exit_page(county: Place, **extra: Any):
                    policy=policy_for_county(county.id), month=current_month(),
                    standard=dibao_standard(county.id, today_local()), **extra)
 
+
+
+def platform_page(county: Place, **extra: Any):
+    """Enrolled households not yet entered into the provincial platform, and the latest
+    entries."""
+    scope = scope_clause(county)
+    extra.setdefault("errors", {})
+    extra.setdefault("values", {})
+    extra.setdefault("ticked", set())
+    return render("manage/platform.html", county=county, waiting=platform.not_entered(scope),
+                  recent=platform.recent(scope), entered=platform.entered_count(scope), **extra)
 
 
 def policy_page(county: Place, **extra: Any):

@@ -28,7 +28,7 @@ from fieldwork.accounts.models import User
 from fieldwork.extensions import db
 from fieldwork.formflow import submit
 from fieldwork.forms_once import done, once
-from fieldwork.households.management import assignments, pages, plans
+from fieldwork.households.management import assignments, pages, plans, platform
 from fieldwork.households.management import exit as exits
 from fieldwork.households.management import measures as measures_service
 from fieldwork.places import policy as policy_service
@@ -289,6 +289,33 @@ def resubmit_exit(case_id: int):
         lambda: exits.resubmit(case, current_user, request.form),
         failed=lambda exc: pages.case_page(case, errors=exc.errors, values=request.form),
         to=url_for("manage.exit_case", case_id=case.id), message=_("已重新提交退出申请"))
+
+
+# ---------------------------------------------------------------- provincial platform
+
+@bp.get("/platform")
+@role_required(*VIEWERS)
+def platform_list():
+    return pages.platform_page(pages.county())
+
+
+@bp.post("/platform")
+@role_required(*ACTORS)
+@once
+def record_platform_entry():
+    """Record that the ticked households were entered into 低收入人口动态监测信息平台."""
+    county = current_user.place
+    ids = platform.household_ids(request.form.getlist("household_ids"))
+    households = platform.in_scope(pages.scope_clause(county), ids) if ids is not None else None
+    if households is None:
+        abort(404)
+    return submit(
+        lambda: platform.record(households, current_user, request.form),
+        failed=lambda exc: pages.platform_page(county, errors=exc.errors, values=request.form,
+                                               ticked=set(ids or [])),
+        to=url_for("manage.platform_list"),
+        message=lambda entries: _("已登记 %(n)d 户录入低收入人口动态监测信息平台",
+                                  n=len(entries)))
 
 
 # ---------------------------------------------------------------- policy

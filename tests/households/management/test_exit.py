@@ -23,7 +23,7 @@ from fieldwork.households.models import (
 )
 from fieldwork.places.models import DibaoStandard, PolicySettings
 from fieldwork.supervision import compliance
-from fieldwork.timeutil import add_months, current_month, today_local
+from fieldwork.timeutil import add_months, current_month, month_last_day, today_local
 
 DIMS = ("income", "housing", "education", "medical", "employment", "elderly")
 
@@ -119,6 +119,46 @@ def test_income_equal_to_the_line_is_not_but_a_cent_above_is(app, make_household
     assert not result[at_line.id].eligible
     assert result[at_line.id].months[5].not_above_standard
     assert result[above.id].eligible
+
+
+def test_each_month_is_measured_against_the_standard_in_force(app, world, make_household,
+                                                               helper, history):
+    """680 a month is above the old 630 but not above the new 700 that took effect mid-way
+    through the window: the months under 700 fail, the others pass."""
+    window = months_back(6)
+    raised = month_last_day(window[3]).replace(day=15)  # mid-month: counts for the month
+    _db.session.add(DibaoStandard(place_id=world.county.id, amount=Decimal("700"),
+                                  effective_from=raised))
+    _db.session.commit()
+    between = make_household(helper=helper)
+    history(between, window, income="680")
+    above = make_household(helper=helper)
+    history(above, window, income="720")
+    result = exits.evaluate(Household.id.in_([between.id, above.id]))
+    ev = result[between.id]
+    assert [m.standard for m in ev.months] == [Decimal("630")] * 3 + [Decimal("700")] * 3
+    assert [m.ok for m in ev.months] == [True] * 3 + [False] * 3
+    assert not ev.eligible
+    assert "人均收入未高于当月城镇低保标准 700.00 元（最低 680.00 元）" in ev.reasons[0]
+    assert result[above.id].eligible
+    assert exits.eligible(Household.county_id == world.county.id) == [result[above.id]]
+
+
+def test_a_month_without_a_standard_cannot_count(app, world, make_household, helper, history):
+    _db.session.execute(sa.delete(DibaoStandard).where(
+        DibaoStandard.place_id == world.county.id))
+    window = months_back(6)
+    # Recorded only from the second month of the window: the first has no standard.
+    _db.session.add(DibaoStandard(place_id=world.county.id, amount=Decimal("630"),
+                                  effective_from=month_last_day(window[1])))
+    _db.session.commit()
+    household = make_household(helper=helper)
+    history(household, window)
+    ev = evaluate(household)
+    assert not ev.eligible
+    assert ev.months[0].standard is None and ev.months[1].standard == Decimal("630")
+    assert ev.reasons == [f"{window[0] // 100}年{window[0] % 100}月 尚无适用的城镇低保标准"
+                          "（请在政策参数中补录）"]
 
 
 def test_a_visit_without_income_does_not_prove_income(app, make_household, helper, history,
