@@ -65,8 +65,8 @@ def schedules_from_rows(rows: Iterable[tuple[int, date | None, Decimal | None]],
     """Schedules from (county id, effective_from, amount) rows in any order; rows with no date
     (an outer join that found none) are skipped. Every county asked for gets one."""
     out = {cid: Schedule() for cid in county_ids}
-    for cid, day, amount in sorted((r for r in rows if r[1] is not None),
-                                   key=lambda r: (r[0], r[1])):
+    dated = [(cid, day, amount) for cid, day, amount in rows if day is not None]
+    for cid, day, amount in sorted(dated, key=lambda r: (r[0], r[1])):
         sched = out.setdefault(cid, Schedule())
         sched.days.append(day)
         sched.amounts.append(Decimal(str(amount)))

@@ -101,11 +101,12 @@ def _entered_on(raw: Any, households: list[Household], today: date,
     if day > today:
         errors["entered_on"] = _("录入日期不能晚于今天")
         return None
-    early = [h for h in households if h.enrolled_on is not None and day < h.enrolled_on]
+    early = [(h.head_name, h.enrolled_on) for h in households
+             if h.enrolled_on is not None and day < h.enrolled_on]
     if early:
         errors["entered_on"] = _("录入日期不能早于纳入帮扶日期：%(who)s",
-                                 who="、".join(f"{h.head_name}（{h.enrolled_on.isoformat()}）"
-                                              for h in early[:5]))
+                                 who="、".join(f"{name}（{on.isoformat()}）"
+                                              for name, on in early[:5]))
         return None
     return day
 
