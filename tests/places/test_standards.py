@@ -127,3 +127,16 @@ def test_street_and_city_read_without_a_form(client, auth, world, make_user):
     assert client.post("/manage/policy/dibao-standard",
                        data={"amount": "700", "effective_from": "2025-01-01"}).status_code == 404
     assert rows(world.county) == [(date(2020, 1, 1), Decimal("630"))]
+
+
+def test_phones_get_the_standard_in_force_and_the_target(client, auth, world, make_user,
+                                                         make_household):
+    _db.session.add(DibaoStandard(place_id=world.county.id, amount=Decimal("680"),
+                                  effective_from=date(2025, 7, 1)))
+    _db.session.commit()
+    helper = make_user("helper")
+    make_household(helper=helper)
+    auth.login(helper)
+    settings = client.get("/api/sync/v1/pull").get_json()["settings"]
+    assert settings["dibao_standard"] == 680.0 and settings["income_target"] == 630.0
+    assert "dibao_line" not in settings

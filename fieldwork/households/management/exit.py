@@ -6,12 +6,9 @@ exit_months, Asia/Shanghai months, consecutive), it has at least one valid visit
 rejected in review, not superseded by a correction), and EVERY valid visit of those months
 records a per-capita income strictly above the county's 城镇低保标准 in force that month and all
 six dimensions "ok" (policy line 149). One bad visit, one missing month or an income equal to
-the standard is enough to wait. The standard of a month is the one in force on its last day
-(places.standards): a raise during the month applies to the whole month, so a household is
-measured against the standard it lives under when the month closes. A month before the county's
-first recorded standard cannot count: the reason says so, and the county officer records the
-standard with its real effective date. The programme's 630 元 target (line 87) is an indicator,
-not this line.
+the standard is enough to wait. A month's standard is the one in force on its last day
+(places.standards; a raise during the month applies to all of it); a month before the county's
+first recorded standard cannot count, and the reason says so.
 
 The whole scope is computed with a fixed number of queries (households, policies with the
 standards' history, visits), never one per household.
@@ -57,8 +54,6 @@ STEP_PROPOSAL = "exit_proposal"
 MAX_OPINION = 1000
 
 
-
-
 @dataclass
 class MonthEvidence:
     month: int
@@ -85,11 +80,6 @@ class Evidence:
     household_id: int
     county_id: int
     months: list[MonthEvidence]
-
-    @property
-    def standard(self) -> Decimal | None:
-        """The standard of the latest month of the window."""
-        return self.months[-1].standard if self.months else None
 
     @property
     def eligible(self) -> bool:
