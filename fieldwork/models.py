@@ -12,10 +12,11 @@ from fieldwork.households.models import (
     Member,
     Objection,
     PlanMeasure,
+    PlatformEntry,
     ReviewDecision,
 )
 from fieldwork.photos.models import Photo
-from fieldwork.places.models import Place, PolicySettings
+from fieldwork.places.models import DibaoStandard, Place, PolicySettings
 from fieldwork.visits.models import Visit
 from offline_sync.models import Device, SyncCursor
 
@@ -24,6 +25,7 @@ __all__ = [
     "AuditEvent",
     "Case",
     "Device",
+    "DibaoStandard",
     "DiscoveryReport",
     "FormSubmission",
     "Household",
@@ -33,6 +35,7 @@ __all__ = [
     "Photo",
     "Place",
     "PlanMeasure",
+    "PlatformEntry",
     "PolicySettings",
     "ReviewDecision",
     "SyncCursor",

@@ -37,6 +37,7 @@ from fieldwork.households.models import Household, PlanMeasure
 from fieldwork.photos.models import Photo
 from fieldwork.places.models import PolicySettings
 from fieldwork.places.services import policy_for_county
+from fieldwork.places.standards import dibao_standard
 from fieldwork.privacy.idnumber import mask_phone
 from fieldwork.records import RecordError, RecordResult, text_problem, time_problem
 from fieldwork.timeutil import add_months, current_month, now_utc, today_local
@@ -62,6 +63,7 @@ def settings_json(user: User) -> dict[str, Any]:
     county_id = user.place.county_id() if user.place.level not in ("city", "county") else (
         user.place_id if user.place.level == "county" else None)
     policy = policy_for_county(county_id)
+    standard = dibao_standard(county_id, today_local()) if county_id else None
     return {
         "geofence_m": policy.geofence_m,
         "max_photo_px": policy.max_photo_px,
@@ -70,7 +72,8 @@ def settings_json(user: User) -> dict[str, Any]:
         "gps_timeout_s": 20,
         "max_records_per_push": MAX_RECORDS,
         "max_photo_bytes": current_app.config.get("PHOTO_MAX_BYTES", 15 * 1024 * 1024),
-        "dibao_line": policy.dibao_line,
+        "income_target": policy.income_target,
+        "dibao_standard": float(standard) if standard is not None else None,
         "timezone": "Asia/Shanghai",
     }
 

@@ -155,7 +155,7 @@ class World:
     """A small place tree: the city, two counties, streets and communities."""
 
     def __init__(self) -> None:
-        from fieldwork.places.models import Place, PolicySettings
+        from fieldwork.places.models import DibaoStandard, Place, PolicySettings
 
         def add(code, name, level, parent, lat=33.0, lon=112.5):
             p = Place(code=code, name=name, level=level, parent=parent, lat=lat, lon=lon)
@@ -176,6 +176,10 @@ class World:
         self.community_b = add("411303001001", "光明社区", "community", self.street_b)
         for county in (self.county, self.county_b):
             _db.session.add(PolicySettings(place=county))
+            # A 城镇低保标准 in force long before any test's months (what the migration of the
+            # old single "低保 line" gives each county, with an earlier date).
+            _db.session.add(DibaoStandard(place=county, amount=Decimal("630"),
+                                          effective_from=date(2020, 1, 1)))
         _db.session.commit()
 
 

@@ -18,8 +18,15 @@ from fieldwork.accounts.models import User
 from fieldwork.extensions import db
 from fieldwork.households.constants import CATEGORIES, DIMENSIONS
 from fieldwork.households.management.measures import seed_catalogue
-from fieldwork.households.models import Assignment, Household, Measure, Member, PlanMeasure
-from fieldwork.places.models import Place, PolicySettings
+from fieldwork.households.models import (
+    Assignment,
+    Household,
+    Measure,
+    Member,
+    PlanMeasure,
+    PlatformEntry,
+)
+from fieldwork.places.models import DibaoStandard, Place, PolicySettings
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import protect_id
 from fieldwork.timeutil import CST, add_months, current_month, month_bounds, month_key
@@ -30,6 +37,15 @@ SEED = 20231221
 DEMO_NAMESPACE = uuid.UUID("6f1c2a9e-5b0d-4c1e-9a51-4e5a2d0b7c11")
 DEMO_COUNTIES = ("411302", "411303")  # 宛城区, 卧龙区
 GUANZHUANG_CODE = "411300GZ"  # 官庄工区 has no official code
+# Each county's 城镇低保标准 (元/人·月): an earlier and the current value, so the history shows.
+# Plausible figures for Nanyang in 2024–2026 (districts a little above the counties), not the
+# official ones; the programme's 630 元 target stays a separate setting (income_target).
+DIBAO_STANDARDS = {
+    "district": ((date(2024, 1, 1), Decimal("650")), (date(2025, 7, 1), Decimal("680"))),
+    "functional zone": ((date(2024, 1, 1), Decimal("650")), (date(2025, 7, 1), Decimal("680"))),
+    "county": ((date(2024, 1, 1), Decimal("610")), (date(2025, 7, 1), Decimal("640"))),
+    "county-level city": ((date(2024, 1, 1), Decimal("620")), (date(2025, 7, 1), Decimal("650"))),
+}
 
 SURNAMES = (
     "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余"
@@ -83,6 +99,9 @@ def load_places() -> dict[str, Place]:
         county = _add_place(code, c["name"], "county", city, c["lat"], c["lon"], c["kind"],
                             official=c["code"] is not None)
         db.session.add(PolicySettings(place=county))
+        for effective_from, amount in DIBAO_STANDARDS[c["kind"]]:
+            db.session.add(DibaoStandard(place=county, amount=amount,
+                                         effective_from=effective_from))
         places[code] = county
         county.demo_streets = c.get("demo_streets", [])  # type: ignore[attr-defined]
     return places
@@ -205,10 +224,27 @@ def seed_demo() -> str:
                                           reason="县级解困办结对帮扶"))
             if hh.status == "enrolled":
                 visits += _make_visits(rng, hh, helper, this_month, enrolled)
+    entered = _enter_platform(households, users["demo-county"], today)
     db.session.commit()
     return (f"演示数据已生成：{len(places)} 个县级以上单位，{len(streets)} 个街道，"
             f"{len(communities)} 个社区，{len(households)} 户，{len(helpers)} 名帮扶责任人，"
-            f"{visits} 次走访。")
+            f"{visits} 次走访，{entered} 户已登记录入监测平台。")
+
+
+def _enter_platform(households: list[Household], officer: User, today: date) -> int:
+    """demo-county's enrolled households were entered into the provincial platform a few days
+    after enrolment, except those enrolled in the last two months: they wait on its list."""
+    count = 0
+    for n, hh in enumerate(households):
+        enrolled = hh.enrolled_on
+        if (hh.status != "enrolled" or enrolled is None or hh.county_id != officer.place_id
+                or enrolled > today - timedelta(days=60)):
+            continue
+        db.session.add(PlatformEntry(household_id=hh.id, entered_by_id=officer.id,
+                                     entered_on=enrolled + timedelta(days=3 + n % 9),
+                                     reference=f"HN{hh.file_no or hh.id}"))
+        count += 1
+    return count
 
 
 def _make_household(rng: random.Random, n: int, community: Place, measures: list[Measure],

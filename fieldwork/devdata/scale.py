@@ -61,7 +61,7 @@ from fieldwork.households.models import (
     PlanMeasure,
     ReviewDecision,
 )
-from fieldwork.places.models import Place, PolicySettings
+from fieldwork.places.models import DibaoStandard, Place, PolicySettings
 from fieldwork.privacy.idnumber import check_digit, mask_id_number
 from fieldwork.privacy.service import cipher
 from fieldwork.timeutil import CST, add_months, month_bounds, month_of_date, today_local
@@ -313,6 +313,12 @@ def generate(county_code: str = "411302", households: int = 50_000, months: int 
     if db.session.scalar(sa.select(PolicySettings.id).where(
             PolicySettings.place_id == county.id)) is None:
         db.session.add(PolicySettings(place_id=county.id))
+    if db.session.scalar(sa.select(DibaoStandard.id).where(
+            DibaoStandard.place_id == county.id)) is None:
+        # Counties loaded above come with their 低保标准; one made elsewhere (bench/live.py)
+        # gets a standard in force since 2020, so the exit rule has one to apply.
+        db.session.add(DibaoStandard(place_id=county.id, amount=Decimal("650"),
+                                     effective_from=date(2020, 1, 1)))
     if not db.session.scalar(sa.select(sa.func.count(Measure.id))):
         load_measures()
         db.session.flush()

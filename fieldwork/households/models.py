@@ -288,3 +288,19 @@ class HouseholdChange(Model):
         sa.CheckConstraint("state in ('pending', 'applied', 'rejected')", name="state"),
         sa.Index("ix_household_changes_state_household", "state", "household_id"),
     )
+class PlatformEntry(Model):
+    """When an enrolled household was entered into the province's 低收入人口动态监测信息平台
+    (policy line 67), and by which county officer. One row per household; its absence is
+    "not yet entered"."""
+
+    __tablename__ = "platform_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("households.id"), unique=True)
+    entered_on: Mapped[date]
+    entered_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    reference: Mapped[str] = mapped_column(sa.String(64), default="")
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    entered_by: Mapped[User] = relationship(lazy="joined")

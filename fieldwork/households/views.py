@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import cast
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from fieldwork.access import roles
 from fieldwork.access.scope import get_household_or_404
 from fieldwork.extensions import db
 from fieldwork.households import services
+from fieldwork.households.management import platform
 from fieldwork.photos.models import Photo
 from fieldwork.places.services import policy_for_county
 from fieldwork.timeutil import add_months, current_month, today_local
@@ -56,7 +58,8 @@ def detail(household_id: int):
         ):
             thumbs.setdefault(p.visit_id, []).append(p)
     month = current_month()
-    required = policy_for_county(household.county_id).visits_per_month
+    policy = policy_for_county(household.county_id)
+    required = policy.visits_per_month
     counts = services.visit_counts([household.id], [month, add_months(month, -1)])
     state = services.month_state(counts, household.id, month, required, household.enrolled_on)
     return render_template(
@@ -64,6 +67,8 @@ def detail(household_id: int):
         measures=[pm for pm in household.plan if pm.in_force(today)],
         assignment=household.current_assignment(today), state=state,
         can_confirm=current_user.role == roles.COUNTY_OFFICER,
+        income_target=Decimal(str(policy.income_target)),
+        platform_entry=platform.entry_for(household),
     )
 
 

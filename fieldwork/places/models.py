@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -68,7 +68,10 @@ class PolicySettings(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     place_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"), unique=True)
-    dibao_line: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), default=Decimal("630"))
+    # The programme's outcome indicator (per-capita monthly income ≥ 630 元, policy line 87):
+    # shown on the file and in reports, never an eligibility line. The county's 城镇低保标准
+    # is a dated history of its own (DibaoStandard).
+    income_target: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), default=Decimal("630"))
     visits_per_month: Mapped[int] = mapped_column(default=1)
     geofence_m: Mapped[int] = mapped_column(default=300)
     exit_months: Mapped[int] = mapped_column(default=6)
@@ -83,8 +86,29 @@ class PolicySettings(Model):
     place: Mapped[Place] = relationship()
 
 
+class DibaoStandard(Model):
+    """A county's 城镇低保标准 (元/人·月) from a date on. The standard in force on a day is the
+    row with the latest effective_from on or before it; none before the first row."""
+
+    __tablename__ = "dibao_standards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    place_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2))
+    effective_from: Mapped[date]
+    set_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    place: Mapped[Place] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("place_id", "effective_from", name="uq_dibao_standards_place_from"),
+        sa.CheckConstraint("amount > 0", name="dibao_standard_amount"),
+    )
+
+
 DEFAULT_POLICY = {
-    "dibao_line": Decimal("630"),
+    "income_target": Decimal("630"),
     "visits_per_month": 1,
     "geofence_m": 300,
     "exit_months": 6,

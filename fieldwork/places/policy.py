@@ -1,4 +1,7 @@
-"""Editing a county's policy settings (dibao line, visit frequency, thresholds) with bounds.
+"""Editing a county's policy settings (income target, visit frequency, thresholds) with bounds.
+
+The county's 城镇低保标准 is not one of them: it is a dated history (places.standards), set on
+the same page with the date each value takes effect.
 
 The numbers of 宛政办〔2023〕50号 are parameters of one city in one year: a county officer keeps
 them current here. Every change is audited with its old and new values; the sync pull notices
@@ -40,8 +43,10 @@ class Setting:
 # before exit (a county may be stricter, not laxer); visits_per_month starts at 1 because
 # the plan requires at least one visit a month.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("dibao_line", _l("城镇低保标准"), _l("元/人·月"), Decimal("100"), Decimal("5000"),
-            _l("退出条件按人均月收入高于此标准计算"), money=True),
+    Setting("income_target", _l("人均月收入目标（解困指标）"), _l("元/人·月"), Decimal("100"),
+            Decimal("5000"),
+            _l("实施方案的帮扶目标（人均月收入 630 元以上），用于住户档案和统计，不是低保标准"),
+            money=True),
     Setting("visits_per_month", _l("每月入户走访次数"), _l("次"), 1, 10,
             _l("实施方案要求每月至少 1 次")),
     Setting("geofence_m", _l("走访定位允许距离"), _l("米"), 50, 5000,

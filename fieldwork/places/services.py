@@ -15,7 +15,7 @@ from fieldwork.places.models import DEFAULT_POLICY, Place, PolicySettings
 class Policy:
     """A county's effective policy parameters (defaults where it has set none)."""
 
-    dibao_line: float
+    income_target: float
     visits_per_month: int
     geofence_m: int
     exit_months: int
@@ -34,7 +34,7 @@ def policy_for_county(county_id: int | None) -> Policy:
         )
     values: dict[str, Any] = {
         k: getattr(row, k) if row is not None else v for k, v in DEFAULT_POLICY.items()}
-    values["dibao_line"] = float(values["dibao_line"])
+    values["income_target"] = float(values["income_target"])
     return Policy(**values)
 
 

@@ -15,7 +15,7 @@ from fieldwork.places.models import PolicySettings
 from fieldwork.places.services import policy_for_county
 
 GOOD = {
-    "dibao_line": "680", "visits_per_month": "2", "geofence_m": "400", "exit_months": "8",
+    "income_target": "680", "visits_per_month": "2", "geofence_m": "400", "exit_months": "8",
     "publicity_days": "10", "poor_accuracy_m": "80", "late_entry_hours": "72",
     "clock_skew_minutes": "20", "max_photo_px": "2048",
 }
@@ -37,24 +37,24 @@ def test_county_officer_changes_settings_with_audit(client, auth, world, make_us
     page = client.get("/manage/policy")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "城镇低保标准" in text and 'value="630' in text
+    assert "人均月收入目标（解困指标）" in text and 'value="630' in text
 
     response = client.post("/manage/policy", data=GOOD)
     assert response.status_code == 302
     row = settings(world)
-    assert row.dibao_line == Decimal("680") and row.exit_months == 8
+    assert row.income_target == Decimal("680") and row.exit_months == 8
     assert row.visits_per_month == 2 and row.max_photo_px == 2048
     assert row.updated_by_id == officer.id and row.updated_at is not None
     policy = policy_for_county(world.county.id)
-    assert policy.dibao_line == 680.0 and policy.publicity_days == 10
+    assert policy.income_target == 680.0 and policy.publicity_days == 10
 
     [event] = events("policy.change")
     assert event.user_id == officer.id and event.place_id == world.county.id
-    assert event.detail["changes"]["dibao_line"] == ["630.00", "680.00"]
+    assert event.detail["changes"]["income_target"] == ["630.00", "680.00"]
     assert event.detail["changes"]["exit_months"] == [6, 8]
     assert "max_photo_px" in event.detail["changes"]
     # The other county is untouched.
-    assert settings(world, world.county_b).dibao_line == Decimal("630")
+    assert settings(world, world.county_b).income_target == Decimal("630")
 
     followed = client.get("/manage/policy")
     assert "政策参数已保存，共修改 9 项" in followed.get_data(as_text=True)
@@ -70,9 +70,9 @@ def test_unchanged_form_writes_nothing(client, auth, world, make_user):
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("dibao_line", "", "请填写“城镇低保标准”"),
-    ("dibao_line", "六百", "“城镇低保标准”应为金额"),
-    ("dibao_line", "50", "“城镇低保标准”应在 100 到 5000"),
+    ("income_target", "", "请填写“人均月收入目标（解困指标）”"),
+    ("income_target", "六百", "“人均月收入目标（解困指标）”应为金额"),
+    ("income_target", "50", "“人均月收入目标（解困指标）”应在 100 到 5000"),
     ("exit_months", "5", "“平稳退出观察期”应在 6 到 36"),
     ("exit_months", "6.5", "“平稳退出观察期”应为整数"),
     ("visits_per_month", "0", "“每月入户走访次数”应在 1 到 10"),
@@ -87,7 +87,7 @@ def test_bad_values_are_refused_and_nothing_written(client, auth, world, make_us
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     row = settings(world)
-    assert row.dibao_line == Decimal("630") and row.exit_months == 6
+    assert row.income_target == Decimal("630") and row.exit_months == 6
     assert row.updated_by_id is None
     assert events("policy.change") == []
 
@@ -118,14 +118,14 @@ def test_street_reviewer_reads_and_cannot_write(client, auth, world, make_user):
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "宛城区" in text and "630" in text
-    assert 'name="dibao_line"' not in text  # values shown, no form
+    assert 'name="income_target"' not in text  # values shown, no form
     assert client.post("/manage/policy", data=GOOD).status_code == 404
-    assert settings(world).dibao_line == Decimal("630")
+    assert settings(world).income_target == Decimal("630")
 
 
 def test_city_supervisor_sees_every_county_read_only(client, auth, world, make_user):
     row = settings(world, world.county_b)
-    row.dibao_line = Decimal("700")
+    row.income_target = Decimal("700")
     _db.session.commit()
     auth.login(make_user("city_supervisor"))
     page = client.get("/manage/policy")

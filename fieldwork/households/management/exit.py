@@ -4,11 +4,14 @@ Eligibility is computed from the visits. A household that is enrolled is eligibl
 EACH of the last N full calendar months before the current one (N = the county's
 exit_months, Asia/Shanghai months, consecutive), it has at least one valid visit (not
 rejected in review, not superseded by a correction), and EVERY valid visit of those months
-records a per-capita income strictly above the county's dibao line and all six dimensions
-"ok". One bad visit, one missing month or an income equal to the line is enough to wait.
+records a per-capita income strictly above the county's 城镇低保标准 in force that month and all
+six dimensions "ok" (policy line 149). One bad visit, one missing month or an income equal to
+the standard is enough to wait. A month's standard is the one in force on its last day
+(places.standards; a raise during the month applies to all of it); a month before the county's
+first recorded standard cannot count, and the reason says so.
 
-The whole scope is computed with a fixed number of queries (households, policies, visits),
-never one per household.
+The whole scope is computed with a fixed number of queries (households, policies with the
+standards' history, visits), never one per household.
 
 Exit is then proposed as a Case (kind "exit", channel "territorial", stage "exit_review")
 and decided by the county officer: approve, return (stage "exit_returned": the proposer
@@ -38,9 +41,10 @@ from fieldwork.extensions import db
 from fieldwork.households.constants import DIMENSION_SHORT, DIMENSIONS
 from fieldwork.households.management.assignments import end_assignments
 from fieldwork.households.models import Case, Household, ReviewDecision
-from fieldwork.places.models import DEFAULT_POLICY, PolicySettings
+from fieldwork.places.models import DEFAULT_POLICY, DibaoStandard, Place, PolicySettings
+from fieldwork.places.standards import Schedule, schedules_from_rows
 from fieldwork.records import parse_note
-from fieldwork.timeutil import add_months, current_month, local, now_utc
+from fieldwork.timeutil import add_months, current_month, local, month_last_day, now_utc
 from fieldwork.visits.models import Visit
 
 KIND = "exit"
@@ -51,28 +55,31 @@ STEP_PROPOSAL = "exit_proposal"
 MAX_OPINION = 1000
 
 
-
-
 @dataclass
 class MonthEvidence:
     month: int
+    standard: Decimal | None = None  # the county's 城镇低保标准 on the month's last day
     visits: int = 0
     min_income: Decimal | None = None  # lowest per-capita income among the month's visits
     missing_income: int = 0  # valid visits without an income figure
-    at_or_below_line: int = 0  # valid visits with per-capita income ≤ the dibao line
     not_ok: set[str] = field(default_factory=set)  # dimensions some visit did not find "ok"
 
     @property
+    def not_above_standard(self) -> bool:
+        """Some visit's per-capita income is at or below the standard (the lowest one is)."""
+        return (self.standard is not None and self.min_income is not None
+                and self.min_income <= self.standard)
+
+    @property
     def ok(self) -> bool:
-        return (self.visits > 0 and not self.missing_income and not self.at_or_below_line
-                and not self.not_ok)
+        return (self.visits > 0 and self.standard is not None and not self.missing_income
+                and not self.not_above_standard and not self.not_ok)
 
 
 @dataclass
 class Evidence:
     household_id: int
     county_id: int
-    dibao_line: Decimal
     months: list[MonthEvidence]
 
     @property
@@ -89,11 +96,14 @@ class Evidence:
             if m.visits == 0:
                 out.append(_("%(m)s 没有有效走访", m=label))
                 continue
+            if m.standard is None:
+                out.append(_("%(m)s 尚无适用的城镇低保标准（请在政策参数中补录）",
+                             m=label))
             if m.missing_income:
                 out.append(_("%(m)s 有走访未记录收入", m=label))
-            if m.at_or_below_line:
-                out.append(_("%(m)s 人均收入未高于低保标准（最低 %(v)s 元）", m=label,
-                             v=m.min_income))
+            if m.not_above_standard:
+                out.append(_("%(m)s 人均收入未高于当月城镇低保标准 %(s)s 元（最低 %(v)s 元）",
+                             m=label, s=m.standard, v=m.min_income))
             if m.not_ok:
                 dims = "、".join(str(DIMENSION_SHORT[d]) for d in DIMENSIONS if d in m.not_ok)
                 out.append(_("%(m)s %(dims)s 未达“正常”", m=label, dims=dims))
@@ -106,56 +116,60 @@ def window(n: int, month: int | None = None) -> list[int]:
     return [add_months(this, -i) for i in range(n, 0, -1)]
 
 
-def _policies(county_ids: set[int]) -> dict[int, tuple[int, Decimal]]:
-    rows = db.session.execute(
-        sa.select(PolicySettings.place_id, PolicySettings.exit_months, PolicySettings.dibao_line)
-        .where(PolicySettings.place_id.in_(county_ids or {0})))
-    found = {pid: (n, Decimal(str(line))) for pid, n, line in rows}
-    default = (cast(int, DEFAULT_POLICY["exit_months"]),
-               Decimal(str(DEFAULT_POLICY["dibao_line"])))
-    return {cid: found.get(cid, default) for cid in county_ids}
+def _policies(county_ids: set[int]) -> tuple[dict[int, int], dict[int, Schedule]]:
+    """Each county's exit months (default where it has no settings row) and the history of its
+    低保标准, in one query."""
+    rows = list(db.session.execute(
+        sa.select(Place.id, PolicySettings.exit_months, DibaoStandard.effective_from,
+                  DibaoStandard.amount)
+        .outerjoin(PolicySettings, PolicySettings.place_id == Place.id)
+        .outerjoin(DibaoStandard, DibaoStandard.place_id == Place.id)
+        .where(Place.id.in_(county_ids or {0}))))
+    default = cast(int, DEFAULT_POLICY["exit_months"])
+    found = {cid: n for cid, n, _day, _amount in rows if n is not None}
+    months = {cid: found.get(cid, default) for cid in county_ids}
+    return months, schedules_from_rows(((c, d, a) for c, _n, d, a in rows), county_ids)
 
 
-# visits, lowest income, visits without income, visits at or below the line, dims not ok
-Row = tuple[int, Decimal | None, int, int, frozenset[str]]
+# visits, lowest income, visits without income, dims not ok
+Row = tuple[int, Decimal | None, int, frozenset[str]]
 
 
 @dataclass
 class _Collected:
     households: dict[int, int]  # household id → county id
-    policies: dict[int, tuple[int, Decimal]]  # county id → (exit months, dibao line)
-    windows: dict[int, list[int]]  # county id → its months
+    windows: dict[int, list[tuple[int, Decimal | None]]]  # county id → its months, standards
     stats: dict[int, dict[int, Row]]  # household id → month → figures
 
     def evidence(self, hid: int) -> Evidence:
         cid = self.households[hid]
-        _n, line = self.policies[cid]
         got = self.stats.get(hid, {})
         months = []
-        for key in self.windows[cid]:
-            m = MonthEvidence(key)
+        for key, standard in self.windows[cid]:
+            m = MonthEvidence(key, standard)
             if key in got:
-                m.visits, m.min_income, m.missing_income, m.at_or_below_line, dims = got[key]
+                m.visits, m.min_income, m.missing_income, dims = got[key]
                 m.not_ok = set(dims)
             months.append(m)
-        return Evidence(hid, cid, line, months)
+        return Evidence(hid, cid, months)
 
     def passes(self, hid: int) -> bool:
         """Eligibility without building the evidence (cheap for a whole county)."""
         got = self.stats.get(hid)
         if not got:
             return False
-        for key in self.windows[self.households[hid]]:
+        for key, standard in self.windows[self.households[hid]]:
             row = got.get(key)
-            if row is None or row[0] == 0 or row[2] or row[3] or row[4]:
+            if (standard is None or row is None or row[0] == 0 or row[1] is None
+                    or row[1] <= standard or row[2] or row[3]):
                 return False
         return True
 
 
 def _collect(scope: ColumnElement[bool], month: int | None,
              household_ids: list[int] | None) -> _Collected | None:
-    """The three queries: enrolled households in scope, their counties' policies, and one
-    grouped row per household and month of the window."""
+    """The three queries: enrolled households in scope, their counties' policies and standards,
+    and one grouped row per household and month of the window."""
     this = month or current_month()
     query = sa.select(Household.id, Household.county_id).where(
         scope, Household.status == "enrolled")
@@ -164,13 +178,13 @@ def _collect(scope: ColumnElement[bool], month: int | None,
     households: dict[int, int] = {hid: cid for hid, cid in db.session.execute(query)}
     if not households:
         return None
-    policies = _policies(set(households.values()))
-    windows = {cid: window(n, this) for cid, (n, _line) in policies.items()}
-    first = min(w[0] for w in windows.values())
-    # Per household and month: valid visits, the lowest income, and how many visits lack an
-    # income, are at or below the county's line, or find a dimension not "ok" (a missing
-    # answer counts as not "ok").
-    line = sa.func.coalesce(PolicySettings.dibao_line, DEFAULT_POLICY["dibao_line"])
+    exit_months, standards = _policies(set(households.values()))
+    windows = {cid: [(key, standards[cid].on(month_last_day(key))) for key in window(n, this)]
+               for cid, n in exit_months.items()}
+    first = min(w[0][0] for w in windows.values())
+    # Per household and month: valid visits, the lowest income (every visit is above the
+    # standard when the lowest is), and how many visits lack an income or find a dimension not
+    # "ok" (a missing answer counts as not "ok").
     income = Visit.per_capita_income
     not_ok = [sa.func.sum(sa.case(
         (sa.func.coalesce(Visit.answers[f"{d}_status"].as_string(), "") != "ok", 1), else_=0))
@@ -179,10 +193,8 @@ def _collect(scope: ColumnElement[bool], month: int | None,
         sa.select(
             Visit.household_id, Visit.month, sa.func.count(), sa.func.min(income),
             sa.func.sum(sa.case((income.is_(None), 1), else_=0)),
-            sa.func.sum(sa.case((income <= line, 1), else_=0)),
             *not_ok)
         .join(Household, Household.id == Visit.household_id)
-        .outerjoin(PolicySettings, PolicySettings.place_id == Household.county_id)
         .where(scope, Household.status == "enrolled", Visit.month >= first,
                Visit.month < this, valid_visit_clause())
         .group_by(Visit.household_id, Visit.month))
@@ -190,12 +202,12 @@ def _collect(scope: ColumnElement[bool], month: int | None,
         grouped = grouped.where(Household.id.in_(household_ids or [0]))
     stats: dict[int, dict[int, Row]] = {}
     cent = Decimal("0.01")
-    for hid, key, n, lowest, missing, at_or_below, *dims in db.session.execute(grouped):
+    for hid, key, n, lowest, missing, *dims in db.session.execute(grouped):
         lowest_dec = Decimal(str(lowest)).quantize(cent) if lowest is not None else None
         stats.setdefault(hid, {})[key] = (
-            n, lowest_dec, int(missing or 0), int(at_or_below or 0),
+            n, lowest_dec, int(missing or 0),
             frozenset(d for d, bad in zip(DIMENSIONS, dims, strict=True) if bad))
-    return _Collected(households, policies, windows, stats)
+    return _Collected(households, windows, stats)
 
 
 def evaluate(scope: ColumnElement[bool], *, month: int | None = None,
@@ -244,8 +256,8 @@ def _check_eligible(household: Household) -> Evidence:
 
 
 def _evidence_json(ev: Evidence) -> dict[str, Any]:
-    return {"dibao_line": str(ev.dibao_line),
-            "months": [{"month": m.month, "visits": m.visits,
+    return {"months": [{"month": m.month, "visits": m.visits,
+                        "dibao_standard": str(m.standard) if m.standard is not None else None,
                         "min_income": str(m.min_income) if m.min_income is not None else None}
                        for m in ev.months]}
 

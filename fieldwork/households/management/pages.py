@@ -18,12 +18,15 @@ from fieldwork.access.scope import get_county_or_404, household_clause
 from fieldwork.accounts.models import User
 from fieldwork.extensions import db
 from fieldwork.households.constants import DIMENSIONS
-from fieldwork.households.management import assignments, plans
+from fieldwork.households.management import assignments, plans, platform
 from fieldwork.households.management import exit as exits
 from fieldwork.households.management import measures as measures_service
 from fieldwork.households.models import Case, Household, Measure
+from fieldwork.places import policy as policy_service
+from fieldwork.places import standards
 from fieldwork.places.models import Place
 from fieldwork.places.services import policy_for_county
+from fieldwork.places.standards import dibao_standard
 from fieldwork.timeutil import current_month, today_local
 
 VIEWERS = (roles.COUNTY_OFFICER, roles.STREET_REVIEWER, roles.CITY_SUPERVISOR)
@@ -172,8 +175,33 @@ def exit_page(county: Place, **extra: Any):
         .order_by(Household.exited_on.desc(), Household.id.desc()).limit(50)))
     return render("manage/exit.html", county=county, eligible=eligible,
                    households=households, cases=exits.open_exit_cases(scope), exited=exited,
-                   policy=policy_for_county(county.id), month=current_month(), **extra)
+                   policy=policy_for_county(county.id), month=current_month(),
+                   standard=dibao_standard(county.id, today_local()), **extra)
 
+
+
+def platform_page(county: Place, **extra: Any):
+    """Enrolled households not yet entered into the provincial platform, and the latest
+    entries."""
+    scope = scope_clause(county)
+    extra.setdefault("errors", {})
+    extra.setdefault("values", {})
+    extra.setdefault("ticked", set())
+    return render("manage/platform.html", county=county, waiting=platform.not_entered(scope),
+                  recent=platform.recent(scope), entered=platform.entered_count(scope), **extra)
+
+
+def policy_page(county: Place, **extra: Any):
+    """The county's settings with its 城镇低保标准: in force today, history, and the form."""
+    row = policy_service.settings_row(county)
+    updated_by = db.session.get(User, row.updated_by_id) if row and row.updated_by_id else None
+    history = standards.history(county)
+    extra.setdefault("standard_errors", {})
+    extra.setdefault("standard_values", {})
+    return render("manage/policy.html", county=county, settings=policy_service.SETTINGS,
+                  row=row, updated_by=updated_by, history=history,
+                  setters=standards.setters(history),
+                  standard=dibao_standard(county.id, today_local()), **extra)
 
 
 def case_page(case: Case, **extra: Any):

@@ -28,12 +28,15 @@ from fieldwork.accounts.models import User
 from fieldwork.extensions import db
 from fieldwork.formflow import submit
 from fieldwork.forms_once import done, once
-from fieldwork.households.management import assignments, pages, plans
+from fieldwork.households.management import assignments, pages, plans, platform
 from fieldwork.households.management import exit as exits
 from fieldwork.households.management import measures as measures_service
 from fieldwork.places import policy as policy_service
+from fieldwork.places import standards
 from fieldwork.places.models import Place
 from fieldwork.places.services import policy_for_county
+from fieldwork.places.standards import dibao_standard
+from fieldwork.timeutil import today_local
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 
@@ -51,7 +54,7 @@ def index():
     open_cases = len(exits.open_exit_cases(scope))
     unassigned = len(assignments.unassigned(scope))
     return pages.render("manage/index.html", county=county, policy=policy, open_cases=open_cases,
-                        unassigned=unassigned)
+                        unassigned=unassigned, standard=dibao_standard(county.id, today_local()))
 
 
 # ---------------------------------------------------------------- measures catalogue
@@ -288,6 +291,33 @@ def resubmit_exit(case_id: int):
         to=url_for("manage.exit_case", case_id=case.id), message=_("已重新提交退出申请"))
 
 
+# ---------------------------------------------------------------- provincial platform
+
+@bp.get("/platform")
+@role_required(*VIEWERS)
+def platform_list():
+    return pages.platform_page(pages.county())
+
+
+@bp.post("/platform")
+@role_required(*ACTORS)
+@once
+def record_platform_entry():
+    """Record that the ticked households were entered into 低收入人口动态监测信息平台."""
+    county = current_user.place
+    ids = platform.household_ids(request.form.getlist("household_ids"))
+    households = platform.in_scope(pages.scope_clause(county), ids) if ids is not None else None
+    if households is None:
+        abort(404)
+    return submit(
+        lambda: platform.record(households, current_user, request.form),
+        failed=lambda exc: pages.platform_page(county, errors=exc.errors, values=request.form,
+                                               ticked=set(ids or [])),
+        to=url_for("manage.platform_list"),
+        message=lambda entries: _("已登记 %(n)d 户录入低收入人口动态监测信息平台",
+                                  n=len(entries)))
+
+
 # ---------------------------------------------------------------- policy
 
 @bp.route("/policy", methods=["GET", "POST"])
@@ -298,17 +328,14 @@ def policy():
     if user.role == roles.CITY_SUPERVISOR:
         if request.method == "POST":
             abort(404)
-        return pages.render("manage/policy_city.html", rows=policy_service.all_counties(),
-                            counties=[],
-                            settings=policy_service.SETTINGS)
+        rows = policy_service.all_counties()
+        in_force = standards.dibao_standards([c.id for c, _v, _r in rows], today_local())
+        return pages.render("manage/policy_city.html", rows=rows, counties=[],
+                            settings=policy_service.SETTINGS, standards=in_force)
     county = pages.county()
 
     def page(errors: dict[str, str], values: Any):
-        row = policy_service.settings_row(county)
-        updated_by = (db.session.get(User, row.updated_by_id) if row and row.updated_by_id
-                      else None)
-        return pages.render("manage/policy.html", county=county, settings=policy_service.SETTINGS,
-                            values=values, errors=errors, row=row, updated_by=updated_by)
+        return pages.policy_page(county, errors=errors, values=values)
 
     if request.method == "GET":
         return page({}, policy_service.current_values(county))
@@ -324,3 +351,19 @@ def policy():
     return submit(lambda: policy_service.update(county, user, request.form),
                   failed=lambda exc: page(exc.errors, request.form),
                   to=url_for("manage.policy"), message=message)
+
+
+@bp.post("/policy/dibao-standard")
+@role_required(*ACTORS)
+@once
+def set_dibao_standard():
+    """A new value of the county's 城镇低保标准 from its effective date (the same page)."""
+    county = current_user.place
+    return submit(
+        lambda: standards.set_standard(county, current_user, request.form),
+        failed=lambda exc: pages.policy_page(
+            county, errors={}, values=policy_service.current_values(county),
+            standard_errors=exc.errors, standard_values=request.form),
+        to=url_for("manage.policy", _anchor="dibao-standard"),
+        message=lambda row: _("已录入城镇低保标准：%(d)s 起每人每月 %(v)s 元",
+                              d=row.effective_from.isoformat(), v=row.amount))

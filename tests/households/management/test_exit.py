@@ -21,9 +21,9 @@ from fieldwork.households.models import (
     PlanMeasure,
     ReviewDecision,
 )
-from fieldwork.places.models import PolicySettings
+from fieldwork.places.models import DibaoStandard, PolicySettings
 from fieldwork.supervision import compliance
-from fieldwork.timeutil import add_months, current_month, today_local
+from fieldwork.timeutil import add_months, current_month, month_last_day, today_local
 
 DIMS = ("income", "housing", "education", "medical", "employment", "elderly")
 
@@ -117,8 +117,48 @@ def test_income_equal_to_the_line_is_not_but_a_cent_above_is(app, make_household
     history(above, months_back(6), income="630.01")
     result = exits.evaluate(Household.id.in_([at_line.id, above.id]))
     assert not result[at_line.id].eligible
-    assert result[at_line.id].months[5].at_or_below_line == 1
+    assert result[at_line.id].months[5].not_above_standard
     assert result[above.id].eligible
+
+
+def test_each_month_is_measured_against_the_standard_in_force(app, world, make_household,
+                                                               helper, history):
+    """680 a month is above the old 630 but not above the new 700 that took effect mid-way
+    through the window: the months under 700 fail, the others pass."""
+    window = months_back(6)
+    raised = month_last_day(window[3]).replace(day=15)  # mid-month: counts for the month
+    _db.session.add(DibaoStandard(place_id=world.county.id, amount=Decimal("700"),
+                                  effective_from=raised))
+    _db.session.commit()
+    between = make_household(helper=helper)
+    history(between, window, income="680")
+    above = make_household(helper=helper)
+    history(above, window, income="720")
+    result = exits.evaluate(Household.id.in_([between.id, above.id]))
+    ev = result[between.id]
+    assert [m.standard for m in ev.months] == [Decimal("630")] * 3 + [Decimal("700")] * 3
+    assert [m.ok for m in ev.months] == [True] * 3 + [False] * 3
+    assert not ev.eligible
+    assert "人均收入未高于当月城镇低保标准 700.00 元（最低 680.00 元）" in ev.reasons[0]
+    assert result[above.id].eligible
+    assert exits.eligible(Household.county_id == world.county.id) == [result[above.id]]
+
+
+def test_a_month_without_a_standard_cannot_count(app, world, make_household, helper, history):
+    _db.session.execute(sa.delete(DibaoStandard).where(
+        DibaoStandard.place_id == world.county.id))
+    window = months_back(6)
+    # Recorded only from the second month of the window: the first has no standard.
+    _db.session.add(DibaoStandard(place_id=world.county.id, amount=Decimal("630"),
+                                  effective_from=month_last_day(window[1])))
+    _db.session.commit()
+    household = make_household(helper=helper)
+    history(household, window)
+    ev = evaluate(household)
+    assert not ev.eligible
+    assert ev.months[0].standard is None and ev.months[1].standard == Decimal("630")
+    assert ev.reasons == [f"{window[0] // 100}年{window[0] % 100}月 尚无适用的城镇低保标准"
+                          "（请在政策参数中补录）"]
 
 
 def test_a_visit_without_income_does_not_prove_income(app, make_household, helper, history,
@@ -164,8 +204,9 @@ def test_n_comes_from_the_countys_policy(app, world, make_user, make_household, 
     row = _db.session.scalar(sa.select(PolicySettings).where(
         PolicySettings.place_id == world.county.id))
     row.exit_months = 8
-    row.dibao_line = Decimal("700")
-    # 卧龙区 has no settings row at all: the defaults (6 months, 630 yuan) apply.
+    _db.session.add(DibaoStandard(place_id=world.county.id, amount=Decimal("700"),
+                                  effective_from=date(2021, 1, 1)))
+    # 卧龙区 has no settings row at all: the default 6 months applies (its standard is 630).
     _db.session.execute(sa.delete(PolicySettings).where(
         PolicySettings.place_id == world.county_b.id))
     _db.session.commit()
@@ -173,17 +214,17 @@ def test_n_comes_from_the_countys_policy(app, world, make_user, make_household, 
     history(here, months_back(6), income="800")
     other_helper = make_user("helper", place=world.community_b)
     there = make_household(place=world.community_b, helper=other_helper)
-    history(there, months_back(6), income="650")  # above 卧龙区's default 630
-    at_default_line = make_household(place=world.community_b, helper=other_helper)
-    history(at_default_line, months_back(6), income="630")
+    history(there, months_back(6), income="650")  # above 卧龙区's 630
+    at_line = make_household(place=world.community_b, helper=other_helper)
+    history(at_line, months_back(6), income="630")
     result = exits.evaluate(sa.true())
-    assert not result[at_default_line.id].eligible
+    assert not result[at_line.id].eligible
     assert [m.month for m in result[here.id].months] == months_back(8)
     assert not result[here.id].eligible
     assert result[there.id].eligible
     history(here, months_back(8)[:2], income="800")
     assert evaluate(here).eligible
-    # The county's own line applies: 680 is below 宛城区's 700.
+    # The county's own standard applies: 680 is below 宛城区's 700.
     history(here, months_back(8)[:1], income="680")
     assert not evaluate(here).eligible
 

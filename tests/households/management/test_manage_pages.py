@@ -64,7 +64,8 @@ def posts(s) -> list[tuple[str, dict]]:
         (f"/manage/exit/households/{h}/propose", {}),
         (f"/manage/exit/cases/{s['case'].id}/decide", {"decision": "approve"}),
         (f"/manage/exit/cases/{s['case'].id}/resubmit", {"opinion": "x"}),
-        ("/manage/policy", {"dibao_line": "700"}),
+        ("/manage/policy", {"income_target": "700"}),
+        ("/manage/policy/dibao-standard", {"amount": "700", "effective_from": "2025-01-01"}),
     ]
 
 
