@@ -14,6 +14,7 @@ from fieldwork.access import roles
 from fieldwork.access.scope import get_household_or_404
 from fieldwork.extensions import db
 from fieldwork.households import services
+from fieldwork.households.intake import watch
 from fieldwork.households.management import platform
 from fieldwork.photos.models import Photo
 from fieldwork.places.services import policy_for_county
@@ -69,6 +70,7 @@ def detail(household_id: int):
         can_confirm=current_user.role == roles.COUNTY_OFFICER,
         income_target=Decimal(str(policy.income_target)),
         platform_entry=platform.entry_for(household),
+        watch=watch.file_section(current_user, household),
     )
 
 
