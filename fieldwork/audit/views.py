@@ -63,6 +63,12 @@ ACTION_LABELS = {
     "backup.create": _l("备份数据"),
     "backup.restore": _l("恢复数据"),
     "keys.rotate": _l("轮换加密密钥"),
+    "case.residence": _l("登记户籍和居住情况"),
+    "case.income": _l("登记申请时家庭收入"),
+    "case.info_check": _l("登记信息核对结果"),
+    "case.screening": _l("登记部门(行业)认定结果"),
+    "case.document_add": _l("上传申请材料"),
+    "case.document_view": _l("查看申请材料"),
 }
 TARGET_LABELS = {
     "user": _l("账号"),
@@ -74,6 +80,7 @@ TARGET_LABELS = {
     "photo": _l("照片"),
     "discovery": _l("新发现上报"),
     "measure": _l("帮扶措施"),
+    "case_document": _l("申请材料"),
 }
 
 
