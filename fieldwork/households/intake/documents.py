@@ -94,8 +94,8 @@ def clean_filename(name: str) -> str:
 def check_pdf(data: bytes) -> None:
     """Refuse what is not a whole, passive PDF (raises FormError on the field "file")."""
     if not data.startswith(b"%PDF-"):
-        raise FormError.of(_("这个文件名为 .pdf，但内容不是 PDF 文件（可能是改了扩展名的其他文件），"
-                             "请上传原始 PDF 文件"), "file")
+        raise FormError.of(_("这个文件名为 .pdf，但内容不是 PDF 文件"
+                             "（可能是改了扩展名的其他文件），请上传原始 PDF 文件"), "file")
     if b"%%EOF" not in data[-2048:]:
         raise FormError.of(_("PDF 文件不完整（可能没有传完或已损坏），请重新上传"), "file")
     if ACTIVE_PDF.search(data):
