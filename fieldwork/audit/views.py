@@ -66,6 +66,12 @@ ACTION_LABELS = {
     "watch.start": _l("列入监测名单"),
     "watch.check": _l("填写监测记录"),
     "watch.restart": _l("由监测重新启动审核"),
+    "case.residence": _l("登记户籍和居住情况"),
+    "case.income": _l("登记申请时家庭收入"),
+    "case.info_check": _l("登记信息核对结果"),
+    "case.screening": _l("登记部门(行业)认定结果"),
+    "case.document_add": _l("上传申请材料"),
+    "case.document_view": _l("查看申请材料"),
 }
 TARGET_LABELS = {
     "user": _l("账号"),
@@ -77,6 +83,7 @@ TARGET_LABELS = {
     "photo": _l("照片"),
     "discovery": _l("新发现上报"),
     "measure": _l("帮扶措施"),
+    "case_document": _l("申请材料"),
 }
 
 

@@ -357,3 +357,133 @@ class WatchCheck(Model):
 
     entry: Mapped[WatchEntry] = relationship(back_populates="checks")
     recorded_by: Mapped[User] = relationship(lazy="joined")
+# ---------------------------------------------------------------- evidence at intake
+# What a case rests on (issue 13, point 3; policy lines 37, 55, 59-67): registration and
+# residence, income by source, the information checks, the department or sector screening
+# result and the application materials. Services: households/intake/evidence.py, documents.py.
+
+INFO_CHECK_KINDS = ("hukou", "social_insurance", "business", "tax", "marriage", "property",
+                    "vehicle", "housing_fund", "finance")
+INFO_CHECK_OUTCOMES = ("match", "mismatch", "pending")
+SCREENING_RESULTS = ("eligible", "ineligible")
+DOCUMENT_KINDS = ("image", "pdf")
+
+
+class CaseResidence(Model):
+    """户籍 and residence as the applicant declares them at intake (one per case)."""
+
+    __tablename__ = "case_residences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), unique=True)
+    # 南阳市城镇户籍: the condition to apply (policy line 37).
+    urban_hukou: Mapped[bool]
+    hukou_address: Mapped[str] = mapped_column(sa.String(200))
+    lives_at_hukou: Mapped[bool]
+    # Filled only when the household does not live at its registered address.
+    residence_address: Mapped[str] = mapped_column(sa.String(200), default="")
+    recorded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    recorded_by: Mapped[User] = relationship(lazy="joined")
+
+
+class CaseIncome(Model):
+    """Household income at intake by source, yuan per month (one per case)."""
+
+    __tablename__ = "case_incomes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), unique=True)
+    wages: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), default=Decimal(0))
+    pensions: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), default=Decimal(0))
+    business: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), default=Decimal(0))
+    transfers: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), default=Decimal(0))
+    other: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), default=Decimal(0))
+    other_note: Mapped[str] = mapped_column(sa.String(100), default="")
+    # The household size the per-capita figure was divided by, when it was recorded.
+    members_count: Mapped[int]
+    total: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    per_capita: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2))
+    recorded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    recorded_by: Mapped[User] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.CheckConstraint("wages >= 0 and pensions >= 0 and business >= 0 and transfers >= 0"
+                           " and other >= 0", name="amounts"),
+        sa.CheckConstraint("members_count >= 1", name="members"),
+    )
+
+
+class InfoCheck(Model):
+    """The outcome of one information check (信息核对, policy line 55); a re-check adds a row."""
+
+    __tablename__ = "info_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    outcome: Mapped[str] = mapped_column(sa.String(12))
+    checked_on: Mapped[date]
+    checked_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    checked_by: Mapped[User] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.CheckConstraint(sa.text(f"kind in {INFO_CHECK_KINDS}"), name="kind"),
+        sa.CheckConstraint(sa.text(f"outcome in {INFO_CHECK_OUTCOMES}"), name="outcome"),
+    )
+
+
+class CaseScreening(Model):
+    """A department's or sector body's screening result (认定结果, policy lines 63-65), kept
+    apart from the review opinions (one per case)."""
+
+    __tablename__ = "case_screenings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), unique=True)
+    result: Mapped[str] = mapped_column(sa.String(12))
+    decided_on: Mapped[date]
+    organisation: Mapped[str] = mapped_column(sa.String(64))
+    document_no: Mapped[str] = mapped_column(sa.String(64), default="")
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    recorded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    recorded_by: Mapped[User] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.CheckConstraint(sa.text(f"result in {SCREENING_RESULTS}"), name="result"),
+    )
+
+
+class CaseDocument(Model):
+    """An application material (申请材料) attached to a case: a scan or photo, re-encoded by
+    the photo pipeline, or a PDF; the bytes live in the photo store (documents/…)."""
+
+    __tablename__ = "case_documents"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    doc_type: Mapped[str] = mapped_column(sa.String(24))
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    filename: Mapped[str] = mapped_column(sa.String(120), default="")
+    note: Mapped[str] = mapped_column(sa.String(200), default="")
+    size: Mapped[int]
+    upload_sha256: Mapped[str] = mapped_column(sa.String(64))
+    stored_sha256: Mapped[str] = mapped_column(sa.String(64))
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    uploaded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    uploaded_by: Mapped[User] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.CheckConstraint(sa.text(f"kind in {DOCUMENT_KINDS}"), name="kind"),
+    )

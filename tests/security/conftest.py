@@ -78,6 +78,8 @@ class Scene:
     report_b: Any = None
     measure_a: Any = None
     measure_b: Any = None
+    document_a: Any = None
+    document_b: Any = None
     plan_a: Any = None
     plan_b: Any = None
     objection_a: Any = None
@@ -119,15 +121,18 @@ def _stored_visit(helper, household, seed: int, notes: str = "") -> tuple[Any, s
 @pytest.fixture
 def scene(world, make_user, make_household) -> Scene:
     from fieldwork.discovery.models import DiscoveryReport
+    from fieldwork.households.intake import documents
     from fieldwork.households.models import (
         Assignment,
         Case,
+        CaseDocument,
         Measure,
         Member,
         Objection,
         PlanMeasure,
         ReviewDecision,
     )
+    from fieldwork.photos.storage import photo_store
     from fieldwork.privacy.service import protect_id
 
     s = Scene(world=world)
@@ -198,6 +203,17 @@ def scene(world, make_user, make_household) -> Scene:
     s.decision_b = ReviewDecision(case_id=s.case_b.id, step="community", decision="approve",
                                   reviewer_id=s.helper_b.id)
     _db.session.add_all([s.objection_a, s.objection_b, s.decision_a, s.decision_b])
+    _db.session.commit()
+    for case, attr in ((s.case_a, "document_a"), (s.case_b, "document_b")):
+        # An application material (a scan) on each side.
+        doc = CaseDocument(id=str(uuid.uuid4()), case_id=case.id, doc_type="id_card",
+                           kind="image", filename="scan.jpg", size=len(s.photo_a_bytes),
+                           upload_sha256=sha(s.photo_a_bytes), stored_sha256=sha(s.photo_a_bytes),
+                           uploaded_by_id=s.users["county_officer"].id)
+        _db.session.add(doc)
+        photo_store().put(documents.document_key(doc), s.photo_a_bytes)
+        photo_store().put(documents.thumb_key(doc), s.photo_a_bytes)
+        setattr(s, attr, doc)
     _db.session.commit()
     s.assignment_a = s.hh_a.assignments[0]
     s.assignment_b = s.hh_b.assignments[0]

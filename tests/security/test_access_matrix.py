@@ -176,6 +176,11 @@ EXPECT: dict[str, Expectation] = {
     "manage.decide_exit": COUNTY,
     "manage.resubmit_exit": COUNTY,
     "manage.policy": {"GET": MANAGE_VIEWERS, "POST": COUNTY},
+    # the county's 低保标准 is set by the county office; the platform list is read by the
+    # offices that read the plans, entries are recorded by the county office (policy line 67)
+    "manage.set_dibao_standard": COUNTY,
+    "manage.platform_list": MANAGE_VIEWERS,
+    "manage.record_platform_entry": COUNTY,
     # printed forms: whoever may see the household (or visit) may print it
     "printing.blank_visit_form": ALL,
     "printing.visit_form": ALL,
@@ -200,6 +205,13 @@ EXPECT: dict[str, Expectation] = {
     "reviews.watch_start": REPORTERS,
     "reviews.watch_check": frozenset({"community_worker", "street_reviewer"}),
     "reviews.watch_restart": REPORTERS,
+    # evidence at intake: everyone who reads the case sees it; the current step (a case at
+    # the street's review) and the county office record it
+    "reviews.evidence_page": REVIEW_READERS,
+    "reviews.record_evidence": frozenset({"street_reviewer", "county_officer"}),
+    "reviews.add_document": frozenset({"street_reviewer", "county_officer"}),
+    "reviews.document": REVIEW_READERS,
+    "reviews.document_thumb": REVIEW_READERS,
     # supervision
     "supervision.dashboard": SUPERVISORS,
     "supervision.place": SUPERVISORS,
@@ -231,6 +243,8 @@ PARAMS: dict[str, Callable[[Scene], tuple[Any, Any]]] = {
     "entry_id": lambda s: (s.plan_a.id, s.plan_b.id),  # a plan entry (PlanMeasure)
     "objection_id": lambda s: (s.objection_a.id, s.objection_b.id),
     "decision_id": lambda s: (s.decision_a.id, s.decision_b.id),
+    "document_id": lambda s: (s.document_a.id, s.document_b.id),
+    "form": lambda s: ("residence", None),  # an evidence form (scoped by its case)
     "month": lambda s: (current_month(), None),
     "year": lambda s: (current_month() // 100, None),
     "filename": lambda s: ("css/app.css", None),
@@ -247,6 +261,8 @@ MATRIX_PARAMS: dict[str, dict[str, Callable[[Scene], tuple[Any, Any]]]] = {
         "case_id": lambda s: (s.publicity_a.id, s.publicity_b.id),
         "objection_id": lambda s: (s.publicity_objection_a.id, s.publicity_objection_b.id)},
     "reviews.enrol": {"case_id": lambda s: (s.publicity_a.id, s.publicity_b.id)},
+    "reviews.record_evidence": {"case_id": lambda s: (s.street_case_a.id, s.street_case_b.id)},
+    "reviews.add_document": {"case_id": lambda s: (s.street_case_a.id, s.street_case_b.id)},
     "manage.exit_case": {"case_id": lambda s: (s.exit_case_a.id, s.exit_case_b.id)},
     "manage.decide_exit": {"case_id": lambda s: (s.exit_case_a.id, s.exit_case_b.id)},
     "manage.resubmit_exit": {"case_id": lambda s: (s.exit_case_a.id, s.exit_case_b.id)},

@@ -66,7 +66,8 @@ def test_round_trip(app, db, scene, tmp_path, runner):
     hh_a_id, photo_a, county_id = scene.hh_a.id, scene.photo_a, scene.world.county.id
     photo_dir = Path(app.config["PHOTO_DIR"])
     before_photos = photo_files(photo_dir)
-    assert len(before_photos) == 4  # two photos and their thumbnails
+    # two photos and two application materials (documents/…), each with its thumbnail
+    assert len(before_photos) == 8
     before = dump(db)
 
     result = runner.invoke(args=["backup", "--out", str(tmp_path / "backups")])
@@ -201,7 +202,7 @@ def test_restore_into_a_brand_new_sqlite_database_runs_the_migrations(app, db, s
     assert revision
     for name in ("households", "members", "visits", "photos", "places", "users"):
         assert after[name] == before[name], name
-    assert len(photo_files(tmp_path / "new-photos")) == 4
+    assert len(photo_files(tmp_path / "new-photos")) == 8  # photos and materials
 
 
 def test_the_snapshot_is_consistent(app, db, scene, tmp_path, monkeypatch):

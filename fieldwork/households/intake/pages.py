@@ -19,7 +19,9 @@ from fieldwork.extensions import db
 from fieldwork.households.constants import DECISION_LABELS, DIMENSIONS
 from fieldwork.households.intake import (
     cases,
+    documents,
     enrolment,
+    evidence,
     publicity,
     reports,
     steps,
@@ -98,7 +100,25 @@ def render_case(case: Case, *, errors: dict[str, str] | None = None,
         errors=errors or {}, values=values or {}, intake=steps,
         decision_labels=DECISION_LABELS, restarted_by=watch.restarted_by(case),
         can_watch=case.state == "rejected" and watch.may_watch(current_user, case.household),
-        default_recheck=watch.default_recheck())
+        default_recheck=watch.default_recheck(), **_evidence_context(case))
+
+
+def _evidence_context(case: Case) -> dict[str, Any]:
+    """What the evidence section of the case page and the evidence page read."""
+    return {"evidence": evidence.evidence_for(case), "ev": evidence,
+            "doc_types": documents.DOC_TYPES,
+            "can_record": evidence.may_record(current_user, case),
+            "can_screen": evidence.may_record_screening(current_user, case)}
+
+
+def render_evidence(case: Case, *, errors: dict[str, str] | None = None,
+                    values: dict[str, Any] | None = None, failed: str = ""):
+    """The evidence page: 户籍 and residence, income, checks, screening result, materials,
+    with the forms of those who may record; `failed` names the form a refusal is about."""
+    return render_template(
+        "reviews/evidence.html", case=case, household=case.household, errors=errors or {},
+        values=values or {}, failed=failed, today=today_local(), intake=steps,
+        max_mb=documents.max_bytes() // (1024 * 1024), **_evidence_context(case))
 
 
 def render_enrol(case: Case, *, errors: dict[str, str] | None = None,

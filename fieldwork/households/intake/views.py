@@ -9,9 +9,20 @@ see but whose step is not theirs answers 403 to a POST. Each POST is one transac
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from fieldwork.access import roles
@@ -24,13 +35,16 @@ from fieldwork.access.scope import (
     get_report_or_404,
 )
 from fieldwork.errors import FormError
+from fieldwork.extensions import db
 from fieldwork.formflow import submit
 from fieldwork.forms_once import once
 from fieldwork.households.constants import DECISION_LABELS
 from fieldwork.households.intake import (
     cases,
     decisions,
+    documents,
     enrolment,
+    evidence,
     pages,
     publicity,
     queues,
@@ -365,3 +379,99 @@ def watch_restart(household_id: int):
         message=lambda case: _("已重新启动审核：%(name)s，待“%(step)s”",
                                name=case.household.head_name,
                                step=steps.STEP_LABELS[case.stage]))
+# ---------------------------------------------------------------- evidence at intake
+
+EVIDENCE_FORMS = {
+    # form name: (service, its fields, the message on success)
+    "residence": (evidence.record_residence,
+                  ("urban_hukou", "hukou_address", "lives_at_hukou", "residence_address"),
+                  _l("已登记户籍和居住情况")),
+    "income": (evidence.record_income, (*evidence.INCOME_SOURCES, "other_note"),
+               _l("已登记申请时家庭收入")),
+    "checks": (evidence.record_info_check, ("kind", "outcome", "checked_on", "note"),
+               _l("已登记信息核对结果")),
+    "screening": (evidence.record_screening,
+                  ("result", "decided_on", "organisation", "document_no", "note"),
+                  _l("已登记部门(行业)认定结果")),
+}
+
+
+@bp.get("/cases/<int:case_id>/evidence")
+@role_required(*READERS)
+def evidence_page(case_id: int):
+    """户籍与居住、收入来源、信息核对、认定结果和申请材料."""
+    return pages.render_evidence(get_case_or_404(current_user, case_id, kind="intake"))
+
+
+@bp.post("/cases/<int:case_id>/evidence/<form>")
+@role_required(*READERS)
+@once
+def record_evidence(case_id: int, form: str):
+    case = get_case_or_404(current_user, case_id, kind="intake")
+    if form not in EVIDENCE_FORMS:
+        abort(404)
+    service, fields, message = EVIDENCE_FORMS[form]
+    values = {k: request.form.get(k, "") for k in fields}
+    return submit(
+        lambda: service(current_user, case, values),
+        failed=lambda exc: pages.render_evidence(
+            get_case_or_404(current_user, case_id), errors=exc.errors, values=values,
+            failed=form),
+        to=url_for("reviews.evidence_page", case_id=case.id) + f"#ev-{form}",
+        message=str(message))
+
+
+@bp.post("/cases/<int:case_id>/documents")
+@role_required(*READERS)
+@once
+def add_document(case_id: int):
+    """Attach a scan, photo or PDF to the case (申请材料)."""
+    case = get_case_or_404(current_user, case_id, kind="intake")
+    values = {k: request.form.get(k, "") for k in ("doc_type", "note")}
+    sent = request.files.get("file")
+    upload = documents.Upload(
+        filename=(sent.filename or "") if sent is not None else "",
+        data=sent.stream.read(documents.max_bytes() + 1) if sent is not None else b"")
+    return submit(
+        lambda: documents.attach(current_user, case, upload, values["doc_type"],
+                                 values["note"]),
+        failed=lambda exc: pages.render_evidence(
+            get_case_or_404(current_user, case_id), errors=exc.errors, values=values,
+            failed="documents"),
+        to=url_for("reviews.evidence_page", case_id=case.id) + "#ev-documents",
+        message=lambda doc: _("已上传材料：%(type)s", type=documents.DOC_TYPES[doc.doc_type]))
+
+
+def _document_response(case_id: int, document_id: str, *, thumb: bool) -> Response:
+    case = get_case_or_404(current_user, case_id, kind="intake")
+    doc = documents.document_of(case, document_id)
+    if doc is None:
+        abort(404)
+    data = documents.read(doc, thumb=thumb)
+    if data is None:
+        abort(404)
+    pdf = doc.kind == "pdf" and not thumb
+    response = Response(data, mimetype="application/pdf" if pdf else "image/jpeg")
+    # Every full view is audited, so no copy may be kept; thumbnails are like photos.
+    response.headers["Cache-Control"] = ("private, max-age=86400" if thumb
+                                         else "private, no-store")
+    name = doc.filename if pdf or not doc.filename else f"{doc.filename.rsplit('.', 1)[0]}.jpg"
+    response.headers["Content-Disposition"] = (
+        f"{'attachment' if pdf else 'inline'}; filename*=UTF-8''{quote(name or doc.id)}")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if not thumb:
+        documents.record_view(current_user, case, doc)
+        db.session.commit()
+    return response
+
+
+@bp.get("/cases/<int:case_id>/documents/<document_id>")
+@role_required(*READERS)
+def document(case_id: int, document_id: str):
+    return _document_response(case_id, document_id, thumb=False)
+
+
+@bp.get("/cases/<int:case_id>/documents/<document_id>/thumb.jpg")
+@role_required(*READERS)
+def document_thumb(case_id: int, document_id: str):
+    return _document_response(case_id, document_id, thumb=True)
