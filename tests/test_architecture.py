@@ -54,7 +54,9 @@ LAYERS: list[tuple[str, bool, list[str]]] = [
     ("photos", False, ["fieldwork.photos"]),
     ("discovery", False, ["fieldwork.discovery"]),
     ("visits", False, ["fieldwork.visits"]),
-    ("households", False, ["fieldwork.households"]),
+    ("households", False, ["fieldwork.households",
+                           # the watch list (加强监测): intake's services, named for issue 13
+                           "fieldwork.households.intake.watch"]),
     ("supervision", False, ["fieldwork.supervision"]),
     ("sync API", False, ["offline_sync"]),
     ("app parts", False, [

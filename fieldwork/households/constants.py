@@ -59,7 +59,7 @@ STATUS_LABELS = {
     "enrolled": _l("帮扶中"),
     "exited": _l("已退出"),
     "rejected": _l("未纳入"),
-    "watch": _l("观察"),
+    "watch": _l("未纳入·监测中"),  # 加强监测, policy line 147
 }
 # Households a helper must visit every month.
 VISITED_STATUSES = ("enrolled",)

@@ -288,3 +288,58 @@ class HouseholdChange(Model):
         sa.CheckConstraint("state in ('pending', 'applied', 'rejected')", name="state"),
         sa.Index("ix_household_changes_state_household", "state", "household_id"),
     )
+
+
+class WatchEntry(Model):
+    """A household not enrolled, watched for changes (政策 第147行 加强监测): why, since when,
+    when to look again, and how the watch ended (review restarted). Kept after it ends."""
+
+    __tablename__ = "watch_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("households.id"), index=True)
+    # The case that ended not enrolled, when there was one.
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    recheck_on: Mapped[date]
+    started_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    end_reason: Mapped[str] = mapped_column(sa.Text, default="")
+    # The intake case that "重新启动审核" opened.
+    restart_case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"))
+
+    household: Mapped[Household] = relationship()
+    started_by: Mapped[User] = relationship(foreign_keys=[started_by_id], lazy="joined")
+    checks: Mapped[list[WatchCheck]] = relationship(
+        back_populates="entry", order_by="WatchCheck.checked_on.desc(), WatchCheck.id.desc()"
+    )
+
+    __table_args__ = (
+        # One open watch per household, even when two reviewers act at once.
+        sa.Index("ux_watch_entries_open", "household_id", unique=True,
+                 sqlite_where=sa.text("ended_at IS NULL"),
+                 postgresql_where=sa.text("ended_at IS NULL")),
+        sa.Index("ix_watch_entries_recheck", "ended_at", "recheck_on"),
+    )
+
+
+class WatchCheck(Model):
+    """A monitoring check (监测记录) of a watched household by the community or street: not
+    the helper's monthly visit."""
+
+    __tablename__ = "watch_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(sa.ForeignKey("watch_entries.id"), index=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("households.id"), index=True)
+    checked_on: Mapped[date]
+    changes: Mapped[str] = mapped_column(sa.Text, default="")
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    next_recheck_on: Mapped[date]
+    recorded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    entry: Mapped[WatchEntry] = relationship(back_populates="checks")
+    recorded_by: Mapped[User] = relationship(lazy="joined")

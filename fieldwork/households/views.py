@@ -13,6 +13,7 @@ from fieldwork.access import roles
 from fieldwork.access.scope import get_household_or_404
 from fieldwork.extensions import db
 from fieldwork.households import services
+from fieldwork.households.intake import watch
 from fieldwork.photos.models import Photo
 from fieldwork.places.services import policy_for_county
 from fieldwork.timeutil import add_months, current_month, today_local
@@ -64,6 +65,7 @@ def detail(household_id: int):
         measures=[pm for pm in household.plan if pm.in_force(today)],
         assignment=household.current_assignment(today), state=state,
         can_confirm=current_user.role == roles.COUNTY_OFFICER,
+        watch=watch.file_section(current_user, household),
     )
 
 

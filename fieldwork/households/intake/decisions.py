@@ -38,7 +38,8 @@ def decide(user: User, case: Case, decision: str, opinion: str = "", *,
            now: datetime | None = None) -> ReviewDecision:
     """Record one review decision and move the case: approve → next step (after the county
     office: publicity), return → one step back (from the first step: to whoever entered it),
-    reject → closed, the household watched."""
+    reject → closed, the household not enrolled (未纳入); whether it is then monitored, with a
+    reason and a re-check date, is the reviewer's next act (intake/watch.py)."""
     if case.state != "open" or (expect_stage is not None and expect_stage != case.stage):
         raise FormError.conflict(_("该案件已由他人处理，请刷新后查看"))
     if case.kind != "intake" or case.stage not in path_of(case):
@@ -84,7 +85,7 @@ def decide(user: User, case: Case, decision: str, opinion: str = "", *,
         values.update(stage=path[max(i - 1, 0)], stage_since=now)
     else:
         values.update(state="rejected", closed_at=now)
-        status = "watch"
+        status = "rejected"
     move_case(case, **values)
     set_status(hh, status)
     d = ReviewDecision(case_id=case.id, step=step, decision=decision, opinion=opinion,

@@ -23,6 +23,7 @@ from fieldwork.households.intake import (
     publicity,
     reports,
     steps,
+    watch,
 )
 from fieldwork.households.management import assignments
 from fieldwork.households.models import Case, Objection
@@ -95,7 +96,9 @@ def render_case(case: Case, *, errors: dict[str, str] | None = None,
         can_publicity=steps.may_handle_publicity(current_user, case),
         blockers=publicity.enrol_blockers(case) if case.stage == steps.PUBLICITY else [],
         errors=errors or {}, values=values or {}, intake=steps,
-        decision_labels=DECISION_LABELS)
+        decision_labels=DECISION_LABELS, restarted_by=watch.restarted_by(case),
+        can_watch=case.state == "rejected" and watch.may_watch(current_user, case.household),
+        default_recheck=watch.default_recheck())
 
 
 def render_enrol(case: Case, *, errors: dict[str, str] | None = None,
@@ -112,3 +115,16 @@ def render_enrol(case: Case, *, errors: dict[str, str] | None = None,
         by_area=by_area,
         blockers=publicity.enrol_blockers(case, today), errors=errors or {},
         values=values or {"measures": []}, form=request.form, today=today, intake=steps)
+
+
+def watch_places(user) -> list[Place]:
+    """Places below the user's own that the watch list can be narrowed to (streets and
+    communities of a county; counties and streets of the city)."""
+    if user.role == roles.COMMUNITY_WORKER:
+        return []
+    levels = {"county": ("street", "community"), "city": ("county", "street"),
+              "street": ("community",)}.get(user.place.level, ())
+    return list(db.session.scalars(
+        sa.select(Place).where(Place.level.in_(levels),
+                               Place.path.startswith(user.place.path, autoescape=True))
+        .order_by(Place.code).limit(1000)))

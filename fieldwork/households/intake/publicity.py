@@ -97,7 +97,7 @@ def resolve_objection(user: User, objection: Objection, outcome: str, resolution
         set_status(hh, "reviewing")
     else:
         move_case(case, state="rejected", closed_at=now)
-        set_status(hh, "watch")
+        set_status(hh, "rejected")
     db.session.add(ReviewDecision(case_id=case.id, step=PUBLICITY, decision=outcome,
                                   opinion=resolution, reviewer_id=user.id, decided_at=now))
     audit("case.decision", target_type="case", target_id=case.id, place_id=hh.county_id,

@@ -59,8 +59,15 @@ SOURCE_LABELS = {
     "data_comparison": _l("信息比对"),
     "department": _l("部门筛选"),
     "sector": _l("行业认定"),
+    "monitoring": _l("重点监测·社区发现变化"),
+    "monitoring_lead": _l("重点监测·交街道核查"),
 }
 LEAD_SOURCES = ("employer", "data_comparison")
+# 加强监测 (policy line 147): a watched household whose situation changed comes back into
+# review. Restarted by its community it starts with 社区初审 ("monitoring"); restarted by the
+# street or the county office it starts with the street's 核查 like a lead ("monitoring_lead").
+MONITORING_SOURCES = ("monitoring", "monitoring_lead")
+STREET_ENTRY_SOURCES = (*LEAD_SOURCES, "monitoring_lead")
 # A formal application or a body's screening names the head by ID number; leads and field
 # reports may not have it yet.
 ID_REQUIRED_SOURCES = ("application", "department", "sector")
@@ -108,7 +115,7 @@ def department_channel(user: User) -> str | None:
 
 def entry_step(case: Case) -> str:
     """The first step of this case's path through its chain."""
-    if case.channel == "territorial" and case.source in LEAD_SOURCES:
+    if case.channel == "territorial" and case.source in STREET_ENTRY_SOURCES:
         return STREET_REVIEW
     return CHAINS[case.channel][0]
 

@@ -16,7 +16,13 @@ from flask_login import current_user
 
 from fieldwork.access import roles
 from fieldwork.access.decorators import role_required
-from fieldwork.access.scope import get_case_or_404, get_objection_or_404, get_report_or_404
+from fieldwork.access.scope import (
+    get_case_or_404,
+    get_household_or_404,
+    get_objection_or_404,
+    get_place_or_404,
+    get_report_or_404,
+)
 from fieldwork.errors import FormError
 from fieldwork.formflow import submit
 from fieldwork.forms_once import once
@@ -30,8 +36,9 @@ from fieldwork.households.intake import (
     queues,
     reports,
     steps,
+    watch,
 )
-from fieldwork.households.models import Case
+from fieldwork.households.models import Case, Household
 from fieldwork.timeutil import today_local
 
 bp = Blueprint("reviews", __name__, url_prefix="/reviews")
@@ -168,7 +175,7 @@ def decide(case_id: int):
     def message(_decision: object) -> str:
         name = case.household.head_name
         if case.state == "rejected":
-            return _("%(step)s：不同意纳入 %(name)s，已转入观察名单",
+            return _("%(step)s：不同意纳入 %(name)s；如需重点监测，请在本页登记监测原因和复查日期",
                      step=steps.STEP_LABELS[step], name=name)
         if values["decision"] == "return" and steps.awaiting_correction(case):
             return _("%(step)s：已将 %(name)s 退回补正", step=steps.STEP_LABELS[step], name=name)
@@ -182,7 +189,9 @@ def decide(case_id: int):
                                  expect_stage=request.form.get("stage") or None),
         failed=lambda exc: pages.render_case(get_case_or_404(current_user, case_id),
                                              errors=exc.errors, values=values),
-        to=url_for("reviews.queue"), message=message)
+        # A rejection leads to the case page, where the household may be put on the watch list.
+        to=lambda _d: (url_for("reviews.case", case_id=case.id) if case.state == "rejected"
+                       else url_for("reviews.queue")), message=message)
 
 
 @bp.route("/cases/<int:case_id>/correct", methods=["GET", "POST"])
@@ -276,3 +285,83 @@ def enrol(case_id: int):
         to=url_for("reviews.case", case_id=case.id),
         message=lambda hh: _("已建档：%(name)s，档案编号 %(no)s", name=hh.head_name,
                              no=hh.file_no))
+
+
+# ---------------------------------------------------------------- the watch list (加强监测)
+
+@bp.get("/watch")
+@role_required(*watch.WATCH_READERS)
+def watch_list():
+    """Watched households of the user's area (or of one place in it), next re-check first."""
+    raw = request.args.get("place", "")
+    place = get_place_or_404(current_user, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    today = today_local()
+    return render_template(
+        "reviews/watch.html", rows=watch.watch_rows(current_user, place, today),
+        unwatched=watch.not_yet_watched(current_user, place), place=place,
+        places=pages.watch_places(current_user), today=today, intake=steps,
+        can_watch=current_user.role in watch.WATCHERS,
+        can_check=current_user.role in watch.CHECKERS)
+
+
+def _watch_page(mode: str, hh: Household, *, errors: dict[str, str] | None = None,
+                values: dict[str, Any] | None = None):
+    return render_template("reviews/watch_form.html", mode=mode, household=hh,
+                           entry=watch.open_entry(hh), errors=errors or {},
+                           values=values or {}, today=today_local(),
+                           default_recheck=watch.default_recheck(), intake=steps)
+
+
+def _watch_action(mode: str, household_id: int, allowed, act, to, message):
+    """The three watch forms: GET shows the form, POST runs the service in one transaction."""
+    hh = get_household_or_404(current_user, household_id)
+    if request.method == "GET":
+        if not allowed(current_user, hh):
+            if not watch.acts_for(current_user, hh, watch.CHECKERS if mode == "check"
+                                  else watch.WATCHERS):
+                abort(403)
+            flash(_("这一户当前不能办理此项"), "warning")
+            return redirect(url_for("households.detail", household_id=hh.id))
+        return _watch_page(mode, hh)
+    values = request.form.to_dict()
+    return submit(lambda: act(current_user, hh, values),
+                  failed=lambda exc: _watch_page(
+                      mode, get_household_or_404(current_user, household_id),
+                      errors=exc.errors, values=values),
+                  to=to, message=message)
+
+
+@bp.route("/watch/<int:household_id>/start", methods=["GET", "POST"])
+@role_required(*watch.WATCHERS)
+@once
+def watch_start(household_id: int):
+    """Put a household not enrolled on the watch list (reason, re-check date)."""
+    return _watch_action(
+        "start", household_id, watch.may_watch, watch.start_watch,
+        to=lambda entry: url_for("households.detail", household_id=entry.household_id),
+        message=lambda entry: _("已列入监测名单，复查日期 %(d)s", d=entry.recheck_on.isoformat()))
+
+
+@bp.route("/watch/<int:household_id>/check", methods=["GET", "POST"])
+@role_required(*watch.CHECKERS)
+@once
+def watch_check(household_id: int):
+    """Record a monitoring check (监测记录)."""
+    return _watch_action(
+        "check", household_id, watch.may_check, watch.record_check,
+        to=lambda check: url_for("households.detail", household_id=check.household_id),
+        message=lambda check: _("监测记录已保存，下次复查 %(d)s",
+                                d=check.next_recheck_on.isoformat()))
+
+
+@bp.route("/watch/<int:household_id>/restart", methods=["GET", "POST"])
+@role_required(*watch.WATCHERS)
+@once
+def watch_restart(household_id: int):
+    """重新启动审核: a new intake case; the household leaves the watch list."""
+    return _watch_action(
+        "restart", household_id, watch.may_restart, watch.restart_review,
+        to=lambda case: url_for("reviews.case", case_id=case.id),
+        message=lambda case: _("已重新启动审核：%(name)s，待“%(step)s”",
+                               name=case.household.head_name,
+                               step=steps.STEP_LABELS[case.stage]))

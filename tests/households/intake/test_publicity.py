@@ -74,7 +74,7 @@ def test_an_upheld_objection_returns_or_rejects(world, people):
     _db.session.commit()
     publicity.resolve_objection(people.county, o2, "reject", "核实确有租金收入")
     _db.session.commit()
-    assert (case.state, case.household.status) == ("rejected", "watch")
+    assert (case.state, case.household.status) == ("rejected", "rejected")
 
 
 def test_an_upheld_objection_of_this_publicity_blocks_enrolment(world, people):

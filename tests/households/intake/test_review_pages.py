@@ -293,17 +293,18 @@ def test_a_return_for_correction_and_the_resubmission(world, people, as_):
     assert client.get(f"/reviews/cases/{case_id}/correct").status_code == 403
 
 
-def test_rejection_through_the_page_puts_the_household_on_the_watch_list(world, people, as_):
+def test_rejection_through_the_page_offers_the_watch_list(world, people, as_):
     client = as_(people.community)
     r = client.post("/reviews/new", data=entry_form(world))
     case_id = int(r.headers["Location"].rsplit("/", 1)[1])
     r = client.post(f"/reviews/cases/{case_id}/decision",
                     data={"decision": "reject", "opinion": "家庭有两套住房"})
-    assert r.status_code == 302
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/reviews/cases/{case_id}")
     case = _db.session.get(Case, case_id)
-    assert (case.state, case.household.status) == ("rejected", "watch")
+    assert (case.state, case.household.status) == ("rejected", "rejected")
     page = text(client.get(f"/reviews/cases/{case_id}"))
     assert "未纳入" in page and "家庭有两套住房" in page and "提交审核意见" not in page
+    assert "列入监测名单" in page  # the next step: tests/households/intake/test_watch.py
     assert client.post(f"/reviews/cases/{case_id}/decision",
                        data={"decision": "approve"}).status_code == 409
 
