@@ -18,7 +18,17 @@ from fieldwork.accounts.models import User
 from fieldwork.extensions import db
 from fieldwork.households.constants import CATEGORIES, DIMENSIONS
 from fieldwork.households.management.measures import seed_catalogue
-from fieldwork.households.models import Assignment, Household, Measure, Member, PlanMeasure
+from fieldwork.households.models import (
+    Assignment,
+    Case,
+    Household,
+    Measure,
+    Member,
+    PlanMeasure,
+    ReviewDecision,
+    WatchCheck,
+    WatchEntry,
+)
 from fieldwork.places.models import Place, PolicySettings
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import protect_id
@@ -205,6 +215,7 @@ def seed_demo() -> str:
                                           reason="县级解困办结对帮扶"))
             if hh.status == "enrolled":
                 visits += _make_visits(rng, hh, helper, this_month, enrolled)
+    _seed_watch_list(households, users, first_community)
     db.session.commit()
     return (f"演示数据已生成：{len(places)} 个县级以上单位，{len(streets)} 个街道，"
             f"{len(communities)} 个社区，{len(households)} 户，{len(helpers)} 名帮扶责任人，"
@@ -317,3 +328,66 @@ def _make_visits(rng: random.Random, hh: Household, helper: User, this_month: in
         ))
         count += 1
     return count
+
+
+# ---------------------------------------------------------------- the watch list (加强监测)
+
+# (step the case was rejected at, opinion, watch reason, days ago rejected, re-check in days,
+#  check: (days ago, what changed) or None). The first re-check is overdue.
+_WATCHED = (
+    ("community_review", "家庭人均收入略高于当地城镇低保标准，暂不符合纳入条件",
+     "配偶灵活就业，收入不稳定，关注收入变化", 120, -30, None),
+    ("street_review", "家庭名下有营运车辆一辆，不符合纳入条件",
+     "车辆拟转让；户主患慢性病，关注医疗支出", 40, 50,
+     (10, "车辆已挂牌出售，尚未成交；户主门诊费用增加")),
+    ("county_confirm", "信息比对显示子女有稳定工资收入，具备赡养能力",
+     "子女工作变动频繁，关注赡养和收入情况", 20, 70, None),
+)
+
+
+def _seed_watch_list(households: list[Household], users: dict[str, User],
+                     community: Place) -> None:
+    """Three households of 宛城区 not enrolled and watched (policy line 147): rejected at
+    社区初审, 街道复核 and 县级审核; one re-check overdue, one with a monitoring check. Taken from
+    the households under review without a case (demo-community's first), so the count stays.
+    Helpers do not visit watched households: their assignments are removed."""
+    county_id = community.county_id()
+    pool = sorted((hh for hh in households if hh.status == "reviewing"
+                   and hh.county_id == county_id),
+                  key=lambda hh: (hh.place_id != community.id, households.index(hh)))
+    now = datetime.now(UTC)
+    today = now.astimezone(CST).date()
+    by_step = {"community_review": users["demo-community"], "street_review": users["demo-street"],
+               "county_confirm": users["demo-county"]}
+    chain = ("community_review", "street_review", "county_confirm")
+    for hh, (step, opinion, reason, days, recheck, check) in zip(pool, _WATCHED, strict=False):
+        rejected_at = now - timedelta(days=days)
+        opened = rejected_at - timedelta(days=12)
+        case = Case(household=hh, kind="intake", channel="territorial", source="application",
+                    stage=step, state="rejected", opened_at=opened, stage_since=opened,
+                    closed_at=rejected_at, opened_by_id=users["demo-community"].id,
+                    draft_plan="申请临时救助" if step == "county_confirm" else "")
+        db.session.add(case)
+        db.session.flush()
+        for i, s in enumerate(chain[:chain.index(step) + 1]):
+            last = s == step
+            db.session.add(ReviewDecision(
+                case_id=case.id, step=s, decision="reject" if last else "approve",
+                opinion=opinion if last else "情况属实，同意上报", reviewer_id=by_step[s].id,
+                decided_at=rejected_at if last else opened + timedelta(days=3 * (i + 1))))
+        hh.status = "watch"
+        entry = WatchEntry(household_id=hh.id, case_id=case.id, reason=reason,
+                           recheck_on=today + timedelta(days=recheck),
+                           started_by_id=by_step[step].id,
+                           started_at=rejected_at + timedelta(hours=2))
+        db.session.add(entry)
+        db.session.flush()
+        if check is not None:
+            db.session.add(WatchCheck(
+                entry_id=entry.id, household_id=hh.id,
+                checked_on=today - timedelta(days=check[0]), changes=check[1],
+                note="下次复查时核实车辆交易", next_recheck_on=entry.recheck_on,
+                recorded_by_id=users["demo-community"].id,
+                recorded_at=now - timedelta(days=check[0])))
+        for a in list(hh.assignments):
+            hh.assignments.remove(a)

@@ -15,6 +15,9 @@ Channels and steps (政策文本 "筛选认定"):
 - sector (行业: 民政、残联、工会): sector_certify 行业认定 → county_confirm.
 Then publicity (stage "publicity", objections may be recorded), then enrolment (stage
 "enrolled", state "approved").
+A rejection at any step closes the case (state "rejected") and leaves the household 未纳入
+(status "rejected"); the watch list (watch.py, policy line 147 加强监测) then monitors it and
+brings it back into review.
 
 A return goes back one step. From the first step of the case's path it goes back to whoever
 entered it: the stage stays, the case shows "退回补正" until the entry is corrected and
