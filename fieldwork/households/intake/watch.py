@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 
 from fieldwork.access import roles
 from fieldwork.access.scope import household_clause
@@ -151,7 +152,13 @@ def start_watch(user: User, hh: Household, raw: Mapping[str, Any], *,
         .order_by(Case.closed_at.desc(), Case.id.desc()).limit(1))
     entry = WatchEntry(household_id=hh.id, case_id=case.id if case else None, reason=reason,
                        recheck_on=recheck_on, started_by_id=user.id, started_at=now_utc())
-    db.session.add(entry)
+    try:
+        # Two people at once: the unique index on open entries lets one through.
+        with db.session.begin_nested():
+            db.session.add(entry)
+            db.session.flush()
+    except IntegrityError as exc:
+        raise FormError.conflict(_("这一户已在监测名单中")) from exc
     set_status(hh, "watch")
     db.session.flush()
     audit("watch.start", target_type="household", target_id=hh.id, place_id=hh.county_id,

@@ -5,12 +5,15 @@ on the list with a reason and a re-check date, the community or street records c
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from fieldwork.accounts.models import User
 from fieldwork.audit.models import AuditEvent
+from fieldwork.errors import FormError
 from fieldwork.extensions import db as _db
 from fieldwork.households.intake import cases, steps, watch
 from fieldwork.households.models import Case, Household, WatchCheck, WatchEntry
@@ -269,10 +272,10 @@ def test_who_may_not_put_on_watch_or_restart(world, people, make_household, make
     # A rejected household cannot be restarted from here (it is not on the list).
     assert as_(people.county).post(f"/reviews/watch/{hh.id}/restart",
                                    data={"reason": "x"}).status_code == 409
-    # A city-level department reviewer of the county is still not a watcher (service rule).
-    with pytest.raises(Exception) as refused:
+    # A department reviewer of the county is not a watcher (the service's own rule).
+    with pytest.raises(FormError) as refused:
         watch.start_watch(people.commerce, hh, data)
-    assert getattr(refused.value, "status", None) == 403
+    assert refused.value.status == 403
     _db.session.rollback()
 
 
@@ -294,3 +297,48 @@ def test_watched_before_the_list_kept_reasons(world, people, make_household, as_
         WatchEntry.household_id == other.id))
     assert entry_of_other.ended_at is not None and entry_of_other.restart_case_id is not None
     assert (old.status, other.status) == ("watch", "reported")
+
+
+def test_two_reviewers_watching_at_once_make_one_entry(app, world, people, make_household,
+                                                       monkeypatch):
+    if _db.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL")
+    hh_id = make_household(status="rejected").id
+    user_ids = [people.community.id, people.street.id]
+    real = watch.open_entry
+    barrier = threading.Barrier(2, timeout=20)
+    local = threading.local()
+
+    def both_look_first(hh):
+        found = real(hh)
+        if not getattr(local, "waited", False):
+            local.waited = True
+            barrier.wait()  # both saw no open entry before either writes
+        return found
+
+    monkeypatch.setattr(watch, "open_entry", both_look_first)
+    outcomes: list[object] = []
+
+    def start(user_id: int) -> None:
+        with app.app_context():
+            try:
+                watch.start_watch(_db.session.get(User, user_id),
+                                  _db.session.get(Household, hh_id),
+                                  {"reason": "同时登记", "recheck_on": TODAY.isoformat()})
+                _db.session.commit()
+                outcomes.append("ok")
+            except FormError as exc:
+                _db.session.rollback()
+                outcomes.append(exc.status)
+            except BaseException as exc:  # reported below, in the test's thread
+                outcomes.append(exc)
+            finally:
+                _db.session.remove()
+
+    threads = [threading.Thread(target=start, args=(u,)) for u in user_ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(map(str, outcomes)) == ["409", "ok"], outcomes
+    assert _db.session.scalar(sa.select(sa.func.count()).select_from(WatchEntry)) == 1
