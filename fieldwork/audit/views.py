@@ -63,6 +63,9 @@ ACTION_LABELS = {
     "backup.create": _l("备份数据"),
     "backup.restore": _l("恢复数据"),
     "keys.rotate": _l("轮换加密密钥"),
+    "watch.start": _l("列入监测名单"),
+    "watch.check": _l("填写监测记录"),
+    "watch.restart": _l("由监测重新启动审核"),
 }
 TARGET_LABELS = {
     "user": _l("账号"),

@@ -193,6 +193,13 @@ EXPECT: dict[str, Expectation] = {
     "reviews.add_objection": COUNTY,  # a case in publicity: the county office
     "reviews.resolve_objection": COUNTY,
     "reviews.enrol": COUNTY,
+    # The watch list (加强监测): read by the territorial offices and the city; put on the list
+    # and restarted by the household's community, street or county office; checks recorded
+    # by its community or street. hh_a is enrolled, so the forms answer 302 / 409.
+    "reviews.watch_list": REPORTERS | {"city_supervisor"},
+    "reviews.watch_start": REPORTERS,
+    "reviews.watch_check": frozenset({"community_worker", "street_reviewer"}),
+    "reviews.watch_restart": REPORTERS,
     # supervision
     "supervision.dashboard": SUPERVISORS,
     "supervision.place": SUPERVISORS,
