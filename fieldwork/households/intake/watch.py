@@ -36,6 +36,7 @@ from fieldwork.households.intake.cases import open_case
 from fieldwork.households.intake.steps import MAX_TEXT, set_status
 from fieldwork.households.models import Case, Household, WatchCheck, WatchEntry
 from fieldwork.places.models import Place
+from fieldwork.records import parse_note
 from fieldwork.timeutil import local, now_utc, today_local
 
 RECHECK_MONTHS = 3  # the default re-check date, from today
@@ -97,13 +98,8 @@ def may_restart(user: User, hh: Household) -> bool:
 
 def _text(raw: Mapping[str, Any], name: str, label: str, errors: dict[str, str], *,
           required: bool) -> str:
-    value = raw.get(name)
-    value = value.strip() if isinstance(value, str) else ""
-    if required and not value:
-        errors[name] = _("请填写“%(label)s”", label=label)
-    elif len(value) > MAX_TEXT:
-        errors[name] = _("“%(label)s”不能超过 %(n)d 个字", label=label, n=MAX_TEXT)
-    return value
+    return parse_note(raw.get(name), name, errors, label=label, max_length=MAX_TEXT,
+                      required=_("请填写“%(label)s”", label=label) if required else None)
 
 
 def _date(raw: Mapping[str, Any], name: str, label: str, errors: dict[str, str]) -> date | None:
