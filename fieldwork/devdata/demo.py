@@ -222,6 +222,7 @@ def _make_household(rng: random.Random, n: int, community: Place, measures: list
         "edge": [rng.choice(["layoff", "illness", "education", "accident"])],
         "expenditure": [rng.choice(["illness", "accident"])],
         "restructuring": ["restructuring", "layoff"],
+        "other": ["other"],
     }[category]
     size = rng.choice((1, 1, 2, 2, 3, 3, 3, 4, 4, 5))
     head_birth = date(rng.randrange(1948, 1990), rng.randrange(1, 13), rng.randrange(1, 29))
