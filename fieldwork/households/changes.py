@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import orm
 
 from fieldwork.access import roles
 from fieldwork.accounts.models import User

@@ -21,8 +21,8 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from fieldwork.audit import services as audit
 from fieldwork.accounts.models import User
+from fieldwork.audit import services as audit
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.changes import (
