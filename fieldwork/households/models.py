@@ -30,7 +30,8 @@ class Household(Model):
     head_id_mask: Mapped[str | None] = mapped_column(sa.String(24))
     phone: Mapped[str | None] = mapped_column(sa.String(20))
     # The unit the head works or worked for, and whether 职工 or 居民 (PERSON_TYPES).
-    employer: Mapped[str] = mapped_column(sa.String(100), default="")
+    employer: Mapped[str] = mapped_column(sa.String(100), default="",
+                                          server_default=sa.text("''"))
     person_type: Mapped[str | None] = mapped_column(sa.String(12))
     address: Mapped[str] = mapped_column(sa.String(200))
     place_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"), index=True)
@@ -40,7 +41,8 @@ class Household(Model):
     category: Mapped[str] = mapped_column(sa.String(24))
     # Further priority groups the household also belongs to, besides `category` (codes of
     # PRIORITY_GROUPS; never the main category itself; empty for "other").
-    groups: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    groups: Mapped[list[str]] = mapped_column(JSONType, default=list,
+                                              server_default=sa.text("'[]'"))
     causes: Mapped[list[str]] = mapped_column(JSONType, default=list)
     status: Mapped[str] = mapped_column(sa.String(16), default="reported", index=True)
     members_count: Mapped[int] = mapped_column(default=1)
