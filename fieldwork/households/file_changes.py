@@ -46,6 +46,7 @@ from fieldwork.households.constants import (
 )
 from fieldwork.households.models import Household, HouseholdChange, Member
 from fieldwork.places.coords import normalize_crs, to_wgs84
+from fieldwork.privacy.idnumber import mask_phone
 from fieldwork.places.models import Place
 from fieldwork.records import parse_money, text_problem
 from fieldwork.timeutil import now_utc
@@ -206,8 +207,14 @@ def _set_phone(hh: Household, _m: Member | None, after: dict[str, Any]) -> None:
     hh.phone = after["phone"] or None
 
 
+def _phone_text(v: dict[str, Any]) -> str:
+    # Like the file's own phone: masked wherever the history is shown.
+    return mask_phone(v.get("phone")) if v.get("phone") else "—"
+
+
 def parse_phone(hh: Household, form: Mapping[str, Any], errors: dict[str, str]) -> dict:
-    phone = _text(form, "phone", 20, errors, required=False)
+    # The form never shows the number on file (it is masked everywhere): a new one is typed.
+    phone = _text(form, "phone", 20, errors, required=True, empty=_("请填写新的联系电话"))
     if phone and (len(phone) < 5 or not set(phone) <= PHONE_CHARS):
         errors["phone"] = _("联系电话只能包含数字和“-”，例如 13800000000 或 0377-63100000")
     return {"phone": phone}
@@ -271,7 +278,8 @@ ADDRESS = register(ChangeKind("address", _l("住址和所在社区"), _address, 
                               level_for=_address_level))
 REFERENCE = register(ChangeKind("reference", _l("参考位置"), _reference, _set_reference,
                                 confirm_level=COUNTY, describe=_reference_text))
-PHONE = register(ChangeKind("phone", _l("联系电话"), _phone, _set_phone))
+PHONE = register(ChangeKind("phone", _l("联系电话"), _phone, _set_phone,
+                            describe=_phone_text))
 EMPLOYER = register(ChangeKind("employer", _l("工作单位和职工/居民"), _employer, _set_employer,
                                describe=_employer_text))
 INCOME = register(ChangeKind("income", _l("家庭人均月收入"), _income, _set_income,
@@ -318,7 +326,7 @@ def current_values(hh: Household) -> dict[str, Any]:
     """The form's starting values: the file as it is."""
     return {"category": hh.category, "groups": list(hh.groups or []),
             "causes": list(hh.causes or []), "address": hh.address, "place_id": hh.place_id,
-            "phone": hh.phone or "", "employer": hh.employer or "",
+            "phone": "", "employer": hh.employer or "",
             "person_type": hh.person_type or "",
             "per_capita_income": "" if hh.per_capita_income is None
             else f"{hh.per_capita_income:.2f}",

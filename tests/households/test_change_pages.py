@@ -99,6 +99,12 @@ def test_the_form_shows_every_error_in_chinese_and_saves_nothing(client, auth, m
                        data={"phone": "13800000000", "reason": "核对"})
     assert same.status_code == 422 and "没有任何改动" in same.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(HouseholdChange.id))) == 0
+    client.post(f"/households/{hh.id}/change/phone", data={"phone": "13912345678",
+                                                            "reason": "换号"})
+    page = client.get(f"/households/{hh.id}").get_data(as_text=True)
+    # The history and the timeline show the numbers masked, like the file.
+    assert "13912345678" not in page and "13800000000" not in page
+    assert "139****5678" in page and "138****0000" in page
 
 
 def test_the_queue_is_scoped_to_the_confirming_office(client, auth, make_user, make_household,

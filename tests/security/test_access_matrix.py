@@ -128,6 +128,12 @@ EXPECT: dict[str, Expectation] = {
     "households.mine": frozenset({"helper"}),
     "households.detail": ALL,
     "households.confirm_reference": frozenset({"county_officer"}),
+    # Changes of the file (households/views.py EDITORS, CONFIRMERS): the office roles change
+    # it, the street and the county confirm (the scene's change waits for the street).
+    "households.change_form": REPORTERS,
+    "households.change": REPORTERS,
+    "households.change_queue": VISIT_DECIDERS,
+    "households.decide_change": VISIT_DECIDERS,
     "visits.new": frozenset({"helper"}),
     "visits.show": ALL,
     "photos.full": ALL,
@@ -224,6 +230,8 @@ PARAMS: dict[str, Callable[[Scene], tuple[Any, Any]]] = {
     "entry_id": lambda s: (s.plan_a.id, s.plan_b.id),  # a plan entry (PlanMeasure)
     "objection_id": lambda s: (s.objection_a.id, s.objection_b.id),
     "decision_id": lambda s: (s.decision_a.id, s.decision_b.id),
+    "change_id": lambda s: (s.change_a.id, s.change_b.id),
+    "kind": lambda s: ("phone", None),  # a kind of change of the file
     "month": lambda s: (current_month(), None),
     "year": lambda s: (current_month() // 100, None),
     "filename": lambda s: ("css/app.css", None),
