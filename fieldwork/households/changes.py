@@ -60,6 +60,9 @@ class ChangeKind:
     describe: Callable[[dict[str, Any]], str] | None = None
     # When the office depends on the change: (household, before, after) -> level or None.
     level_for: Callable[[Household, dict[str, Any], dict[str, Any]], str | None] | None = None
+    # A fact of the file itself: at most one change of it waits at a time, and one that waits
+    # is confirmed only while the file still holds the value it was asked against.
+    of_file: bool = False
 
     def level(self, household: Household, before: dict[str, Any],
               after: dict[str, Any]) -> str | None:
@@ -146,6 +149,12 @@ def propose(household: Household, kind: str, after: dict[str, Any], *, user: Use
     if user is not None and user.role not in PROPOSERS:
         raise FormError.forbidden(_("您的角色不能修改家庭档案"))
     before = spec.snapshot(household, member)
+    if spec.of_file and db.session.scalar(
+            sa.select(HouseholdChange.id).where(HouseholdChange.household_id == household.id,
+                                                HouseholdChange.kind == kind,
+                                                HouseholdChange.state == "pending").limit(1)):
+        raise FormError.conflict(_("该户已有一项待确认的“%(kind)s”变更，请等确认后再提交",
+                                   kind=spec.label))
     # Compared on the facts the file holds: notes that go with an `after` (an income's
     # basis) are not facts of the file.
     if before and all(after.get(k) == v for k, v in before.items()):
@@ -170,6 +179,9 @@ def confirm(change: HouseholdChange, user: User, note: str = "") -> None:
     check_decision(change, user)
     spec = KINDS[change.kind]
     member = db.session.get(Member, change.member_id) if change.member_id else None
+    if spec.of_file and spec.snapshot(change.household, member) != change.before:
+        raise FormError.conflict(_("提交后档案的“%(kind)s”已有其他变更，请退回此项后重新提交",
+                                   kind=spec.label))
     _apply(change, spec, member, decided_by=user)
     change.decision_note = _note(note)
 

@@ -46,8 +46,8 @@ from fieldwork.households.constants import (
 )
 from fieldwork.households.models import Household, HouseholdChange, Member
 from fieldwork.places.coords import normalize_crs, to_wgs84
-from fieldwork.privacy.idnumber import mask_phone
 from fieldwork.places.models import Place
+from fieldwork.privacy.idnumber import mask_phone
 from fieldwork.records import parse_money, text_problem
 from fieldwork.timeutil import now_utc
 
@@ -270,20 +270,20 @@ def parse_income(hh: Household, form: Mapping[str, Any], errors: dict[str, str])
 # ---------------------------------------------------------------- the registry
 
 CATEGORY = register(ChangeKind("category", _l("困难类别"), _category, _set_category,
-                               confirm_level=COUNTY, describe=_category_text))
+                               confirm_level=COUNTY, describe=_category_text, of_file=True))
 CAUSES_KIND = register(ChangeKind("causes", _l("致困原因"), _causes, _set_causes,
-                                  describe=_causes_text))
+                                  describe=_causes_text, of_file=True))
 ADDRESS = register(ChangeKind("address", _l("住址和所在社区"), _address, _set_address,
                               confirm_level=STREET, describe=_address_text,
-                              level_for=_address_level))
+                              level_for=_address_level, of_file=True))
 REFERENCE = register(ChangeKind("reference", _l("参考位置"), _reference, _set_reference,
-                                confirm_level=COUNTY, describe=_reference_text))
+                                confirm_level=COUNTY, describe=_reference_text, of_file=True))
 PHONE = register(ChangeKind("phone", _l("联系电话"), _phone, _set_phone,
-                            describe=_phone_text))
+                            describe=_phone_text, of_file=True))
 EMPLOYER = register(ChangeKind("employer", _l("工作单位和职工/居民"), _employer, _set_employer,
-                               describe=_employer_text))
+                               describe=_employer_text, of_file=True))
 INCOME = register(ChangeKind("income", _l("家庭人均月收入"), _income, _set_income,
-                             confirm_level=STREET, describe=_income_text))
+                             confirm_level=STREET, describe=_income_text, of_file=True))
 
 
 @dataclass(frozen=True)

@@ -91,11 +91,11 @@ def confirm_reference(household_id: int):
         raise FormError.forbidden(_("参考位置须由县级解困办确认"))
     to = url_for("households.detail", household_id=household.id)
     return submit(lambda: file_changes.confirm_visit_reference(household, current_user),
-                  failed=lambda exc: _flash_back(exc, to), to=to,
+                  failed=lambda exc: _refused_page(exc, to), to=to,
                   message=_("参考位置已确认"))
 
 
-def _flash_back(exc: FormError, to: str) -> Any:
+def _refused_page(exc: FormError, to: str) -> Any:
     return render_template("error.html", status=exc.status, message=exc.message)
 
 

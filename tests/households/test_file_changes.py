@@ -137,3 +137,25 @@ def test_a_move_to_another_county_is_refused(make_household, worker, world):
         change_from_form(hh, worker, "address", form(
             address="卧龙区光明路 1 号", place_id=str(world.community_b.id), reason="搬家"))
     assert "place_id" in refused.value.errors
+
+
+def test_one_change_of_a_fact_waits_at_a_time_and_a_stale_one_is_not_confirmed(
+        make_household, worker, make_user):
+    hh = make_household(category="below_dibao")
+    county = make_user("county_officer")
+    waiting = change_from_form(hh, worker, "category", form(category="edge", reason="甲"))
+    with pytest.raises(FormError) as second:
+        change_from_form(hh, worker, "category", form(category="expenditure", reason="乙"))
+    assert second.value.status == 409 and "已有一项待确认的“困难类别”变更" in second.value.message
+    # The county office records another category meanwhile (its own confirmation) after
+    # refusing nothing: the waiting change was asked against a value the file no longer holds.
+    waiting.state = "rejected"
+    direct = change_from_form(hh, county, "category", form(category="destitute", reason="丙"))
+    waiting.state = "pending"
+    db.session.flush()
+    assert direct.state == "applied"
+    with pytest.raises(FormError) as stale:
+        changes.confirm(waiting, county)
+    assert stale.value.status == 409 and hh.category == "destitute"
+    changes.reject(waiting, county, "已按新情况直接变更")
+    assert waiting.state == "rejected"

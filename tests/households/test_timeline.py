@@ -79,6 +79,8 @@ def history(hh, world, make_user, make_visit, rounds=1):
         waiting = changes.propose(hh, CATEGORY.name, {"category": "edge", "groups": []},
                                   user=worker, reason="收入略高于低保线")
         waiting.requested_at = at(5, 1 + n)
+        if n < rounds - 1:  # one category change waits at a time: refuse the earlier ones
+            changes.reject(waiting, county, "证明不足")
     hh.exited_on = date(2025, 7, 1)
     db.session.commit()
 
