@@ -30,7 +30,7 @@ from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.models import Household, HouseholdChange, Member
 from fieldwork.places.models import Place
-from fieldwork.records import parse_note, text_problem
+from fieldwork.records import parse_note
 
 STREET, COUNTY = "street", "county"
 REASON_MAX = 500
@@ -209,12 +209,10 @@ def decide(change: HouseholdChange, user: User, form: Any) -> HouseholdChange:
 
 
 def _note(raw: Any) -> str:
-    text = raw.strip() if isinstance(raw, str) else ""
-    if len(text) > REASON_MAX:
-        raise FormError.of(_("意见不能超过 %(n)d 个字", n=REASON_MAX), "note")
-    problem = text_problem(text)
-    if problem:
-        raise FormError.of(problem, "note")
+    errors: dict[str, str] = {}
+    text = parse_note(raw, "note", errors, label=_("意见"), max_length=REASON_MAX)
+    if errors:
+        raise FormError(errors)
     return text
 
 
