@@ -16,7 +16,9 @@ import sqlalchemy as sa
 from fieldwork.access import roles
 from fieldwork.accounts.models import User
 from fieldwork.extensions import db
-from fieldwork.households.constants import CATEGORIES, DIMENSIONS
+from fieldwork.households import changes
+from fieldwork.households.constants import CATEGORIES, CAUSES, DIMENSIONS
+from fieldwork.households.file_changes import CATEGORY, CAUSES_KIND, EMPLOYER, INCOME, PHONE
 from fieldwork.households.management.measures import seed_catalogue
 from fieldwork.households.models import (
     Assignment,
@@ -230,6 +232,7 @@ def seed_demo() -> str:
                 visits += _make_visits(rng, hh, helper, this_month, enrolled)
     entered = _enter_platform(households, users["demo-county"], today)
     _seed_watch_list(households, users, first_community)
+    _seed_changes(users, households[:10])
     db.session.commit()
     return (f"演示数据已生成：{len(places)} 个县级以上单位，{len(streets)} 个街道，"
             f"{len(communities)} 个社区，{len(households)} 户，{len(helpers)} 名帮扶责任人，"
@@ -263,6 +266,7 @@ def _make_household(rng: random.Random, n: int, community: Place, measures: list
         "edge": [rng.choice(["layoff", "illness", "education", "accident"])],
         "expenditure": [rng.choice(["illness", "accident"])],
         "restructuring": ["restructuring", "layoff"],
+        "other": ["other"],
     }[category]
     size = rng.choice((1, 1, 2, 2, 3, 3, 3, 4, 4, 5))
     head_birth = date(rng.randrange(1948, 1990), rng.randrange(1, 13), rng.randrange(1, 29))
@@ -421,3 +425,47 @@ def _seed_watch_list(households: list[Household], users: dict[str, User],
                 recorded_at=now - timedelta(days=check[0])))
         for a in list(hh.assignments):
             hh.assignments.remove(a)
+# ---------------------------------------------------------------- changes after enrolment
+
+
+def _seed_changes(users: dict[str, User], households: list[Household]) -> None:
+    """A few changes in the demo community's history (动态管理): some applied at once, an income
+    confirmed by the street, and a category change and an income waiting for their office."""
+    worker, street = users["demo-community"], users["demo-street"]
+    county = users["demo-county"]
+    enrolled = [hh for hh in households if hh.status == "enrolled" and hh.category != "other"][:4]
+    now = datetime.now(UTC)
+
+    def backdate(change: Any, days: int, decided_days: int | None = None) -> None:
+        change.requested_at = now - timedelta(days=days)
+        if change.decided_at is not None:
+            change.decided_at = now - timedelta(days=decided_days if decided_days is not None
+                                                else days)
+
+    a, b, c, d = enrolled
+    backdate(changes.propose(a, PHONE.name, {"phone": "13837712345"}, user=worker,
+                             reason="户主更换手机号码"), 75)
+    backdate(changes.propose(a, EMPLOYER.name, {"employer": "南阳纺织厂（已破产）",
+                                                "person_type": "worker"},
+                             user=worker, reason="补录原工作单位"), 70)
+    income = changes.propose(a, INCOME.name, {
+        "per_capita_income": "680.00", "basis": "户主公益性岗位工资 1360 元，家庭 2 人"},
+        user=worker, reason="户主安置公益性岗位")
+    backdate(income, 40)
+    changes.confirm(income, street, "已核实工资发放记录")
+    backdate(income, 40, 37)
+    causes = [c for c in CAUSES if c in {*b.causes, "education", "layoff"}]
+    backdate(changes.propose(b, CAUSES_KIND.name, {"causes": causes}, user=worker,
+                             reason="配偶下岗，子女考入高中，教育支出增加"), 30)
+    groups = changes.propose(c, CATEGORY.name, {
+        "category": c.category, "groups": [g for g in ("expenditure", "edge")
+                                           if g != c.category]},
+        user=county, reason="综合审核：同时属于多个重点群体")
+    backdate(groups, 20)
+    # Waiting: a category change for the county office, an income for the street.
+    target = "expenditure" if d.category != "expenditure" else "edge"
+    backdate(changes.propose(d, CATEGORY.name, {"category": target, "groups": []},
+                             user=worker, reason="户主突发重病住院，医疗支出大增"), 3)
+    backdate(changes.propose(b, INCOME.name, {"per_capita_income": "420.00",
+                                              "basis": "配偶失业，仅户主灵活就业收入"},
+                             user=worker, reason="配偶所在企业停产"), 2)

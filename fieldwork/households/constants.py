@@ -29,7 +29,12 @@ CATEGORIES = (
     "edge",
     "expenditure",
     "restructuring",
+    # Policy line 37: any urban-hukou hardship worker or resident may apply, not only the six
+    # priority groups above; this is the category of those outside them.
+    "other",
 )
+# The six priority groups (重点群体) of policy lines 39-49; a household may be in several.
+PRIORITY_GROUPS = CATEGORIES[:6]
 CATEGORY_LABELS = {
     "destitute": _l("城镇特困供养人员"),
     "dibao_unemployed": _l("低保未充分就业"),
@@ -37,7 +42,11 @@ CATEGORY_LABELS = {
     "edge": _l("低保边缘致困"),
     "expenditure": _l("支出型困难"),
     "restructuring": _l("改制下岗致困"),
+    "other": _l("其他城镇困难职工居民"),
 }
+# 职工 (employed by or laid off from a unit) or 居民 (other urban residents).
+PERSON_TYPES = ("worker", "resident")
+PERSON_TYPE_LABELS = {"worker": _l("职工"), "resident": _l("居民")}
 
 CAUSES = ("layoff", "illness", "disability", "education", "accident", "restructuring", "other")
 CAUSE_LABELS = {

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from fieldwork.accounts.models import User
 from fieldwork.dbtypes import JSONType, UTCDateTime, utcnow
 from fieldwork.extensions import Model
-from fieldwork.households.constants import CATEGORIES, STATUSES
+from fieldwork.households.constants import CATEGORIES, PERSON_TYPES, STATUSES
 from fieldwork.places.models import Place
 from fieldwork.timeutil import today_local
 
@@ -29,12 +29,20 @@ class Household(Model):
     head_id_index: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     head_id_mask: Mapped[str | None] = mapped_column(sa.String(24))
     phone: Mapped[str | None] = mapped_column(sa.String(20))
+    # The unit the head works or worked for, and whether 职工 or 居民 (PERSON_TYPES).
+    employer: Mapped[str] = mapped_column(sa.String(100), default="",
+                                          server_default=sa.text("''"))
+    person_type: Mapped[str | None] = mapped_column(sa.String(12))
     address: Mapped[str] = mapped_column(sa.String(200))
     place_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"), index=True)
     # Denormalised from the place tree so county/street roll-ups need no recursive join.
     county_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"), index=True)
     street_id: Mapped[int | None] = mapped_column(sa.ForeignKey("places.id"), index=True)
     category: Mapped[str] = mapped_column(sa.String(24))
+    # Further priority groups the household also belongs to, besides `category` (codes of
+    # PRIORITY_GROUPS; never the main category itself; empty for "other").
+    groups: Mapped[list[str]] = mapped_column(JSONType, default=list,
+                                              server_default=sa.text("'[]'"))
     causes: Mapped[list[str]] = mapped_column(JSONType, default=list)
     status: Mapped[str] = mapped_column(sa.String(16), default="reported", index=True)
     members_count: Mapped[int] = mapped_column(default=1)
@@ -72,6 +80,8 @@ class Household(Model):
     __table_args__ = (
         sa.CheckConstraint(sa.text(f"category in {CATEGORIES}"), name="category"),
         sa.CheckConstraint(sa.text(f"status in {STATUSES}"), name="status"),
+        sa.CheckConstraint(sa.text(f"person_type is null or person_type in {PERSON_TYPES}"),
+                           name="person_type"),
         sa.Index("ix_households_county_status", "county_id", "status"),
     )
 

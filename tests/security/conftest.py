@@ -88,6 +88,8 @@ class Scene:
     decision_b: Any = None
     assignment_a: Any = None
     assignment_b: Any = None
+    change_a: Any = None
+    change_b: Any = None
 
     # Strings of county B that no county-A user may ever see.
     @property
@@ -126,6 +128,7 @@ def scene(world, make_user, make_household) -> Scene:
         Assignment,
         Case,
         CaseDocument,
+        HouseholdChange,
         Measure,
         Member,
         Objection,
@@ -203,6 +206,14 @@ def scene(world, make_user, make_household) -> Scene:
     s.decision_b = ReviewDecision(case_id=s.case_b.id, step="community", decision="approve",
                                   reviewer_id=s.helper_b.id)
     _db.session.add_all([s.objection_a, s.objection_b, s.decision_a, s.decision_b])
+    for hh, attr in ((s.hh_a, "change_a"), (s.hh_b, "change_b")):
+        # An income change of the file waiting for the street (households/changes.py).
+        change = HouseholdChange(household_id=hh.id, kind="income", state="pending",
+                                 confirm_level="street", before={"per_capita_income": "500.00"},
+                                 after={"per_capita_income": "900.00", "basis": "再就业"},
+                                 reason="再就业", requested_by_id=s.users["community_worker"].id)
+        _db.session.add(change)
+        setattr(s, attr, change)
     _db.session.commit()
     for case, attr in ((s.case_a, "document_a"), (s.case_b, "document_b")):
         # An application material (a scan) on each side.

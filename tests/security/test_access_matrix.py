@@ -128,6 +128,12 @@ EXPECT: dict[str, Expectation] = {
     "households.mine": frozenset({"helper"}),
     "households.detail": ALL,
     "households.confirm_reference": frozenset({"county_officer"}),
+    # Changes of the file (households/views.py EDITORS, CONFIRMERS): the office roles change
+    # it, the street and the county confirm (the scene's change waits for the street).
+    "households.change_form": REPORTERS,
+    "households.change": REPORTERS,
+    "households.change_queue": VISIT_DECIDERS,
+    "households.decide_change": VISIT_DECIDERS,
     "visits.new": frozenset({"helper"}),
     "visits.show": ALL,
     "photos.full": ALL,
@@ -245,6 +251,8 @@ PARAMS: dict[str, Callable[[Scene], tuple[Any, Any]]] = {
     "decision_id": lambda s: (s.decision_a.id, s.decision_b.id),
     "document_id": lambda s: (s.document_a.id, s.document_b.id),
     "form": lambda s: ("residence", None),  # an evidence form (scoped by its case)
+    "change_id": lambda s: (s.change_a.id, s.change_b.id),
+    "kind": lambda s: ("phone", None),  # a kind of change of the file
     "month": lambda s: (current_month(), None),
     "year": lambda s: (current_month() // 100, None),
     "filename": lambda s: ("css/app.css", None),

@@ -248,3 +248,16 @@ def test_review_form_departmental_and_exit_cases(client, auth, make_user, world,
     assert "部门审核（民政局）" in intake_html
     exit_boxes = dict(re.findall(r'<tr data-box="(\w+)">(.*?)</tr>', exit_html, re.S))
     assert "请补充近六个月收入证明" in exit_boxes["street"] and "退回补正" in exit_boxes["street"]
+
+
+def test_forms_tick_every_priority_group_of_the_household(client, auth, make_user, make_visit,
+                                                          home, db):
+    household = home["household"]
+    household.groups = ["expenditure"]
+    db.session.commit()
+    visit = make_visit(household, home["helper"])
+    auth.login(make_user("street_reviewer"))
+    for url in (f"/print/households/{household.id}/review-form", f"/print/visits/{visit.id}"):
+        html = client.get(url).get_data(as_text=True)
+        assert {"低保边缘致困", "支出型困难"} <= set(ticked(html)), url
+        assert "其他城镇困难职工居民" in html and "其他城镇困难职工居民" not in ticked(html)
