@@ -28,8 +28,12 @@ from fieldwork.households import services as registry
 from fieldwork.households.constants import (
     CATEGORY_LABELS,
     CAUSE_LABELS,
+    DISABILITY_LABELS,
+    EMPLOYMENT_LABELS,
+    ILLNESS_LABELS,
     LOCATION_SOURCE_LABELS,
     RELATION_LABELS,
+    SCHOOLING_LABELS,
     STATUS_LABELS,
     VISITED_STATUSES,
 )
@@ -137,9 +141,17 @@ def _file_json(h: Household) -> dict[str, Any]:
         "members": [{
             "name": m.name,
             "relation": str(RELATION_LABELS.get(m.relation, m.relation)),
-            "health": m.health, "disability": m.disability,
-            "schooling": m.schooling, "employment": m.employment,
-        } for m in h.members],
+            # The same texts as before the facts were coded (the phone shows them as is).
+            "health": " ".join(x for x in (str(ILLNESS_LABELS[m.illness]) if m.illness else "",
+                                           m.health) if x),
+            "disability": (f"{DISABILITY_LABELS.get(m.disability_kind, m.disability_kind)}"
+                           f"{_('%(n)d级', n=m.disability_grade) if m.disability_grade else ''}"
+                           if m.disability_kind else ""),
+            "schooling": (str(SCHOOLING_LABELS.get(m.schooling_stage, m.schooling_stage))
+                          + (_("（寄宿）") if m.boarding else "")) if m.schooling_stage else "",
+            "employment": str(EMPLOYMENT_LABELS.get(m.employment_status, ""))
+            if m.employment_status else "",
+        } for m in h.members if m.left_on is None],
         "assignments": [{
             "helper_name": a.helper.name, "start_date": a.start_date.isoformat(),
             "end_date": a.end_date.isoformat() if a.end_date else None, "reason": a.reason,

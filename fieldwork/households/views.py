@@ -16,7 +16,7 @@ from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.formflow import submit
 from fieldwork.forms_once import once
-from fieldwork.households import changes, file_changes, services, timeline
+from fieldwork.households import changes, file_changes, members, services, timeline
 from fieldwork.households.intake import watch
 from fieldwork.households.management import platform
 from fieldwork.households.models import Household, HouseholdChange
@@ -72,6 +72,7 @@ def detail(household_id: int):
     counts = services.visit_counts([household.id], [month, add_months(month, -1)])
     state = services.month_state(counts, household.id, month, required, household.enrolled_on)
     history = changes.history(household)
+    rows, left = members.roster(household, today)
     return render_template(
         "households/detail.html", household=household, visits=visits, thumbs=thumbs,
         measures=[pm for pm in household.plan if pm.in_force(today)],
@@ -85,6 +86,9 @@ def detail(household_id: int):
         may_decide={c.id: changes.may_confirm(current_user, c) for c in history
                     if c.state == "pending"},
         events=timeline.build(household),
+        roster=rows, left_members=left, head=members.head_of(household),
+        pending_members=members.pending_members(household),
+        can_edit_members=current_user.role in members.OFFICE_ROLES,
     )
 
 
