@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -18,6 +19,7 @@ from fieldwork.access.validity import is_valid_visit, valid_visit_clause
 from fieldwork.accounts.models import User
 from fieldwork.audit import services as audit
 from fieldwork.discovery.models import DiscoveryReport
+from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.models import Assignment, Household, ReviewDecision
 from fieldwork.photos import signals as photo_signals
@@ -39,7 +41,7 @@ from fieldwork.records import (
     parse_uuid,
     value_errors,
 )
-from fieldwork.timeutil import month_key, now_utc
+from fieldwork.timeutil import local, month_key, now_utc
 from fieldwork.visits import form
 from fieldwork.visits.flags import FLAG_LABELS, explain
 from fieldwork.visits.models import Visit
@@ -119,7 +121,7 @@ class VisitBatch:
             sa.select(Visit).where(Visit.id.in_(ids)))} if ids else {}
         self.households: dict[int, Household] = {h.id: h for h in db.session.scalars(
             sa.select(Household).where(Household.id.in_(household_ids))
-            .options(selectinload(Household.plan)))}
+            .options(selectinload(Household.plan), selectinload(Household.members)))}
         # 'current' if the helper is assigned now, 'former' if they were once, else 'never'.
         self.assignment: dict[int, str] = {}
         for hid, now in db.session.execute(
@@ -189,12 +191,21 @@ def set_flags(visit: Visit, flags: list[str]) -> None:
     visit.flag_count = len(flags)
 
 
+# What an upper layer does with a visit just stored, in the same savepoint (the sync API
+# proposes the member changes it reports: households.visit_changes). A FormError it raises
+# rejects the record with its messages and stores nothing.
+OnCreated = Callable[[Visit, Household], None]
+
+
 def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None,
-                 batch: VisitBatch | None = None) -> RecordResult:
+                 batch: VisitBatch | None = None,
+                 on_created: OnCreated | None = None) -> RecordResult:
     """Validate and store one visit with its photo declarations, inside a savepoint.
 
     Safe to repeat: the same id and content answers `duplicate`; the same id with other
-    content is `rejected` with errors {"id": "conflict"}. The caller commits.
+    content is `rejected` with errors {"id": "conflict"}. `on_created` runs only for a
+    visit stored now, never for a repeat: what it does happens exactly once. The caller
+    commits.
     """
     received = now or now_utc()
     batch = batch or VisitBatch(user, [rec])
@@ -217,7 +228,9 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None,
         return reject({"visited_at": _("走访时间过早，无法登记一年以前的走访")})
 
     measure_ids = {pm.measure_id for pm in household.plan}
-    answers, errors = form.validate_answers(rec.answers, measure_ids)
+    answers, errors = form.validate_answers(
+        rec.answers, measure_ids, members={m.id: m for m in household.members if m.current},
+        on=local(rec.visited_at).date())
     if errors:
         return reject({f"answers.{k}": v for k, v in errors.items()})
 
@@ -268,6 +281,12 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None,
                     caption=p.caption,
                 ))
             db.session.flush()
+            if on_created is not None:
+                on_created(visit, household)
+                db.session.flush()
+    except FormError as exc:
+        return reject({f"answers.{k}" if k.startswith("member_changes") else k: str(v)
+                       for k, v in exc.errors.items()})
     except IntegrityError:
         # Another request stored this id between our look-up and insert.
         existing = db.session.get(Visit, rec.id)
