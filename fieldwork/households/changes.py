@@ -48,7 +48,8 @@ class ChangeKind:
     # The current value, as the JSON-able dict stored in `before`.
     snapshot: Callable[[Household, Member | None], dict[str, Any]]
     # Write `after` into the file; may raise FormError when the file moved on meanwhile.
-    apply: Callable[[Household, Member | None, dict[str, Any]], None]
+    # Returns the member it created, if any (the change then names it: member_add).
+    apply: Callable[[Household, Member | None, dict[str, Any]], Member | None]
     # None: takes effect at once; STREET or COUNTY: that office confirms.
     confirm_level: str | None = None
 
@@ -145,7 +146,9 @@ def _check_decision(change: HouseholdChange, user: User) -> None:
 
 def _apply(change: HouseholdChange, spec: ChangeKind, member: Member | None,
            decided_by: User | None) -> None:
-    spec.apply(change.household, member, change.after)
+    created = spec.apply(change.household, member, change.after)
+    if created is not None:
+        change.member_id = created.id
     change.state = "applied"
     change.decided_at = utcnow()
     change.decided_by_id = decided_by.id if decided_by is not None else None

@@ -37,7 +37,12 @@ class Household(Model):
     category: Mapped[str] = mapped_column(sa.String(24))
     causes: Mapped[list[str]] = mapped_column(JSONType, default=list)
     status: Mapped[str] = mapped_column(sa.String(16), default="reported", index=True)
+    # The number of current members (households.members keeps it; never typed).
     members_count: Mapped[int] = mapped_column(default=1)
+    # The household's monthly income as recorded at intake: the per-capita income until a
+    # visit in the file gives a newer one (visits.services.accepted_income).
+    intake_income: Mapped[Decimal | None] = mapped_column(sa.Numeric(12, 2))
+    # The latest accepted income over the current members (visits.services.per_capita).
     per_capita_income: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
     # Reference location, always stored in WGS-84; source_crs says what it came in as.
     ref_lat: Mapped[float | None]

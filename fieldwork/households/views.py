@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from fieldwork.access import roles
 from fieldwork.access.scope import get_household_or_404
 from fieldwork.extensions import db
-from fieldwork.households import services
+from fieldwork.households import members, services
 from fieldwork.photos.models import Photo
 from fieldwork.places.services import policy_for_county
 from fieldwork.timeutil import add_months, current_month, today_local

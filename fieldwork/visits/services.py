@@ -246,14 +246,12 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None,
 
     policy = batch.policy(household.county_id)
     income = Decimal(str(answers["household_income"]))
-    members = max(household.members_count, 1)
     visit = Visit(
         id=rec.id, household_id=household.id, helper_id=user.id, visited_at=rec.visited_at,
         month=month_key(rec.visited_at), recorded_at=received, device_id=rec.device_id,
         device_time=rec.device_time, form_version=form.VERSION, answers=answers,
         notes=rec.notes, household_income=income,
-        # 四舍五入, as a civil servant computes it (not banker's rounding).
-        per_capita_income=(income / members).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
+        per_capita_income=per_capita(income, max(household.members_count, 1)),
         supersedes_id=rec.supersedes, content_hash=rec.raw_hash,
         photos_declared=len(rec.photos), photos_stored=0,
     )
@@ -340,7 +338,8 @@ def _update_household(household: Household, visit: Visit,
                 Visit.household_id == household.id, Visit.id != visit.id, in_file_clause()))
     if in_file(visit):
         if latest is None or visit.visited_at >= latest:
-            household.per_capita_income = visit.per_capita_income
+            household.per_capita_income = per_capita(visit.household_income,
+                                                     household.members_count)
         _propose_reference(household, visit)
     # Bumped even for a flagged visit: it still counts as this month's visit on the phone.
     household.version += 1
@@ -362,15 +361,7 @@ def refile_household(household: Household, accepted: Visit | None = None) -> Non
     decision, a late flag, a correction): the income of the latest visit in the file (kept
     as it is when no visit is in the file), and a reference point proposed only by a visit
     in the file. `accepted`: a visit just accepted in review, which may now propose one."""
-    row = db.session.execute(
-        sa.select(Visit.per_capita_income).where(Visit.household_id == household.id,
-                                                 in_file_clause())
-        .order_by(Visit.visited_at.desc(), Visit.recorded_at.desc(), Visit.id.desc())
-        .limit(1)).first()
-    changed = False
-    if row is not None and household.per_capita_income != row.per_capita_income:
-        household.per_capita_income = row.per_capita_income
-        changed = True
+    changed = refresh_per_capita(household)
     if household.proposed_visit_id is not None and not household.has_reference:
         source = db.session.get(Visit, household.proposed_visit_id)
         if source is None or not in_file(source):
@@ -381,6 +372,37 @@ def refile_household(household: Household, accepted: Visit | None = None) -> Non
         changed = _propose_reference(household, accepted) or changed
     if changed:
         household.version += 1
+
+
+def per_capita(income: Decimal | None, members: int) -> Decimal | None:
+    """家庭人均月收入: the household's monthly income over its current members, rounded
+    四舍五入 to the fen as a civil servant computes it (not banker's rounding). The one
+    computation: a visit, the file and every member change use it."""
+    if income is None or members < 1:
+        return None
+    return (income / members).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def accepted_income(household: Household) -> Decimal | None:
+    """The latest accepted household income: that of the latest visit in the file, or
+    before any, the one recorded at intake (None when neither is known)."""
+    income = db.session.scalar(
+        sa.select(Visit.household_income).where(Visit.household_id == household.id,
+                                                in_file_clause())
+        .order_by(Visit.visited_at.desc(), Visit.recorded_at.desc(), Visit.id.desc())
+        .limit(1))
+    return income if income is not None else household.intake_income
+
+
+def refresh_per_capita(household: Household) -> bool:
+    """Recompute the file's per-capita income from the accepted income and the current
+    members (after a visit entered or left the file, or a member joined or left). Kept as
+    it is when no income is known. Returns whether it changed."""
+    value = per_capita(accepted_income(household), household.members_count)
+    if value is None or value == household.per_capita_income:
+        return False
+    household.per_capita_income = value
+    return True
 
 
 def photo_stored(photo: Photo, **_: Any) -> None:
