@@ -88,7 +88,7 @@ LEAVE_DATE_LABELS = {"death": _l("死亡日期"), "move_out": _l("迁出日期")
 MAX_MEMBER_CHANGES = 10
 MAX_NAME = 64
 MAX_CHANGE_NOTE = 200
-GENDERS = ("男", "女")  # as Member.gender stores them
+GENDERS = ("male", "female")  # as Member.gender stores them (privacy.idnumber.gender_of)
 # A newcomer is never the head: the household has one (a new head is an office change).
 NEW_MEMBER_RELATIONS = tuple(r for r in RELATIONS if r != "self")
 ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -100,7 +100,8 @@ def _member_change_fields() -> dict[str, dict[str, Any]]:
                 "options": [{"value": r, "label": RELATION_LABELS[r]}
                             for r in NEW_MEMBER_RELATIONS]}
     gender = {"name": "gender", "type": "choice", "label": _l("性别"),
-              "options": [{"value": "男", "label": _l("男")}, {"value": "女", "label": _l("女")}]}
+              "options": [{"value": "male", "label": _l("男")},
+                          {"value": "female", "label": _l("女")}]}
     name = {"name": "name", "type": "text", "label": _l("姓名"), "required": True,
             "max_length": MAX_NAME}
     member = {"name": "member_id", "type": "member", "label": _l("成员"), "required": True,
@@ -159,7 +160,7 @@ def validate_answers(
     on: date | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Check answers against the schema: (clean answers, {field: Chinese message}).
-    `members`: the household's current members by id, `on`: the visit's local date (both
+    `members`: the household's members by id (current or not), `on`: the visit's local date (both
     for `member_changes`; without `on` no list is accepted)."""
     if not isinstance(raw, dict):
         return {}, {"answers": _("调查内容格式不正确")}
@@ -295,8 +296,8 @@ def validate_member_changes(
     raw: Any, members: Mapping[int, Member], on: date
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The member changes reported on a visit: (clean entries, {path: Chinese message}), the
-    path as `member_changes[i].field`. A death or move-out names a current member of the
-    household, once; a birth or move-in is a new member without an ID number (the office
+    path as `member_changes[i].field`. A death or move-out names a member of the household,
+    once (one who already left meanwhile is not refused: the office recorded it first); a birth or move-in is a new member without an ID number (the office
     adds it)."""
     errors: dict[str, str] = {}
     if not isinstance(raw, list):
@@ -324,7 +325,7 @@ def validate_member_changes(
             if _is_blank(member_id):
                 errors[f"{at}.member_id"] = _("请选择是哪位成员")
             elif member is None:
-                errors[f"{at}.member_id"] = _("所选成员不是该户的现有成员，请同步后重新选择")
+                errors[f"{at}.member_id"] = _("所选成员不是该户的成员，请同步后重新选择")
             elif member.id in leaving:
                 errors[f"{at}.member_id"] = _("同一成员只能登记一项死亡或迁出")
             day = _date(entry.get("date"), f"{at}.date", str(LEAVE_DATE_LABELS[kind]), errors,

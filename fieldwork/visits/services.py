@@ -229,7 +229,7 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None,
 
     measure_ids = {pm.measure_id for pm in household.plan}
     answers, errors = form.validate_answers(
-        rec.answers, measure_ids, members={m.id: m for m in household.members if m.current},
+        rec.answers, measure_ids, members={m.id: m for m in household.members},
         on=local(rec.visited_at).date())
     if errors:
         return reject({f"answers.{k}": v for k, v in errors.items()})
