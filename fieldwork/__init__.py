@@ -66,6 +66,7 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     from fieldwork.home.views import bp as home_bp
     from fieldwork.households.intake.views import bp as reviews_bp
     from fieldwork.households.management.views import bp as manage_bp
+    from fieldwork.households.member_views import bp as members_bp
     from fieldwork.households.views import bp as households_bp
     from fieldwork.photos.views import bp as photos_bp
     from fieldwork.privacy.views import bp as privacy_bp
@@ -89,7 +90,7 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     app.register_blueprint(discovery_bp)
     app.register_blueprint(pwa_bp)
     for blueprint in (supervision_bp, ledger_bp, printing_bp, reviews_bp, manage_bp, audit_bp,
-                      privacy_bp):
+                      privacy_bp, members_bp):
         app.register_blueprint(blueprint)
 
     from fieldwork.cli import register_cli

@@ -20,6 +20,7 @@ no plain ID number ever enters a change's before/after."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -28,14 +29,24 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from fieldwork.access import roles
+from fieldwork.accounts.models import User
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
-from fieldwork.households.changes import STREET, ChangeKind, register
+from fieldwork.households.changes import (
+    STREET,
+    ChangeKind,
+    parse_reason,
+    pending_for,
+    propose,
+    register,
+)
 from fieldwork.households.constants import (
     DISABILITY_GRADES,
     DISABILITY_KINDS,
     EMPLOYMENT,
     ILLNESSES,
+    LEAVE_REASON_LABELS,
     LEAVE_REASONS,
     RELATIONS,
     SCHOOLING_STAGES,
@@ -434,3 +445,101 @@ MEMBER_ADD = register(ChangeKind(ADD_KIND, _l("新增家庭成员"), _snapshot_a
 MEMBER_LEAVE = register(ChangeKind(LEAVE_KIND, _l("家庭成员减少"), _snapshot_leave,
                                    _apply_leave, confirm_level=STREET))
 MEMBER_EDIT = register(ChangeKind(EDIT_KIND, _l("修改成员信息"), _snapshot_edit, _apply_edit))
+
+
+# ---------------------------------------------------------------- what the office pages do
+
+# Who records member changes on the file (the helper's come from visits, via the phone).
+OFFICE_ROLES = (roles.COMMUNITY_WORKER, roles.STREET_REVIEWER, roles.COUNTY_OFFICER)
+
+
+def _office(user: User) -> None:
+    if user.role not in OFFICE_ROLES:
+        raise FormError.forbidden(_("您的角色不能修改家庭成员"))
+
+
+def add_member(household: Household, user: User, form: Mapping[str, Any]) -> HouseholdChange:
+    """A new member from the office form: applied if the user's office confirms such a
+    change, else waiting for the street (待确认)."""
+    _office(user)
+    errors: dict[str, str] = {}
+    try:
+        reason = parse_reason(form.get("reason"))
+    except FormError as exc:
+        errors.update(exc.errors)
+        reason = ""
+    try:
+        after = parse_member(form, household=household)
+    except FormError as exc:
+        raise FormError({**exc.errors, **errors}) from None
+    if errors:
+        raise FormError(errors)
+    return propose(household, ADD_KIND, after, user=user, reason=reason)
+
+
+def edit_member(member: Member, user: User, form: Mapping[str, Any]) -> HouseholdChange:
+    _office(user)
+    if not member.current:
+        raise FormError.conflict(_("该成员已不在本户，请刷新页面"))
+    after = parse_member(form, household=member.household, member=member)
+    reason = parse_reason(form.get("reason"), required=False)
+    return propose(member.household, EDIT_KIND, after, user=user,
+                   reason=reason or _("更正成员信息"), member=member)
+
+
+def record_leave(member: Member, user: User, form: Mapping[str, Any]) -> HouseholdChange:
+    _office(user)
+    after = parse_leave(form, member=member)
+    reason = parse_reason(form.get("reason"), required=False)
+    if any(c.kind == LEAVE_KIND and c.member_id == member.id
+           for c in pending_for([member.household_id]).get(member.household_id, [])):
+        raise FormError.conflict(_("该成员已有一项待确认的减少登记"))
+    return propose(member.household, LEAVE_KIND, after, user=user,
+                   reason=reason or str(LEAVE_REASON_LABELS[after["left_reason"]]), member=member)
+
+
+# ---------------------------------------------------------------- the roster on the file
+
+ELDERLY_AGE = 65  # free yearly check-up (policy line 117)
+# 两癌 screening for women on 低保 (policy line 117); the policy gives no ages: 35-64 is the
+# national programme's range (农村妇女"两癌"检查项目, 35-64岁).
+SCREENING_AGES = (35, 64)
+DIBAO_CATEGORIES = ("dibao_unemployed",)
+
+
+@dataclass(frozen=True)
+class Row:
+    member: Member
+    age: int | None
+    elderly: bool
+    screening: bool
+
+
+def roster(household: Household, day: date) -> tuple[list[Row], list[Member]]:
+    """Current members with age and the flags measures target; those who left, apart."""
+    rows = []
+    on_dibao = household.category in DIBAO_CATEGORIES
+    for m in current_members(household):
+        age = age_on(m.birth_date, day)
+        rows.append(Row(m, age, elderly=age is not None and age >= ELDERLY_AGE,
+                        screening=(on_dibao and m.gender == "female" and age is not None
+                                   and SCREENING_AGES[0] <= age <= SCREENING_AGES[1])))
+    left = sorted((m for m in household.members if not m.current),
+                  key=lambda m: m.left_on or day, reverse=True)
+    return rows, left
+
+
+def pending_members(household: Household) -> list[HouseholdChange]:
+    """Member changes waiting for the street or county (shown as 待确认 on the file)."""
+    return [c for c in pending_for([household.id]).get(household.id, [])
+            if c.kind in (ADD_KIND, LEAVE_KIND, EDIT_KIND)]
+
+
+def form_values(m: Member) -> dict[str, Any]:
+    """The edit form's initial values (the ID number is never sent back: blank keeps it)."""
+    facts = member_facts(m)
+    values = {k: v for k, v in facts.items() if k not in ID_FIELDS}
+    values["disability_grade"] = str(m.disability_grade) if m.disability_grade else ""
+    values["monthly_income"] = facts["monthly_income"] or ""
+    values["boarding"] = "on" if m.boarding else ""
+    return values

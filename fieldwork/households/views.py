@@ -59,11 +59,15 @@ def detail(household_id: int):
     required = policy_for_county(household.county_id).visits_per_month
     counts = services.visit_counts([household.id], [month, add_months(month, -1)])
     state = services.month_state(counts, household.id, month, required, household.enrolled_on)
+    rows, left = members.roster(household, today)
     return render_template(
         "households/detail.html", household=household, visits=visits, thumbs=thumbs,
         measures=[pm for pm in household.plan if pm.in_force(today)],
         assignment=household.current_assignment(today), state=state,
         can_confirm=current_user.role == roles.COUNTY_OFFICER,
+        roster=rows, left_members=left, head=members.head_of(household),
+        pending_members=members.pending_members(household),
+        can_edit_members=current_user.role in members.OFFICE_ROLES,
     )
 
 
