@@ -27,6 +27,7 @@ from fieldwork.discovery.services import (
 )
 from fieldwork.extensions import db
 from fieldwork.households import services as registry
+from fieldwork.households.changes import kind_label, pending_for
 from fieldwork.households.constants import (
     CATEGORY_LABELS,
     CAUSE_LABELS,
@@ -40,7 +41,6 @@ from fieldwork.households.constants import (
     STATUS_LABELS,
     VISITED_STATUSES,
 )
-from fieldwork.households.changes import kind_label, pending_for
 from fieldwork.households.members import ADD_KIND, LEAVE_KIND, Row, roster
 from fieldwork.households.models import Household, HouseholdChange, PlanMeasure
 from fieldwork.households.visit_changes import propose_from_visit

@@ -297,8 +297,8 @@ def validate_member_changes(
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The member changes reported on a visit: (clean entries, {path: Chinese message}), the
     path as `member_changes[i].field`. A death or move-out names a member of the household,
-    once (one who already left meanwhile is not refused: the office recorded it first); a birth or move-in is a new member without an ID number (the office
-    adds it)."""
+    once (one who already left meanwhile is not refused: the office recorded it first); a
+    birth or move-in is a new member without an ID number (the office adds it)."""
     errors: dict[str, str] = {}
     if not isinstance(raw, list):
         return [], {"member_changes": _("家庭成员变化的格式不正确")}

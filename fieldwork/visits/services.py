@@ -194,7 +194,7 @@ def set_flags(visit: Visit, flags: list[str]) -> None:
 # What an upper layer does with a visit just stored, in the same savepoint (the sync API
 # proposes the member changes it reports: households.visit_changes). A FormError it raises
 # rejects the record with its messages and stores nothing.
-OnCreated = Callable[[Visit, Household], None]
+OnCreated = Callable[[Visit, Household], object]
 
 
 def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None,

@@ -365,7 +365,7 @@ def test_the_household_page_carries_the_file(client, as_helper, make_household, 
     h = make_household(helper=as_helper, head_name="刘建国", phone="13812345678",
                        causes=["illness"], ref_lat=HOME[0], ref_lon=HOME[1])
     _db.session.add(Member(household_id=h.id, name="刘小明", relation="child",
-                           health="健康", schooling="小学"))
+                           schooling_stage="primary"))
     _db.session.commit()
     mine = pulled(client)["刘建国"]
     assert mine["phone_mask"].startswith("138") and mine["phone_mask"].endswith("5678")
