@@ -6,13 +6,15 @@ once the office confirms.
 
 The sync API calls `propose_from_visit` inside the savepoint that stores a new visit
 (`visits.services.record_visit(on_created=...)`), so a repeated push of the same visit
-proposes nothing twice. The entries were validated by `visits.form.validate_member_changes`;
+proposes nothing twice; nor does a correction (`supersedes`) re-sending what the visit it
+corrects already reported. The entries were validated by `visits.form.validate_member_changes`;
 no ID number is typed on the phone: the office adds it when it confirms or later."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from fieldwork.accounts.models import User
@@ -42,6 +44,28 @@ def new_member_after(entry: dict[str, Any]) -> dict[str, Any]:
     return after
 
 
+def _key(entry: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two reports of a member change the same report."""
+    if entry["kind"] in LEAVE_REASON:
+        return ("leave", entry["member_id"])
+    return ("add", entry["name"], entry["birth_date"])
+
+
+def _reported_before(visit: Visit) -> set[tuple[Any, ...]]:
+    """The member changes the visit this one corrects (`supersedes`) already proposed: a
+    correction re-sends the whole survey, and must not report the same birth twice."""
+    if not visit.supersedes_id:
+        return set()
+    out: set[tuple[Any, ...]] = set()
+    for c in db.session.scalars(sa.select(HouseholdChange).where(
+            HouseholdChange.visit_id == visit.supersedes_id)):
+        if c.kind == LEAVE_KIND:
+            out.add(("leave", c.member_id))
+        elif c.kind == ADD_KIND:
+            out.add(("add", c.after.get("name"), c.after.get("birth_date")))
+    return out
+
+
 def _reason(visit: Visit, entry: dict[str, Any]) -> str:
     return _("走访时登记（%(kind)s），走访日期 %(day)s",
              kind=str(MEMBER_CHANGE_LABELS[entry["kind"]]),
@@ -58,8 +82,11 @@ def propose_from_visit(visit: Visit, household: Household, *,
         return []
     pending_leave = {c.member_id for c in changes.pending_for([household.id]).get(household.id, [])
                      if c.kind == LEAVE_KIND}
+    already = _reported_before(visit)
     out: list[HouseholdChange] = []
     for entry in entries:
+        if _key(entry) in already:
+            continue
         if entry["kind"] in LEAVE_REASON:
             member = db.session.get(Member, entry["member_id"])
             if member is None or member.household_id != household.id or not member.current \

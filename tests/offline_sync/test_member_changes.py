@@ -266,3 +266,22 @@ def test_a_visit_without_member_changes_stores_answers_as_before(client, auth, h
     assert push(client, rec2).json["results"][0]["status"] == "created"
     assert "member_changes" not in db.session.get(Visit, rec2["id"]).answers
     assert visit_changes(family) == []
+
+
+def test_a_correction_of_a_visit_does_not_report_its_member_changes_twice(
+        client, auth, helper, family):
+    """A correction re-sends the whole survey: the birth and death it repeats were proposed
+    by the visit it corrects; a change only the correction reports is proposed."""
+    head, son = member(family, "王建国"), member(family, "王小明")
+    auth.login(helper)
+    first = visit(family, [birth(), death(head.id)])
+    assert push(client, first).json["results"][0]["status"] == "created"
+    fixed = visit(family, [birth(), death(head.id),
+                           {"kind": "move_out", "member_id": son.id, "date": DAY.isoformat()}],
+                  supersedes=first["id"])
+    assert push(client, fixed).json["results"][0]["status"] == "created"
+    proposed = visit_changes(family)
+    assert [(c.kind, c.visit_id) for c in proposed] == [
+        ("member_add", first["id"]), ("member_leave", first["id"]),
+        ("member_leave", fixed["id"])]
+    assert proposed[-1].member_id == son.id
