@@ -21,7 +21,8 @@ from fieldwork.audit import services as audit
 from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
-from fieldwork.households.models import Assignment, Household, ReviewDecision
+from fieldwork.households.constants import CHANGE_STATE_LABELS, RELATION_LABELS
+from fieldwork.households.models import Assignment, Household, HouseholdChange, ReviewDecision
 from fieldwork.photos import signals as photo_signals
 from fieldwork.photos.models import Photo
 from fieldwork.photos.services import reused_elsewhere
@@ -473,3 +474,31 @@ def decisions_for(visit_id: str) -> list[ReviewDecision]:
         sa.select(ReviewDecision)
         .where(ReviewDecision.visit_id == visit_id, ReviewDecision.step == REVIEW_STEP)
         .order_by(ReviewDecision.decided_at, ReviewDecision.id)))
+
+
+def member_change_rows(visit: Visit) -> list[dict[str, str]]:
+    """The member changes the visit reported, as the visit page lists them: what (出生 / 死亡
+    / 迁出 / 迁入), who, when, and the state of the change it proposed to the file (待确认,
+    已生效, 未通过; none when the office had recorded it first)."""
+    entries = (visit.answers or {}).get("member_changes") or []
+    if not entries:
+        return []
+    states: dict[tuple[Any, ...], str] = {}
+    for c in db.session.scalars(sa.select(HouseholdChange).where(
+            HouseholdChange.visit_id == visit.id)):
+        done = ("leave", c.member_id) if c.member_id is not None and c.kind != "member_add" \
+            else ("add", c.after.get("name"), c.after.get("birth_date"))
+        states[done] = str(CHANGE_STATE_LABELS.get(c.state, c.state))
+    rows = []
+    for e in entries:
+        if "member_id" in e:
+            key: tuple[Any, ...] = ("leave", e["member_id"])
+            who, day = e.get("member_name", ""), e.get("date", "")
+        else:
+            key = ("add", e.get("name"), e.get("birth_date"))
+            relation = str(RELATION_LABELS.get(e.get("relation", ""), e.get("relation", "")))
+            who = f"{e.get('name', '')}（{relation}）"
+            day = e.get("date") or e.get("birth_date") or ""
+        rows.append({"kind": str(form.MEMBER_CHANGE_LABELS.get(e.get("kind"), "")), "who": who,
+                     "date": day, "note": e.get("note", ""), "state": states.get(key, "")})
+    return rows

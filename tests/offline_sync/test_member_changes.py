@@ -164,6 +164,12 @@ def test_a_visit_reporting_a_birth_and_a_death_proposes_pending_changes_the_stre
     (h,) = client.get("/api/sync/v1/pull").get_json()["households"]
     assert {m["name"] for m in h["members"]} == {"王小宝", "李秀英", "王小明"}
     assert h["pending_member_changes"] == [] and h["members_count"] == 3
+    # The visit's page says what it reported and that the office confirmed it.
+    html = client.get(f"/visits/{rec['id']}").get_data(as_text=True)
+    listed = html[html.index('data-testid="visit-member-changes"'):]
+    listed = listed[:listed.index("</ul>")]
+    assert "出生：王小宝（孙子女）" in listed and f"死亡：王建国 · {death(0)['date']}" in listed
+    assert listed.count("已生效") == 2 and "待确认" not in listed
 
 
 def test_a_move_in_and_a_move_out_become_an_add_without_id_and_a_leave(
