@@ -134,7 +134,6 @@ def _recent_visits(ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     return out
 
 
-GRADE_LABELS = {1: _l("一级"), 2: _l("二级"), 3: _l("三级"), 4: _l("四级")}
 GENDER_LABELS = {"male": _l("男"), "female": _l("女")}
 
 
@@ -145,7 +144,7 @@ def _member_json(row: Row) -> dict[str, Any]:
     m = row.member
     disability = ""
     if m.disability_kind:
-        grade = GRADE_LABELS.get(m.disability_grade or 0, "")
+        grade = _("%(n)d级", n=m.disability_grade) if m.disability_grade else ""
         disability = f"{DISABILITY_LABELS.get(m.disability_kind, m.disability_kind)}{grade}"
     schooling = str(SCHOOLING_LABELS.get(m.schooling_stage, "")) if m.schooling_stage else ""
     flags = []

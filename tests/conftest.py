@@ -208,13 +208,17 @@ def make_user(app, world):
 
 @pytest.fixture
 def make_household(app, world):
-    from fieldwork.households.models import Assignment, Household
+    from fieldwork.households.models import Assignment, Household, Member
 
     counter = iter(range(1, 100_000))
 
     def make(place=None, helper=None, status: str = "enrolled", assigned_on: date | None = None,
              **kw):
+        """head_id_enc / head_id_index / head_id_mask: the ID of the head, who is then a
+        member (relation self) -- the household itself holds no ID."""
         n = next(counter)
+        head_id = {k: kw.pop(f"head_{k}") for k in ("id_enc", "id_index", "id_mask")
+                   if f"head_{k}" in kw}
         hh = Household(head_name=kw.pop("head_name", f"住户{n}"),
                        address=kw.pop("address", f"东关街道建设路{n}号"),
                        category=kw.pop("category", "below_dibao"), causes=kw.pop("causes",
@@ -222,6 +226,8 @@ def make_household(app, world):
                        per_capita_income=kw.pop("per_capita_income", Decimal("500")),
                        file_no=kw.pop("file_no", f"TEST-{n:05d}"), **kw)
         hh.set_place(place or world.community)
+        if head_id:
+            hh.members.append(Member(name=hh.head_name, relation="self", **head_id))
         _db.session.add(hh)
         _db.session.flush()
         if helper is not None:

@@ -214,7 +214,8 @@ def _fingerprint(db) -> tuple:
     for hh in db.session.scalars(sa.select(Household)):
         current = hh.current_assignment()
         households.append((
-            hh.head_name, hh.address, hh.head_id_mask, hh.status, hh.category, hh.place.code,
+            hh.head_name, hh.address, hh.head.id_mask if hh.head else None, hh.status,
+            hh.category, hh.place.code,
             current.helper.username if current else None, len(hh.assignments),
             tuple(sorted(db.session.scalars(
                 sa.select(Visit.month).where(Visit.household_id == hh.id)))),

@@ -20,10 +20,11 @@ from fieldwork.households.constants import CATEGORIES, DIMENSIONS
 from fieldwork.households.management.measures import seed_catalogue
 from fieldwork.households.models import Assignment, Household, Measure, Member, PlanMeasure
 from fieldwork.places.models import Place, PolicySettings
-from fieldwork.privacy.idnumber import make_test_id_number
+from fieldwork.privacy.idnumber import gender_of, make_test_id_number
 from fieldwork.privacy.service import protect_id
 from fieldwork.timeutil import CST, add_months, current_month, month_bounds, month_key
 from fieldwork.visits.models import Visit
+from fieldwork.visits.services import per_capita
 
 DEMO_PASSWORD = "fieldwork-demo"  # noqa: S105 - the published demo password
 SEED = 20231221
@@ -238,7 +239,6 @@ def _make_household(rng: random.Random, n: int, community: Place, measures: list
         category=category,
         causes=causes,
         status=status,
-        members_count=size,
         ref_lat=lat,
         ref_lon=lon,
         ref_source="demo",
@@ -250,29 +250,13 @@ def _make_household(rng: random.Random, n: int, community: Place, measures: list
     hh.set_place(community)
     if status in ("enrolled", "exited"):
         hh.file_no = f"{county_code}-{2024 + n % 3}-{n + 1:05d}"
-    head_id = make_test_id_number(county_code, head_birth, rng.randrange(1, 999))
-    protected = protect_id(head_id)
-    hh.head_id_enc, hh.head_id_index, hh.head_id_mask = protected
+    # The head is a member (one person, one ID); size and per-capita come from the members.
     income = Decimal(rng.randrange(1200, 2600) if category == "edge" else rng.randrange(0, 1800))
-    hh.per_capita_income = (income / size).quantize(Decimal("0.01"))
-    relations = ["self", "spouse", "child", "child", "parent"]
-    for i in range(size):
-        if i == 0:
-            name, birth = head_name, head_birth
-        else:
-            name = head_name[0] + "".join(rng.choice(GIVEN) for _ in range(2))
-            birth = date(rng.randrange(1950, 2022), rng.randrange(1, 13), rng.randrange(1, 29))
-        pid = protect_id(make_test_id_number(county_code, birth, rng.randrange(1, 999)))
-        age = (today - birth).days // 365
-        hh.members.append(Member(
-            name=name, relation=relations[i], birth_date=birth, gender=rng.choice(("男", "女")),
-            id_enc=pid.enc, id_index=pid.index, id_mask=pid.mask,
-            health=rng.choice(("健康", "健康", "高血压", "糖尿病", "慢性肾病", "术后康复")),
-            disability=rng.choice(("", "", "", "肢体残疾三级", "视力残疾二级")),
-            schooling=("小学" if 6 <= age < 12 else "初中" if 12 <= age < 15
-                       else "高中" if 15 <= age < 18 else ""),
-            employment="" if age < 18 else rng.choice(("无业", "灵活就业", "公益性岗位", "退休")),
-        ))
+    hh.intake_income = income * size
+    for member in _demo_members(rng, county_code, head_name, head_birth, size, category, today):
+        hh.members.append(member)
+    hh.members_count = size
+    hh.per_capita_income = per_capita(hh.intake_income, size)
     if status in ("enrolled", "exited"):
         by_area: dict[str, list[Measure]] = {}
         for m in measures:
@@ -281,6 +265,73 @@ def _make_household(rng: random.Random, n: int, community: Place, measures: list
             m = rng.choice(by_area[area])
             hh.plan.append(PlanMeasure(measure=m, amount=m.amount, start_date=hh.enrolled_on))
     return hh
+
+
+def _demo_members(rng: random.Random, county_code: str, head_name: str, head_birth: date,
+                  size: int, category: str, today: date) -> list[Member]:
+    """A realistic family: the head, a spouse, children at school (primary, some boarding;
+    junior), an elderly parent over 65 with a chronic illness; now and then a disabled
+    member with the grade of the certificate, or a serious illness (支出型)."""
+    def person(name: str, relation: str, birth: date, seq: int, **facts: Any) -> Member:
+        number = make_test_id_number(county_code, birth, seq)
+        pid = protect_id(number)
+        return Member(name=name, relation=relation, birth_date=birth, gender=gender_of(number),
+                      id_enc=pid.enc, id_index=pid.index, id_mask=pid.mask,
+                      joined_on=min(birth, today - timedelta(days=700)) if relation != "self"
+                      else None, **facts)
+
+    def born(age: int) -> date:
+        return date(today.year - age, rng.randrange(1, 13), rng.randrange(1, 29))
+
+    def seq(odd: bool) -> int:  # the ID's sequence number: odd for men, even for women
+        return rng.randrange(0, 499) * 2 + (1 if odd else 0)
+
+    def anyone() -> int:
+        return seq(rng.random() < 0.5)
+
+    head_age = today.year - head_birth.year
+    head = person(head_name, "self", head_birth, rng.randrange(1, 999),
+                  employment_status="unemployed"
+                  if category in ("dibao_unemployed", "restructuring")
+                  else "retired" if head_age >= 60 else rng.choice(("flexible", "unemployed")),
+                  illness="serious" if category == "expenditure" else "")
+    family = [head]
+    young = head_age < 55
+    plan = (["spouse", "child", "child", "parent"] if young
+            else ["spouse", "grandchild", "grandchild", "child"])[:size - 1]
+    kids = 0
+    for relation in plan:
+        name = head_name[0] + "".join(rng.choice(GIVEN) for _ in range(2))
+        if relation == "spouse":
+            birth = born(max(20, head_age + rng.randrange(-4, 4)))
+            male = head.gender == "female"
+            family.append(person(name, relation, birth, seq(male), employment_status=rng.choice(
+                ("flexible", "unemployed", "unable")), illness=rng.choice(("", "", "chronic"))))
+        elif relation in ("child", "grandchild") and (young or relation == "grandchild"):
+            kids += 1
+            if kids == 1:  # at primary school, boarding half the time
+                family.append(person(name, relation, born(rng.randrange(7, 12)),
+                                     anyone(), schooling_stage="primary",
+                                     boarding=rng.random() < 0.5, employment_status="student"))
+            else:
+                family.append(person(name, relation, born(rng.randrange(12, 15)),
+                                     anyone(), schooling_stage="junior",
+                                     employment_status="student"))
+        elif relation == "parent":  # over 65, chronically ill
+            family.append(person(name, relation, born(rng.randrange(66, 86)), anyone(),
+                                 illness="chronic", employment_status="retired",
+                                 health=rng.choice(("高血压", "糖尿病", "慢性阻塞性肺病"))))
+        else:  # an adult child living at home
+            family.append(person(name, relation, born(rng.randrange(22, 35)), anyone(),
+                                 employment_status=rng.choice(("flexible", "unemployed"))))
+    if category == "destitute" or rng.random() < 0.25:
+        disabled = rng.choice([m for m in family if m.relation in ("self", "spouse", "child")]
+                              or family)
+        disabled.disability_kind = rng.choice(("physical", "visual", "intellectual"))
+        disabled.disability_grade = rng.choice((1, 2, 3, 4))
+        disabled.employment_status = "unable" if disabled.disability_grade <= 2 else \
+            disabled.employment_status
+    return family
 
 
 def _make_visits(rng: random.Random, hh: Household, helper: User, this_month: int,

@@ -376,8 +376,6 @@ def generate(county_code: str = "411302", households: int = 50_000, months: int 
         hh_rows.append({
             "id": hid, "file_no": f"{prefix}{n + 1:06d}" if enrolled_on else None,
             "head_name": head,
-            "head_id_enc": cipher_.encrypt(head_id), "head_id_index": cipher_.blind_index(head_id),
-            "head_id_mask": mask_id_number(head_id),
             "phone": f"13{rng.randrange(10**9):09d}",
             "address": f"{community.name}{rng.choice(ROADS)}{rng.randrange(1, 300)}号"
                        f"{rng.randrange(1, 12)}号楼{rng.randrange(1, 5)}单元"
@@ -385,6 +383,7 @@ def generate(county_code: str = "411302", households: int = 50_000, months: int 
             "place_id": community.id, "county_id": county.id,
             "street_id": community.parent_id, "category": category, "causes": causes,
             "status": status, "members_count": size,
+            "intake_income": (income * size).quantize(Decimal("0.01")),
             "per_capita_income": income.quantize(Decimal("0.01")),
             "ref_lat": lat, "ref_lon": lon, "ref_source": "demo", "ref_source_crs": "wgs84",
             "ref_confirmed": True, "notes": SYNTHETIC_NOTE, "version": 1,
@@ -397,15 +396,19 @@ def generate(county_code: str = "411302", households: int = 50_000, months: int 
             else:
                 name, birth = head[0] + rng.choice(GIVEN) + rng.choice(GIVEN), gen.birth(1945, 2022)
                 pid = gen.id_number(birth)
+            # Drawn in the order the free-text columns were (the same data as before).
+            illness = rng.choice(("", "", "", "chronic", "chronic", "chronic"))
+            disabled = "" if rng.random() < 0.9 else "physical"
             member_rows.append({
                 "household_id": hid, "name": name,
                 "relation": ("self", "spouse", "child", "child", "parent")[i],
-                "gender": "男" if int(pid[16]) % 2 else "女", "birth_date": birth,
+                "gender": "male" if int(pid[16]) % 2 else "female", "birth_date": birth,
                 "id_enc": cipher_.encrypt(pid), "id_index": cipher_.blind_index(pid),
                 "id_mask": mask_id_number(pid),
-                "health": rng.choice(("健康", "健康", "健康", "高血压", "糖尿病", "慢性病")),
-                "disability": "" if rng.random() < 0.9 else "肢体残疾三级",
-                "schooling": "", "employment": "", "monthly_income": None,
+                "health": "", "illness": illness,
+                "disability_kind": disabled, "disability_grade": 3 if disabled else None,
+                "schooling_stage": "", "boarding": False, "employment_status": "",
+                "monthly_income": None, "joined_on": None, "left_on": None, "left_reason": "",
             })
         if enrolled_on:
             plan[hid] = [measures_by_area[a][rng.randrange(len(measures_by_area[a]))][0]

@@ -115,9 +115,6 @@ def find_duplicates(*, head_name: str, address: str, id_number: str | None,
 
     if id_number:
         index = cipher().blind_index(id_number)
-        for hid in db.session.scalars(sa.select(Household.id).where(
-                Household.head_id_index == index)):
-            add(hid, "same_id")
         for hid in db.session.scalars(sa.select(Member.household_id).where(
                 Member.id_index == index)):
             add(hid, "same_id")

@@ -100,7 +100,7 @@ def current_members(household: Household) -> list[Member]:
 
 def head_of(household: Household) -> Member | None:
     """The current member with relation self (户主), if any."""
-    return next((m for m in household.members if m.current and m.relation == "self"), None)
+    return household.head
 
 
 def age_on(birth: date | None, day: date) -> int | None:

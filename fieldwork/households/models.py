@@ -23,11 +23,10 @@ class Household(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     # Assigned at enrolment (一户一档); unique within the city.
     file_no: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    # The head (户主) is a member (relation "self", one person, one ID: `head`); this is
+    # the display name lists, search, exports and the phones' pull read without loading
+    # members, kept in step by households.members.
     head_name: Mapped[str] = mapped_column(sa.String(64))
-    # 居民身份证号: encrypted; blind index for duplicate checks; the mask is safe to list.
-    head_id_enc: Mapped[str | None] = mapped_column(sa.Text)
-    head_id_index: Mapped[str | None] = mapped_column(sa.String(64), index=True)
-    head_id_mask: Mapped[str | None] = mapped_column(sa.String(24))
     phone: Mapped[str | None] = mapped_column(sa.String(20))
     address: Mapped[str] = mapped_column(sa.String(200))
     place_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"), index=True)
@@ -87,6 +86,12 @@ class Household(Model):
         self.street_id = place.street_id()
 
     @property
+    def head(self) -> Member | None:
+        """The current member with relation self (户主), whose ID is the household's."""
+        return next((m for m in self.members if m.left_on is None and m.relation == "self"),
+                    None)
+
+    @property
     def has_reference(self) -> bool:
         return self.ref_lat is not None and self.ref_lon is not None
 
@@ -111,11 +116,9 @@ class Member(Model):
     id_enc: Mapped[str | None] = mapped_column(sa.Text)
     id_index: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     id_mask: Mapped[str | None] = mapped_column(sa.String(24))
-    # Sensitive: health, disability, schooling, work. Shown only to those in scope.
+    # Sensitive, shown only to those in scope. A free note on the member (病情, 证件...);
+    # the facts measures target are the coded columns below.
     health: Mapped[str] = mapped_column(sa.String(200), default="")
-    disability: Mapped[str] = mapped_column(sa.String(100), default="")
-    schooling: Mapped[str] = mapped_column(sa.String(50), default="")
-    employment: Mapped[str] = mapped_column(sa.String(100), default="")
     monthly_income: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 2))
     # Structured facts the measures are targeted by (分类施策); codes in constants.py.
     illness: Mapped[str] = mapped_column(sa.String(12), default="")  # ILLNESSES
@@ -134,6 +137,11 @@ class Member(Model):
     @property
     def current(self) -> bool:
         return self.left_on is None
+
+
+def current_head_clause() -> sa.ColumnElement[bool]:
+    """Members who head their household now: relation self, not left."""
+    return sa.and_(Member.relation == "self", Member.left_on.is_(None))
 
 
 class Assignment(Model):

@@ -83,11 +83,15 @@ def _reveal(*, kind: str, target_id: int, household: Household, enc: str | None,
 @role_required(*REVEALERS)
 @limiter.limit(REVEAL_LIMIT, key_func=_reveal_key, methods=["POST"])
 def reveal_household(household_id: int) -> ResponseReturnValue:
-    """The head of household's full ID number."""
+    """The head of household's full ID number: the head is a member (one person, one ID),
+    so this is the head member's reveal, audited as such."""
     household = get_household_or_404(current_user, household_id)
-    return _reveal(kind="household", target_id=household.id, household=household,
-                   enc=household.head_id_enc, mask=household.head_id_mask,
-                   name=household.head_name)
+    head = household.head
+    if head is None:
+        return _reveal(kind="household", target_id=household.id, household=household,
+                       enc=None, mask=None, name=household.head_name)
+    return _reveal(kind="member", target_id=head.id, household=household, enc=head.id_enc,
+                   mask=head.id_mask, name=head.name)
 
 
 @bp.route("/members/<int:member_id>/reveal", methods=["GET", "POST"])

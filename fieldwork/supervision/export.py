@@ -55,7 +55,14 @@ from fieldwork.audit import services as audit
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.constants import CATEGORY_LABELS, CAUSE_LABELS, STATUS_LABELS
-from fieldwork.households.models import Assignment, Household, Measure, PlanMeasure
+from fieldwork.households.models import (
+    Assignment,
+    Household,
+    Measure,
+    Member,
+    PlanMeasure,
+    current_head_clause,
+)
 from fieldwork.places.models import Place
 from fieldwork.privacy.service import reveal_id
 from fieldwork.timeutil import current_month, month_first_day, month_last_day, today_local
@@ -227,6 +234,12 @@ def _pages(req: LedgerRequest, columns: list[Any],
         yield fetch(batch)
 
 
+def _head(column: Any) -> Any:
+    """A column of the household's head member (户主: one person, one ID)."""
+    return (sa.select(column).where(Member.household_id == Household.id, current_head_clause())
+            .order_by(Member.id).limit(1).scalar_subquery().label(f"head_{column.key}"))
+
+
 def iter_rows(req: LedgerRequest, page_size: int = PAGE_SIZE) -> Iterator[list[Any]]:
     """The ledger's data rows, in order, as lists of cell values (None: empty cell)."""
     names = _place_names(req.user)
@@ -238,13 +251,13 @@ def iter_rows(req: LedgerRequest, page_size: int = PAGE_SIZE) -> Iterator[list[A
     categories = {k: str(v) for k, v in CATEGORY_LABELS.items()}
     causes = {k: str(v) for k, v in CAUSE_LABELS.items()}
     statuses = {k: str(v) for k, v in STATUS_LABELS.items()}
-    columns = [Household.id, Household.file_no, Household.head_name, Household.head_id_mask,
+    columns = [Household.id, Household.file_no, Household.head_name, _head(Member.id_mask),
                Household.members_count, Household.category, Household.causes,
                Household.per_capita_income, Household.status, Household.enrolled_on,
                Household.exited_on, Household.place_id, Household.street_id,
                Household.county_id]
     if req.full_ids:
-        columns.append(Household.head_id_enc)
+        columns.append(_head(Member.id_enc))
     n = 0
     for page in _pages(req, columns, page_size):
         ids = [r.id for r in page]

@@ -202,7 +202,7 @@ def test_an_offline_discovery_goes_through_review_to_the_helpers_phone(
     assert (household.ref_lat, household.ref_lon, household.ref_source) == (
         pytest.approx(lat), pytest.approx(lon), "discovery")
     assert query(live_server, lambda: reveal_id(
-        db.session.get(Household, household.id).head_id_enc)) == ID_NUMBER
+        db.session.get(Household, household.id).head.id_enc)) == ID_NUMBER
     expect(county.locator("body")).to_contain_text(household.file_no)
 
     # The helper's phone: the next sync brings the household, which then opens offline.

@@ -24,7 +24,7 @@ def run(app, *args):
 
 def fingerprint(db):
     households = db.session.execute(
-        sa.select(Household.file_no, Household.head_name, Household.head_id_mask,
+        sa.select(Household.file_no, Household.head_name,
                   Household.status, Household.enrolled_on, Household.exited_on,
                   Household.members_count, Household.per_capita_income, Place.code)
         .join(Place, Place.id == Household.place_id).order_by(Household.file_no,
@@ -94,10 +94,11 @@ def test_seed_scale_makes_the_requested_dataset(app, db):
 
     # Synthetic and clearly marked: ID numbers decrypt to what the mask and index describe.
     h = db.session.scalar(sa.select(Household).order_by(Household.id).limit(1))
-    number = reveal_id(h.head_id_enc)
+    assert h.head is not None and h.head.name == h.head_name  # the head is a member
+    number = reveal_id(h.head.id_enc)
     assert number.startswith("411399")
-    assert h.head_id_mask == number[:4] + "*" * 10 + number[-4:]
-    assert h.head_id_index == cipher().blind_index(number)
+    assert h.head.id_mask == number[:4] + "*" * 10 + number[-4:]
+    assert h.head.id_index == cipher().blind_index(number)
     assert "合成数据" in h.notes
     # Accounts log in with the published password (one precomputed hash).
     officer = db.session.scalar(sa.select(User).where(User.username == "scale-411302-county"))

@@ -19,7 +19,7 @@ test("a member reads as sex and age, then health, schooling (boarding) and work,
   const line = memberLine({ name: "王小明", gender: "男", age: 13, health: "", disability: "",
     schooling: "初中", boarding: true, employment: "", flags: [] });
   assert.deepEqual(line, { who: "男 · 13岁", facts: ["初中（寄宿）"], flags: [] });
-  const head = memberLine({ gender: "女", age: null, health: "慢性病", disability: "肢体残疾二级",
+  const head = memberLine({ gender: "女", age: null, health: "慢性病", disability: "肢体残疾2级",
     schooling: "", boarding: false, employment: "灵活就业", flags: [{ code: "screening", label: "两癌筛查对象" }] });
-  assert.deepEqual(head, { who: "女", facts: ["慢性病", "肢体残疾二级", "灵活就业"], flags: ["两癌筛查对象"] });
+  assert.deepEqual(head, { who: "女", facts: ["慢性病", "肢体残疾2级", "灵活就业"], flags: ["两癌筛查对象"] });
 });

@@ -107,7 +107,7 @@ def test_the_pull_carries_current_members_without_a_digit_of_their_ids(
     head, wife, son = by_name["王建国"], by_name["李秀英"], by_name["王小明"]
     assert (head["relation"], head["gender"], head["health"]) == ("户主", "男", "慢性病")
     assert head["age"] >= 70 and [f["label"] for f in head["flags"]] == ["65岁以上"]
-    assert (wife["disability"], wife["employment"]) == ("肢体残疾二级", "灵活就业")
+    assert (wife["disability"], wife["employment"]) == ("肢体残疾2级", "灵活就业")
     assert [f["label"] for f in wife["flags"]] == ["两癌筛查对象"]
     assert (son["schooling"], son["boarding"], son["flags"]) == ("初中", True, [])
     assert son["id"] == member(family, "王小明").id

@@ -101,7 +101,11 @@ def test_pull_never_carries_id_numbers(logged_in, household, db):
     from fieldwork.privacy.service import protect_id
 
     number = make_test_id_number("411302", date(1970, 5, 6), 12)
-    household.head_id_enc, household.head_id_index, household.head_id_mask = protect_id(number)
+    from fieldwork.households.models import Member
+
+    p = protect_id(number)
+    db.session.add(Member(household=household, name=household.head_name, relation="self",
+                          id_enc=p.enc, id_index=p.index, id_mask=p.mask))
     db.session.commit()
     raw = logged_in.get("/api/sync/v1/pull").get_data(as_text=True)
     assert number not in raw and number[-4:] + '"' not in raw

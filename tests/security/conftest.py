@@ -202,5 +202,5 @@ def scene(world, make_user, make_household) -> Scene:
     s.assignment_a = s.hh_a.assignments[0]
     s.assignment_b = s.hh_b.assignments[0]
     assert isinstance(s.assignment_a, Assignment)
-    assert s.hh_a.head_id_mask == mask_id_number(ID_A)
+    assert s.hh_a.head.id_mask == mask_id_number(ID_A)
     return s

@@ -106,7 +106,7 @@ def test_round_trip(app, db, scene, tmp_path, runner):
     from fieldwork.privacy.service import reveal_id
 
     hh = db.session.get(Household, hh_a_id)
-    assert reveal_id(hh.head_id_enc) == ID_A
+    assert reveal_id(hh.head.id_enc) == ID_A
     assert photo_store().get(photo_key(photo_a)) is not None
     place = Place(code="411302999", name="新街道", level="street", parent_id=county_id)
     db.session.add(place)
@@ -251,28 +251,29 @@ def test_rotate_keys_reencrypts_everything_with_the_newest_key(rotated_app, db, 
     from fieldwork import create_app
 
     app2, new_key = rotated_app
-    old_tokens = dump(db)["households"]
+    old_tokens = dump(db)["members"]
     hh_a_id = scene.hh_a.id
     db.session.remove()  # another process rotates: this session holds no lock or snapshot
     with app2.app_context():
         result = cli(app2).invoke(args=["rotate-keys"])
         assert result.exit_code == 0, result.output
-        assert "households.head_id_enc: 重新加密 2" in result.output
-        assert "members.id_enc: 重新加密 2" in result.output
+        # The heads' IDs are on their member rows (one person, one ID): 2 heads + 2 children.
+        assert "households" not in result.output
+        assert "members.id_enc: 重新加密 4" in result.output
         _db.session.remove()
     only_new = Fernet(new_key.encode())
     db.session.expire_all()
     for hh in db.session.scalars(sa.select(Household)):
-        assert only_new.decrypt(hh.head_id_enc.encode()).decode() in (ID_A, ID_B)
+        assert only_new.decrypt(hh.head.id_enc.encode()).decode() in (ID_A, ID_B)
     for m in db.session.scalars(sa.select(Member)):
         assert only_new.decrypt(m.id_enc.encode()).decode()
-    assert dump(db)["households"] != old_tokens
+    assert dump(db)["members"] != old_tokens
     # The old key can now be dropped: an app with only the new key reads everything.
     app3 = create_app({**app_config, "FIELD_KEY": new_key})
     with app3.app_context():
         from fieldwork.privacy.service import reveal_id
 
-        assert reveal_id(_db.session.get(Household, hh_a_id).head_id_enc) == ID_A
+        assert reveal_id(_db.session.get(Household, hh_a_id).head.id_enc) == ID_A
         _db.session.remove()
     events = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "keys.rotate"))
     assert [e.detail["rotated"] for e in events] == [4]
@@ -289,23 +290,23 @@ def test_rotate_keys_reindex_follows_a_new_index_key(app_config, db, scene, clie
         result = cli(app2).invoke(args=["rotate-keys", "--reindex",
                                                      "--batch-size", "1"])
         assert result.exit_code == 0, result.output
-        assert "重建索引 2" in result.output
+        assert "重建索引 4" in result.output
         _db.session.remove()
     fresh = FieldCipher(app_config["FIELD_KEY"],
                         derive_index_key("a-brand-new-index-key-0123456789"))
     hh = db.session.get(Household, hh_a_id)
-    assert hh.head_id_index == fresh.blind_index(ID_A)
+    assert hh.head.id_index == fresh.blind_index(ID_A)
 
 
 def test_rotate_keys_reports_what_it_cannot_read(app_config, db, scene):
     from fieldwork import create_app
 
     app2 = create_app({**app_config, "FIELD_KEY": generate_key()})  # the old key is lost
-    hh_a_id, token = scene.hh_a.id, scene.hh_a.head_id_enc
+    hh_a_id, token = scene.hh_a.id, scene.hh_a.head.id_enc
     db.session.remove()
     with app2.app_context():
         result = cli(app2).invoke(args=["rotate-keys"])
         _db.session.remove()
     assert result.exit_code == 1
     assert "无法解密" in result.output
-    assert db.session.get(Household, hh_a_id).head_id_enc == token
+    assert db.session.get(Household, hh_a_id).head.id_enc == token

@@ -299,8 +299,11 @@ def test_a_photo_of_another_helpers_visit_is_404(client, auth, make_user, as_hel
 def test_the_household_page_masks_the_id_number(client, auth, make_user, helper, household):
     number = make_test_id_number("411302", date(1968, 5, 4), 123)
     protected = protect_id(number)
-    household.head_id_enc, household.head_id_index = protected.enc, protected.index
-    household.head_id_mask = protected.mask
+    from fieldwork.households.models import Member
+
+    _db.session.add(Member(household=household, name=household.head_name, relation="self",
+                           id_enc=protected.enc, id_index=protected.index,
+                           id_mask=protected.mask))
     _db.session.commit()
 
     # The office's page shows the masked number.
@@ -365,7 +368,7 @@ def test_the_household_page_carries_the_file(client, as_helper, make_household, 
     h = make_household(helper=as_helper, head_name="刘建国", phone="13812345678",
                        causes=["illness"], ref_lat=HOME[0], ref_lon=HOME[1])
     _db.session.add(Member(household_id=h.id, name="刘小明", relation="child",
-                           schooling_stage="primary"))
+                           health="", schooling_stage="primary"))
     _db.session.commit()
     mine = pulled(client)["刘建国"]
     assert mine["phone_mask"].startswith("138") and mine["phone_mask"].endswith("5678")

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,17 +37,21 @@ from fieldwork.households.intake.steps import (
     may_correct,
     move_case,
 )
+from fieldwork.households.members import refresh_household
 from fieldwork.households.models import (
     Case,
     Household,
     Member,
+    current_head_clause,
 )
 from fieldwork.places.models import Place
-from fieldwork.privacy.idnumber import IdNumberError, validate_id_number
+from fieldwork.privacy.idnumber import IdNumberError, birth_date_of, gender_of, validate_id_number
 from fieldwork.privacy.service import protect_id
-from fieldwork.timeutil import now_utc
+from fieldwork.records import parse_money
+from fieldwork.timeutil import now_utc, today_local
 
 PHONE_RE = re.compile(r"^[0-9+\-() ]{5,20}$")
+MAX_INCOME = Decimal("10000000")
 
 
 class PossibleDuplicates(FormError):
@@ -70,7 +75,8 @@ class HouseholdEntry:
     head_name: str
     address: str
     place: Place
-    members_count: int
+    # 家庭月总收入 as stated at intake: the per-capita income until a visit gives a newer one.
+    income: Decimal | None
     category: str
     causes: list[str]
     phone: str
@@ -121,10 +127,10 @@ def parse_entry(user: User, raw: Mapping[str, Any], *, id_required: bool,
         place = db.session.get(Place, int(place_raw))
     if place is None or place.level != "community" or not can_see_place(user, place):
         errors["place_id"] = _("请选择您辖区内的社区（村）")
-    members = str(raw.get("members_count") or "").strip()
-    members_count = int(members) if members.isdigit() else 0
-    if not 1 <= members_count <= 30:
-        errors["members_count"] = _("家庭人口应为 1 到 30 之间的整数")
+    income_raw = str(raw.get("household_income") or "").strip()
+    income = parse_money(income_raw) if income_raw else None
+    if income_raw and (income is None or income < 0 or income >= MAX_INCOME):
+        errors["household_income"] = _("家庭月总收入应为 0 到 9999999.99 之间的金额（元）")
     category = str(raw.get("category") or "")
     if category not in CATEGORIES:
         errors["category"] = _("请选择困难类别")
@@ -136,7 +142,7 @@ def parse_entry(user: User, raw: Mapping[str, Any], *, id_required: bool,
     if errors or place is None:
         raise FormError(errors or {"place_id": _("请选择您辖区内的社区（村）")})
     return HouseholdEntry(head_name=head_name, address=address, place=place,
-                          members_count=members_count, category=category,
+                          income=income, category=category,
                           causes=sorted(set(causes)), phone=phone, situation=situation,
                           id_number=id_number)
 
@@ -155,8 +161,9 @@ def refuse_active_same_id(user: User, id_index: str | None, *,
     says only where the household is registered and whom to ask (as scoped_candidates)."""
     if not id_index:
         return
-    q = sa.select(Household).where(Household.head_id_index == id_index,
-                                   Household.status.in_(ACTIVE_STATUSES))
+    q = (sa.select(Household).join(Member, Member.household_id == Household.id)
+         .where(Member.id_index == id_index, current_head_clause(),
+                Household.status.in_(ACTIVE_STATUSES)))
     if exclude is not None:
         q = q.where(Household.id != exclude)
     found = db.session.scalar(q.order_by(Household.id).limit(1))
@@ -173,17 +180,21 @@ def refuse_active_same_id(user: User, id_index: str | None, *,
 
 
 def new_household(entry: HouseholdEntry) -> Household:
+    """The household and its head, the first member (one person, one ID); the other
+    members are added on the file during review (households.members)."""
     hh = Household(head_name=entry.head_name, address=entry.address, phone=entry.phone or None,
-                   members_count=entry.members_count, category=entry.category,
+                   members_count=1, intake_income=entry.income, category=entry.category,
                    causes=entry.causes, status="reported", notes=entry.situation)
     hh.set_place(entry.place)
-    head = Member(name=entry.head_name, relation="self")
+    head = Member(name=entry.head_name, relation="self", joined_on=today_local())
     if entry.id_number:
         p = protect_id(entry.id_number)
-        hh.head_id_enc, hh.head_id_index, hh.head_id_mask = p.enc, p.index, p.mask
         head.id_enc, head.id_index, head.id_mask = p.enc, p.index, p.mask
+        head.birth_date = birth_date_of(entry.id_number)
+        head.gender = gender_of(entry.id_number)
     hh.members.append(head)
     db.session.add(hh)
+    refresh_household(hh)
     return hh
 
 
@@ -279,14 +290,21 @@ def correct_and_resubmit(user: User, case: Case, entry: HouseholdEntry) -> None:
     if entry.id_number:
         p = protect_id(entry.id_number)
         refuse_active_same_id(user, p.index, exclude=hh.id)
-        hh.head_id_enc, hh.head_id_index, hh.head_id_mask = p.enc, p.index, p.mask
-        head = next((m for m in hh.members if m.relation == "self"), None)
-        if head is not None:
-            head.id_enc, head.id_index, head.id_mask = p.enc, p.index, p.mask
-    changed = [name for name in ("head_name", "address", "members_count", "category", "causes")
+        head = hh.head
+        if head is None:
+            head = Member(name=entry.head_name, relation="self", joined_on=today_local())
+            hh.members.append(head)
+        head.id_enc, head.id_index, head.id_mask = p.enc, p.index, p.mask
+        head.birth_date = birth_date_of(entry.id_number)
+        head.gender = gender_of(entry.id_number)
+    changed = [name for name in ("head_name", "address", "category", "causes")
                if getattr(hh, name) != getattr(entry, name)]
-    hh.head_name, hh.address, hh.members_count = entry.head_name, entry.address, \
-        entry.members_count
+    if hh.intake_income != entry.income:
+        changed.append("income")
+    hh.head_name, hh.address, hh.intake_income = entry.head_name, entry.address, entry.income
+    if hh.head is not None:
+        hh.head.name = entry.head_name
+    refresh_household(hh)
     hh.category, hh.causes, hh.phone = entry.category, entry.causes, entry.phone or None
     hh.notes = entry.situation
     if entry.place.id != hh.place_id:

@@ -50,7 +50,7 @@ def render_entry(values: dict[str, Any], *, errors: dict[str, str] | None = None
         id_required = kind != "lead"
     else:
         id_required = (case.source in steps.ID_REQUIRED_SOURCES
-                       and not case.household.head_id_index)
+                       and not (case.household.head and case.household.head.id_index))
     return render_template(
         "reviews/entry.html", kind=kind, title=title, values=values, errors=errors or {},
         id_required=id_required,

@@ -35,7 +35,7 @@ from fieldwork.households.models import (
 from fieldwork.photos.models import Photo
 from fieldwork.places.models import Place
 from fieldwork.privacy.service import reveal_id
-from fieldwork.timeutil import now_utc
+from fieldwork.timeutil import now_utc, today_local
 
 # ---------------------------------------------------------------- discovery reports
 
@@ -137,20 +137,20 @@ def open_case_from_report(user: User, report: DiscoveryReport, *, category: str,
     if candidates and not confirm_new:
         raise PossibleDuplicates(candidates)
     now = now_utc()
-    members = answers.get("members_count")
+    # The reported household size is only what the reporter said: the file counts its
+    # members, starting with the head (households.members), the others added in review.
     hh = Household(
         head_name=report.head_name or _("（未填姓名）"), address=report.address,
         phone=report.contact_phone, category=category, causes=sorted(set(causes)),
-        status="reported", members_count=members if isinstance(members, int) and members > 0
-        else 1, notes=report.reason,
-        head_id_enc=report.id_enc, head_id_index=report.id_index, head_id_mask=report.id_mask)
+        status="reported", members_count=1, notes=report.reason)
     hh.set_place(report.place)
     if report.lat is not None and report.lon is not None:
         hh.ref_lat, hh.ref_lon = report.lat, report.lon
         hh.ref_source, hh.ref_source_crs = "discovery", "wgs84"
         hh.ref_confirmed, hh.ref_updated_at = False, now
     hh.members.append(Member(name=hh.head_name, relation="self", id_enc=report.id_enc,
-                             id_index=report.id_index, id_mask=report.id_mask))
+                             id_index=report.id_index, id_mask=report.id_mask,
+                             joined_on=today_local()))
     db.session.add(hh)
     db.session.flush()
     source = _report_source(report)

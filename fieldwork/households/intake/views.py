@@ -40,7 +40,7 @@ ACTORS = (roles.COMMUNITY_WORKER, roles.STREET_REVIEWER, roles.COUNTY_OFFICER,
           roles.DEPARTMENT_REVIEWER)
 READERS = (*ACTORS, roles.CITY_SUPERVISOR, roles.ADMIN)
 ENTRANTS = (roles.COMMUNITY_WORKER, roles.COUNTY_OFFICER, roles.DEPARTMENT_REVIEWER)
-ENTRY_FIELDS = ("head_name", "id_number", "phone", "address", "place_id", "members_count",
+ENTRY_FIELDS = ("head_name", "id_number", "phone", "address", "place_id", "household_income",
                 "category", "situation", "source", "organisation", "opinion")
 
 
@@ -77,7 +77,7 @@ def new_entry():
     kind = pages.entry_kind(current_user)
     if request.method == "GET":
         communities = cases.entry_communities(current_user)
-        values: dict[str, Any] = {"members_count": "1", "causes": [],
+        values: dict[str, Any] = {"household_income": "", "causes": [],
                                   "place_id": str(communities[0].id)
                                   if len(communities) == 1 else ""}
         return pages.render_entry(values)
@@ -198,7 +198,8 @@ def correct(case_id: int):
         # Neither the ID number nor the phone is shown in full: blank keeps the one on file.
         values: dict[str, Any] = {"head_name": hh.head_name, "id_number": "", "phone": "",
                   "address": hh.address, "place_id": str(hh.place_id),
-                  "members_count": str(hh.members_count), "category": hh.category,
+                  "household_income": str(hh.intake_income) if hh.intake_income is not None
+                  else "", "category": hh.category,
                   "causes": list(hh.causes or []), "situation": hh.notes}
         return pages.render_entry(values, case=case)
     values = _form_values()
@@ -207,7 +208,7 @@ def correct(case_id: int):
     def resubmit() -> None:
         entry = cases.parse_entry(current_user, submitted,
                                   id_required=case.source in steps.ID_REQUIRED_SOURCES,
-                                  keep_id=bool(hh.head_id_index))
+                                  keep_id=bool(hh.head and hh.head.id_index))
         cases.correct_and_resubmit(current_user, case, entry)
 
     return submit(

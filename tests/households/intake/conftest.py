@@ -68,7 +68,7 @@ def measures(app):
 
 def entry(world, **over) -> cases.HouseholdEntry:
     values = dict(head_name="赵建国", address="东关街道建设路8号2单元301",
-                  place=world.community, members_count=3, category="edge",
+                  place=world.community, income=Decimal("1800"), category="edge",
                   causes=["illness"], phone="13837700001", situation="户主重病，配偶无业",
                   id_number=ID_1)
     values.update(over)

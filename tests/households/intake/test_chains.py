@@ -41,11 +41,13 @@ def test_discovery_report_walks_the_territorial_chain_to_enrolment(world, people
     _db.session.commit()
     hh = case.household
     # Everything the field saw is copied; the ID stays encrypted, the report stays linked.
+    # The reported size (2) is what the reporter said: the file counts its members, the
+    # head first (one person, one ID); the others are added on the file in review.
     assert (hh.head_name, hh.address, hh.phone, hh.members_count) == (
-        "孙秀英", "东关街道和平路12号", "13837700002", 2)
+        "孙秀英", "东关街道和平路12号", "13837700002", 1)
     assert hh.causes == ["disability", "illness"] and hh.category == "below_dibao"
-    assert reveal_id(hh.head_id_enc) == ID_2 and hh.head_id_index == id_blind_index(ID_2)
-    assert hh.head_id_mask == report.id_mask
+    assert reveal_id(hh.head.id_enc) == ID_2 and hh.head.id_index == id_blind_index(ID_2)
+    assert hh.head.id_mask == report.id_mask and [m.relation for m in hh.members] == ["self"]
     assert (hh.ref_lat, hh.ref_lon, hh.ref_source, hh.ref_confirmed) == (
         32.9951, 112.5412, "discovery", False)
     assert hh.status == "reported" and hh.place_id == world.community.id
@@ -119,11 +121,12 @@ def test_returns_go_back_one_step_and_to_the_entrant_from_the_first(world, peopl
     _db.session.rollback()
     assert not steps.may_correct(people.street, case)
 
-    corrected = entry(world, head_name="孙秀英", id_number=None, members_count=4)
+    corrected = entry(world, head_name="孙秀英", id_number=None, income=Decimal("1500"))
     cases.correct_and_resubmit(people.community, case, corrected)
     _db.session.commit()
-    assert not steps.awaiting_correction(case) and case.household.members_count == 4
-    assert reveal_id(case.household.head_id_enc) == ID_2, "a blank ID keeps the one on file"
+    assert not steps.awaiting_correction(case) and case.household.members_count == 1
+    assert case.household.per_capita_income == Decimal("1500.00")
+    assert reveal_id(case.household.head.id_enc) == ID_2, "a blank ID keeps the one on file"
     assert [r.case.id for r in queues.queue(people.community)] == [case.id]
     decide(people.community, case)
     decide(people.street, case, draft_plan="临时救助")

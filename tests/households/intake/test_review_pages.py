@@ -299,8 +299,8 @@ def test_a_return_for_correction_and_the_resubmission(world, people, as_):
     page = text(client.get(f"/reviews/cases/{case_id}/correct"))
     assert "赵建国" in page and ID_1 not in page and "4113" in page  # the mask, not the ID
     r = client.post(f"/reviews/cases/{case_id}/correct",
-                    data=entry_form(world, id_number="", members_count="0"))
-    assert r.status_code == 422 and "家庭人口应为 1 到 30 之间的整数" in text(r)
+                    data=entry_form(world, id_number="", household_income="-1"))
+    assert r.status_code == 422 and "家庭月总收入应为" in text(r)
     r = client.post(f"/reviews/cases/{case_id}/correct",
                     data=entry_form(world, id_number="", situation="已补充诊断证明"))
     assert r.status_code == 302

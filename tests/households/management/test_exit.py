@@ -274,7 +274,7 @@ def test_propose_and_approve_records_the_exit(client, auth, officer, helper,
     household = _db.session.get(Household, household.id)
     assert household.status == "exited" and household.exited_on == today
     assert household.version > version
-    assert household.file_no is not None and household.head_id_index == "blind-index-1"
+    assert household.file_no is not None and household.head.id_index == "blind-index-1"
     [assignment] = household.assignments
     assert assignment.end_date == today
     [pm] = household.plan
