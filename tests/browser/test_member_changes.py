@@ -6,6 +6,7 @@ member who died apart -- on the office's page and, after the next sync, on the p
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -25,6 +26,7 @@ from tests.browser.test_offline import (
     idb,
     phone_online,
     save_visit,
+    settle,
     sync_now_and_wait,
 )
 from tests.factories import query
@@ -114,3 +116,51 @@ def test_a_birth_and_a_death_recorded_offline_reach_the_file_once_the_street_con
     expect(table).to_contain_text("张小满")
     expect(table.locator(f"tr[data-member-id='{dying['id']}']")).to_have_count(0)
     expect(page.locator("[data-pending-members]")).to_have_count(0)
+
+
+def test_a_member_change_the_server_refuses_is_fixed_on_the_phone_and_resent(
+        live_server, new_context, new_page, login):
+    """A death dated before the member was born passes the phone (it holds ages, not birth
+    dates) and is refused by the server with a message at that field; the helper opens the
+    record again from the device page, finds the change filled in with the message next to the
+    date, corrects it and sends: one pending change, from the corrected record."""
+    context, page = phone_online(new_context, new_page, login, "demo-helper")
+    household = next(h for h in cached_households(page, "demo-helper")
+                     if len(h["members"]) >= 2)
+    hid = household["id"]
+    leaving = household["members"][-1]
+    page.goto(f"/households/{hid}/visits/new")
+    fill_visit(page, household, [])
+    part = page.locator("[data-field=member_changes]")
+    part.locator("[data-add-change=move_out]").click()
+    part.locator("[data-add-change=birth]").click()
+    part.locator("li[data-kind=birth] button", has_text="删除这一项").click()  # changed mind
+    moved = part.locator("li[data-kind=move_out]")
+    moved.locator("[data-mc=member_id]").select_option(str(leaving["id"]))
+    moved.locator("[data-mc=date]").fill("1901-01-01")
+    save_visit(page)
+    page.goto("/device")
+    settle(page)
+    (entry,) = [e for e in idb(page, "outbox") if e["type"] == "visit"]
+    assert entry["state"] == "rejected"
+    item = page.locator(f"[data-entry='{entry['id']}']")
+    expect(item).to_contain_text("早于出生日期")
+    item.get_by_role("link", name="修改后重新提交").click()
+    page.wait_for_url(re.compile(rf"/households/{hid}/visits/new\?fix="))
+    moved = page.locator("li[data-kind=move_out]")
+    expect(moved.locator("[data-mc=member_id]")).to_have_value(str(leaving["id"]))
+    date_field = moved.locator("[data-field='member_changes[0].date']")
+    expect(date_field).to_contain_text("“迁出日期”早于出生日期，请核对")
+    moved.locator("[data-mc=date]").fill(today_local().isoformat())
+    save_visit(page)
+    page.goto(f"/households/{hid}")
+    sync_now_and_wait(page)
+    assert not [e for e in idb(page, "outbox") if e["type"] == "visit"]
+
+    def proposed() -> list[tuple[str, int | None, str]]:
+        return [(c.kind, c.member_id, c.after["left_reason"]) for c in db.session.scalars(
+            sa.select(HouseholdChange).where(HouseholdChange.household_id == int(hid),
+                                             HouseholdChange.state == "pending"))]
+
+    assert query(live_server, proposed) == [("member_leave", leaving["id"], "moved_out")]
+    expect(page.locator("[data-pending-members] li")).to_contain_text(leaving["name"])
