@@ -15,10 +15,13 @@ import sqlalchemy as sa
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households import changes
+from fieldwork.households.members import LEAVE_KIND
 from fieldwork.households.models import HouseholdChange, Member
+from fieldwork.places.models import PolicySettings
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import protect_id
 from fieldwork.visits.models import Visit
+from offline_sync.models import SyncCursor
 from tests import factories
 from tests.factories import answers
 
@@ -291,3 +294,41 @@ def test_a_correction_of_a_visit_does_not_report_its_member_changes_twice(
         ("member_add", first["id"]), ("member_leave", first["id"]),
         ("member_leave", fixed["id"])]
     assert proposed[-1].member_id == son.id
+
+
+def test_an_incremental_pull_sends_a_household_whose_member_change_was_asked_for_or_refused(
+        client, auth, helper, family, make_user):
+    """Neither a pending change nor its refusal touches the household row; the phone's list of
+    changes waiting for the street must still follow both."""
+    son = member(family, "王小明")
+    auth.login(helper)
+
+    def age_cursor(token):
+        db.session.get(SyncCursor, token).issued_at -= timedelta(hours=1)
+        family.updated_at = datetime.now(UTC) - timedelta(hours=2)
+        for p in db.session.scalars(sa.select(PolicySettings)):
+            p.updated_at = datetime.now(UTC) - timedelta(hours=2)
+        db.session.commit()
+
+    first = client.get("/api/sync/v1/pull").get_json()
+    age_cursor(first["cursor"])
+    assert client.get(f"/api/sync/v1/pull?since={first['cursor']}").get_json()[
+        "households"] == []
+    worker = make_user("community_worker")
+    change = changes.propose(family, LEAVE_KIND, {"left_on": DAY.isoformat(),
+                                                  "left_reason": "moved_out"},
+                             user=worker, reason="外出务工", member=son)
+    db.session.commit()
+    family.updated_at = datetime.now(UTC) - timedelta(hours=2)
+    db.session.commit()
+    second = client.get(f"/api/sync/v1/pull?since={first['cursor']}").get_json()
+    (h,) = second["households"]
+    assert [c["name"] for c in h["pending_member_changes"]] == ["王小明"]
+
+    age_cursor(second["cursor"])
+    changes.reject(change, make_user("street_reviewer"), "核实仍在本户居住")
+    db.session.commit()
+    family.updated_at = datetime.now(UTC) - timedelta(hours=2)
+    db.session.commit()
+    (h,) = client.get(f"/api/sync/v1/pull?since={second['cursor']}").get_json()["households"]
+    assert h["pending_member_changes"] == []
