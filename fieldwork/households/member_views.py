@@ -15,7 +15,7 @@ from fieldwork.access.decorators import role_required
 from fieldwork.access.scope import get_household_or_404, get_member_or_404
 from fieldwork.formflow import submit
 from fieldwork.forms_once import once
-from fieldwork.households import members
+from fieldwork.households import member_forms, members
 from fieldwork.households.models import Household, HouseholdChange, Member
 from fieldwork.timeutil import today_local
 
@@ -65,7 +65,7 @@ def edit(household_id: int, member_id: int):
     member = _member(household, member_id)
     template = "households/member_form.html"
     if request.method == "GET":
-        return _page(template, household, member, {}, members.form_values(member))
+        return _page(template, household, member, {}, member_forms.form_values(member))
     return submit(lambda: members.edit_member(member, current_user, request.form),
                   failed=lambda exc: _page(template, household, member, exc.errors,
                                            request.form),
