@@ -34,8 +34,27 @@ def median_ms(fn: Callable[[], Any], runs: int, warmup: int = 1) -> tuple[float,
     return statistics.median(times), result
 
 
-def figure(name: str, value: float, unit: str, target: str, met: bool) -> dict[str, Any]:
-    return {"name": name, "value": value, "unit": unit, "target": target, "met": bool(met)}
+def figure(name: str, value: float, unit: str, target: str, met: bool,
+           **extra: Any) -> dict[str, Any]:
+    return {"name": name, "value": value, "unit": unit, "target": target, "met": bool(met),
+            **extra}
+
+
+# ---------------------------------------------------------------- the phone in a browser
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def launch_chromium(pw: Any) -> Any:
+    """The system Chromium, headless, as the browser benchmarks drive it (Playwright)."""
+    return pw.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+
+
+def phone(pw: Any, **over: Any) -> dict[str, Any]:
+    """A helper's phone: the Pixel 7 profile, Chinese, China time (new_context arguments)."""
+    return {**pw.devices["Pixel 7"], "locale": "zh-CN", "timezone_id": "Asia/Shanghai", **over}
 
 
 def print_table(figures: list[dict[str, Any]]) -> None:

@@ -23,7 +23,6 @@ Prints a table, then ``BENCH_JSON {"figures": [...]}``. Bounded: about a minute.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -33,11 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import figure, machine, print_bench_json, print_table  # noqa: E402
+from common import figure, launch_chromium, machine, phone, print_bench_json, print_table  # noqa: E402
 from live import PASSWORD, seed_helper_database  # noqa: E402
 from prod_server import Gunicorn  # noqa: E402
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 TARGET_MS = 1000
 SLOW_3G = {"offline": False, "latency": 400, "downloadThroughput": 400 * 1024 / 8,
            "uploadThroughput": 400 * 1024 / 8}
@@ -94,11 +92,8 @@ def main() -> int:
                 ("visit form → device page", "/device"),
                 ("device page → list", "/households/mine")]
         with Gunicorn(url, instance, workers=2) as server, sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-            context = browser.new_context(**{**pw.devices["Pixel 7"], "locale": "zh-CN",
-                                             "timezone_id": "Asia/Shanghai"})
+            browser = launch_chromium(pw)
+            context = browser.new_context(**phone(pw))
             page = context.new_page()
             sign_in(page, server.base)
             cdp = context.new_cdp_session(page)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -33,10 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import figure, launch_chromium, phone  # noqa: E402
 from live import PASSWORD, seed_helper_database  # noqa: E402
 from prod_server import CountingProxy, Gunicorn  # noqa: E402
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 LIST_TARGET_KB = 100
 PAGE_TARGET_KB = 100
 SHELL_PREFIXES = ("/static/", "/sw.js", "/manifest.webmanifest", "/offline")
@@ -49,10 +48,6 @@ def kb(n: int) -> float:
 def is_shell(path: str) -> bool:
     return path.startswith(SHELL_PREFIXES)
 
-
-def figure(name, value, unit, target, met, **extra):
-    return {"name": name, "value": value, "unit": unit, "target": target, "met": bool(met),
-            **extra}
 
 
 
@@ -102,10 +97,8 @@ def main() -> int:
         with Gunicorn(url, instance, workers=2) as server, sync_playwright() as pw:
             proxy = CountingProxy(server.port)
             base = proxy.base
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-            device = {**pw.devices["Pixel 7"], "locale": "zh-CN"}
+            browser = launch_chromium(pw)
+            device = phone(pw)
             pages = [("login page", "/login", False),
                      ("household list", "/households/mine", True),
                      ("visit form", f"/households/{household_id}/visits/new", True)]

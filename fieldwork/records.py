@@ -333,6 +333,22 @@ def parse_text(raw: Any, name: str, label: str, max_length: int,
     return raw.strip()
 
 
+def parse_note(raw: Any, name: str, errors: dict[str, str], *, label: str, max_length: int,
+               required: str | None = None) -> str:
+    """A free-text reason or opinion: stripped; `required` is the message when it is blank
+    (None: optional); too long or unstorable text gets its own message."""
+    text = str(raw or "").strip()
+    if not text:
+        if required:
+            errors[name] = required
+        return ""
+    if len(text) > max_length:
+        errors[name] = _("%(label)s不能超过 %(n)d 个字", label=label, n=max_length)
+    elif problem := text_problem(text):
+        errors[name] = problem
+    return text
+
+
 def parse_money(value: Any) -> Decimal | None:
     """An amount in yuan rounded to the fen (四舍五入), or None if it is not a number.
     The sign is the caller's business."""

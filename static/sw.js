@@ -2,7 +2,7 @@
 // PRECACHE: a new static file or template means a new worker and a fresh cache.
 import { syncNow } from "/static/js/sync.js";
 import { getMeta } from "/static/js/db.js";
-import { META } from "/static/js/keys.js";
+import { META, REPORTER_ROLES as REPORTERS } from "/static/js/keys.js";
 import { t } from "/static/js/i18n.js";
 
 const VERSION = "__VERSION__";
@@ -53,7 +53,6 @@ async function fromShell(request) {
 
 // The field pages draw on the phone from IndexedDB (static/js/field-app.js): for them the
 // cached shell answers at once, with no network wait; the page then pulls in the background.
-const REPORTERS = ["community_worker", "street_reviewer", "county_officer"];
 const HELPER_PAGES = [/^\/$/, /^\/households\/mine$/, /^\/households\/\d+$/, /^\/households\/\d+\/visits\/new$/];
 
 async function localFirst(url) {

@@ -273,3 +273,35 @@ def keep_logging() -> Iterator[None]:
     root.handlers[:] = handlers
     root.setLevel(level)
 
+
+
+# ---------------------------------------------------------------- migrations
+
+MIGRATION_BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+@pytest.fixture(params=MIGRATION_BACKENDS)
+def empty_database(request, tmp_path: Path) -> Iterator[str]:
+    """A database with nothing in it, on each backend the run has."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.db'}"
+    else:
+        yield from postgres_database(os.environ["TEST_DATABASE_URL"], "fieldwork_migrate")
+
+
+@pytest.fixture
+def migrating_app(empty_database, tmp_path, keep_logging):
+    """An app on an empty database (not the test schema, which create_all built)."""
+    app = create_app({
+        "TESTING": True,
+        "FIELDWORK_ENV": "testing",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SQLALCHEMY_DATABASE_URI": empty_database,
+        "SECRET_KEY": "migrations",
+        "FIELD_KEY": generate_key(),
+        "INDEX_KEY": "migrations-index",
+    })
+    with app.app_context():
+        yield app
+        _db.session.remove()
+        _db.engine.dispose()

@@ -122,6 +122,17 @@ def csrf_token(client: Any) -> str:
     return CSRF_META.search(client.get("/login").get_data(as_text=True)).group(1)
 
 
+def upload_photo(client: Any, photo_id: str, data: bytes, *, content_type: str = "image/jpeg",
+                 sha256: str | None = None, csrf: str | None = None) -> Any:
+    """PUT a declared photo's bytes as the phone does (SYNC-PROTOCOL.md "Photos"); csrf: the
+    session's token, for clients that enforce it."""
+    headers = {"X-Content-SHA256": sha256 or sha(data)}
+    if csrf is not None:
+        headers["X-CSRFToken"] = csrf
+    return client.put(f"/api/sync/v1/photos/{photo_id}", data=data, content_type=content_type,
+                      headers=headers)
+
+
 def utc(*args: int) -> datetime:
     """datetime(*args) in UTC."""
     return datetime(*args, tzinfo=UTC)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 
 from fieldwork import ROOT
+from fieldwork.access.roles import REPORTERS
 from fieldwork.extensions import babel
 from fieldwork.i18n import client_msgids, extract_js
 
@@ -113,3 +115,12 @@ def test_service_worker_precaches_the_catalogue_and_i18n_module(client):
     assert '"/i18n/en.json"' in body
     assert "/static/js/i18n.js" in body
     assert "/i18n/zh" not in body  # Chinese has no catalogue to fetch
+
+
+def test_the_client_knows_the_same_reporter_roles_as_the_server():
+    """static/js/keys.js spells the roles that see /discovery/new offline; a role added on
+    the server and forgotten there would land on a 404 page offline."""
+    source = (ROOT / "static" / "js" / "keys.js").read_text(encoding="utf-8")
+    listed = re.search(r"REPORTER_ROLES = Object\.freeze\(\[([^\]]*)\]\)", source)
+    assert listed is not None
+    assert tuple(json.loads(f"[{listed.group(1)}]")) == REPORTERS

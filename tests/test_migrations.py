@@ -4,49 +4,13 @@ TEST_DATABASE_URL is set (in a scratch database of its own)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 
-from fieldwork import create_app
 from fieldwork.extensions import db
-from fieldwork.privacy.crypto import generate_key
-from tests.factories import postgres_database
-
-BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_database(request, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.db'}"
-    else:
-        yield from postgres_database(os.environ["TEST_DATABASE_URL"], "fieldwork_migrate")
-
-
-@pytest.fixture
-def migrating_app(empty_database, tmp_path, keep_logging):
-    """An app on an empty database (not the test schema, which create_all built)."""
-    app = create_app({
-        "TESTING": True,
-        "FIELDWORK_ENV": "testing",
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "SQLALCHEMY_DATABASE_URI": empty_database,
-        "SECRET_KEY": "migrations",
-        "FIELD_KEY": generate_key(),
-        "INDEX_KEY": "migrations-index",
-    })
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
 
 
 def _differences() -> list:

@@ -99,12 +99,8 @@ def can_see_household(user: User, household: Household) -> bool:
 
 
 def get_household_or_404(user: User, household_id: int) -> Household:
-    household = db.session.scalar(
-        sa.select(Household).where(Household.id == household_id, household_clause(user))
-    )
-    if household is None:
-        abort(404)
-    return household
+    return db.first_or_404(
+        sa.select(Household).where(Household.id == household_id, household_clause(user)))
 
 
 def can_see_place(user: User, place: Place) -> bool:
@@ -130,10 +126,7 @@ def visit_clause(user: User) -> ColumnElement[bool]:
 
 
 def get_visit_or_404(user: User, visit_id: str) -> Visit:
-    visit = db.session.scalar(sa.select(Visit).where(Visit.id == visit_id, visit_clause(user)))
-    if visit is None:
-        abort(404)
-    return visit
+    return db.first_or_404(sa.select(Visit).where(Visit.id == visit_id, visit_clause(user)))
 
 
 def photo_clause(user: User) -> ColumnElement[bool]:
@@ -173,30 +166,23 @@ def get_county_or_404(user: User, county_id: int) -> Place:
 
 def get_member_or_404(user: User, member_id: int) -> Member:
     """A member of a household in the user's scope, else 404."""
-    member = db.session.scalar(
+    return db.first_or_404(
         sa.select(Member).join(Household, Household.id == Member.household_id)
         .where(Member.id == member_id, household_clause(user)))
-    if member is None:
-        abort(404)
-    return member
 
 
 def get_photo_or_404(user: User, photo_id: str) -> Photo:
     """A photo the user may see (photo_clause), else 404."""
-    photo = db.session.scalar(sa.select(Photo).where(Photo.id == photo_id, photo_clause(user)))
-    if photo is None:
-        abort(404)
-    return photo
+    return db.first_or_404(sa.select(Photo).where(Photo.id == photo_id, photo_clause(user)))
 
 
 def get_case_or_404(user: User, case_id: int, kind: str | None = None) -> Case:
     """A case of a household in the user's scope (of the given kind, if named), else 404."""
-    case = db.session.scalar(
-        sa.select(Case).join(Household, Case.household_id == Household.id)
-        .where(Case.id == case_id, household_clause(user)))
-    if case is None or (kind is not None and case.kind != kind):
-        abort(404)
-    return case
+    query = (sa.select(Case).join(Household, Case.household_id == Household.id)
+             .where(Case.id == case_id, household_clause(user)))
+    if kind is not None:
+        query = query.where(Case.kind == kind)
+    return db.first_or_404(query)
 
 
 def get_report_or_404(user: User, report_id: str) -> DiscoveryReport:

@@ -25,7 +25,7 @@ from fieldwork.dbtypes import utcnow
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.models import Household, HouseholdChange, Member
-from fieldwork.records import text_problem
+from fieldwork.records import parse_note
 
 STREET, COUNTY = "street", "county"
 REASON_MAX = 500
@@ -80,15 +80,12 @@ def may_confirm(user: User, change: HouseholdChange) -> bool:
     return user.place_id == hh.street_id
 
 
-def parse_reason(raw: Any, *, required: bool = True) -> str:
-    text = raw.strip() if isinstance(raw, str) else ""
-    if required and not text:
-        raise FormError.of(_("请填写变更原因"), "reason")
-    if len(text) > REASON_MAX:
-        raise FormError.of(_("变更原因不能超过 %(n)d 个字", n=REASON_MAX), "reason")
-    problem = text_problem(text)
-    if problem:
-        raise FormError.of(problem, "reason")
+def parse_reason(raw: Any) -> str:
+    errors: dict[str, str] = {}
+    text = parse_note(raw, "reason", errors, label=_("变更原因"), max_length=REASON_MAX,
+                      required=_("请填写变更原因"))
+    if errors:
+        raise FormError(errors)
     return text
 
 

@@ -97,11 +97,11 @@ DECISION_LABELS = {"approve": _l("同意"), "return": _l("退回补正"), "rejec
 ILLNESSES = ("", "chronic", "serious")
 ILLNESS_LABELS = {"": _l("无"), "chronic": _l("慢性病"), "serious": _l("重特大疾病")}
 DISABILITY_KINDS = ("", "visual", "hearing", "speech", "physical", "intellectual", "mental",
-                    "multiple")
+                    "multiple", "unspecified")
 DISABILITY_LABELS = {
     "": _l("无"), "visual": _l("视力残疾"), "hearing": _l("听力残疾"), "speech": _l("言语残疾"),
     "physical": _l("肢体残疾"), "intellectual": _l("智力残疾"), "mental": _l("精神残疾"),
-    "multiple": _l("多重残疾"),
+    "multiple": _l("多重残疾"), "unspecified": _l("残疾（类别待核实）"),
 }
 DISABILITY_GRADES = (1, 2, 3, 4)
 SCHOOLING_STAGES = ("", "preschool", "primary", "junior", "senior", "vocational", "higher")

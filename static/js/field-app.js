@@ -3,13 +3,12 @@
 // offline.html: no user data in it); this router picks the page module, which draws from
 // IndexedDB and the outbox; the sync started on load (sync-ui.js) then pulls in the
 // background and the page is drawn again from the fresher data.
-import { EVENTS, MESSAGES, META } from "./keys.js";
+import { EVENTS, MESSAGES, META, REPORTER_ROLES as REPORTERS } from "./keys.js";
 import { catalogueLocale, loadCatalogue, ready, t } from "./i18n.js";
 import { setMeta } from "./db.js";
 import * as outbox from "./outbox.js";
 import { el, hasPulled, isLocked, loginAgain, needLogin, notCached, sessionUser, syncing } from "./pages/common.js";
 
-const REPORTERS = ["community_worker", "street_reviewer", "county_officer"];
 const ENDED = new Set(["login_required", "account_disabled"]);
 
 /** The page module and its arguments for a path, or null when it is no field page. */

@@ -67,3 +67,7 @@ export const META = Object.freeze({
 export const USER_DATA_META = Object.freeze([
   META.forms, META.settings, META.regions, META.pulledAt, META.lastSync, META.sessionOk, META.locked,
 ]);
+
+/** Roles that report newly found households (主动发现): the same list as the server's
+ * fieldwork.access.roles.REPORTERS (tests/test_client_catalogue.py compares them). */
+export const REPORTER_ROLES = Object.freeze(["community_worker", "street_reviewer", "county_officer"]);

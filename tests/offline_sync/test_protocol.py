@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
@@ -16,7 +15,7 @@ from fieldwork.households.models import Assignment
 from fieldwork.photos.models import Photo
 from fieldwork.visits.models import Visit
 from tests import factories
-from tests.factories import answers, gps, jpeg
+from tests.factories import answers, gps, jpeg, upload_photo
 
 
 def visit_record(household, *, photos=(), **over):
@@ -36,8 +35,7 @@ def push(client, *records, device_id="phone-1"):
 
 
 def put_photo(client, pid, data, *, sha=None, mime="image/jpeg"):
-    return client.put(f"/api/sync/v1/photos/{pid}", data=data, headers={
-        "Content-Type": mime, "X-Content-SHA256": sha or hashlib.sha256(data).hexdigest()})
+    return upload_photo(client, pid, data, content_type=mime, sha256=sha)
 
 
 @pytest.fixture

@@ -138,6 +138,11 @@ EXPECT: dict[str, Expectation] = {
     "audit.index": AUDIT_READERS,
     "privacy.reveal_household": REVEALERS,
     "privacy.reveal_member": REVEALERS,
+    # Members on the household file: the offices that enter and review households
+    # (households/members.py OFFICE_ROLES); a helper's come from visits, through the phone.
+    "members.add": REPORTERS,
+    "members.edit": REPORTERS,
+    "members.leave": REPORTERS,
     "sync.session": ALL,
     "sync.pull": ALL,
     "sync.push": ALL,

@@ -15,7 +15,7 @@ from fieldwork.extensions import db as _db
 from fieldwork.photos.models import Photo
 from fieldwork.photos.storage import LocalStore, photo_key
 from fieldwork.visits.models import Visit
-from tests.factories import csrf_token, photo_jpeg, sha, visit_record
+from tests.factories import csrf_token, photo_jpeg, upload_photo, visit_record
 
 from .conftest import login
 
@@ -117,9 +117,7 @@ def test_a_failed_store_keeps_the_photo_missing_and_retryable(client, app, db, s
         return real_put(self, key, blob)
 
     monkeypatch.setattr(LocalStore, "put", failing_put)
-    response = client.put(f"/api/sync/v1/photos/{photo_id}", data=data,
-                          content_type="image/jpeg",
-                          headers={"X-Content-SHA256": sha(data), "X-CSRFToken": token})
+    response = upload_photo(client, photo_id, data, csrf=token)
     assert response.status_code == 500
     assert response.get_json()["error"]["message"] == "服务器内部错误，请稍后重试；您的数据未丢失"
     db.session.expire_all()
@@ -129,9 +127,7 @@ def test_a_failed_store_keeps_the_photo_missing_and_retryable(client, app, db, s
     assert photo_id in status["missing_photos"]
 
     monkeypatch.setattr(LocalStore, "put", real_put)
-    response = client.put(f"/api/sync/v1/photos/{photo_id}", data=data,
-                          content_type="image/jpeg",
-                          headers={"X-Content-SHA256": sha(data), "X-CSRFToken": token})
+    response = upload_photo(client, photo_id, data, csrf=token)
     assert response.status_code == 201
     assert client.get(f"/photos/{photo_id}.jpg").status_code == 200
 
@@ -150,10 +146,7 @@ def test_an_acknowledged_push_survives_a_restart(client, app, app_config, scene)
     assert response.status_code == 200
     assert [r["status"] for r in response.get_json()["results"]] == ["created", "created"]
     [photo_id] = response.get_json()["results"][0]["missing_photos"]
-    response = client.put(f"/api/sync/v1/photos/{photo_id}", data=data,
-                          content_type="image/jpeg",
-                          headers={"X-Content-SHA256": sha(data),
-                                   "X-CSRFToken": csrf_token(client)})
+    response = upload_photo(client, photo_id, data, csrf=csrf_token(client))
     assert response.status_code == 201
 
     # The old process is gone (its connections with it); a new one starts: a new app, new

@@ -19,7 +19,7 @@ from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.photos.models import Photo
 from fieldwork.photos.pipeline import ERROR_MESSAGES
 from fieldwork.visits.models import Visit
-from tests.factories import csrf_token, photo_jpeg, sha, visit_record
+from tests.factories import csrf_token, photo_jpeg, upload_photo, visit_record
 
 from .conftest import login
 
@@ -88,10 +88,7 @@ def test_the_sync_api_answers_each_bad_file_with_its_own_4xx(client, db, scene, 
     data = make()
     login(client, scene.users["helper"])
     [photo_id] = declare(client, scene, [data])
-    response = client.put(f"/api/sync/v1/photos/{photo_id}", data=data,
-                          content_type="image/jpeg",
-                          headers={"X-Content-SHA256": sha(data),
-                                   "X-CSRFToken": csrf_token(client)})
+    response = upload_photo(client, photo_id, data, csrf=csrf_token(client))
     assert response.status_code == status
     error = response.get_json()["error"]
     assert error["code"] == code
@@ -105,10 +102,7 @@ def test_the_sync_api_refuses_50_mb_with_413(client, db, scene):
     login(client, scene.users["helper"])
     data = b"\xff\xd8\xff" + b"\0" * (BIG - 3)
     [photo_id] = declare(client, scene, [data])
-    response = client.put(f"/api/sync/v1/photos/{photo_id}", data=data,
-                          content_type="image/jpeg",
-                          headers={"X-Content-SHA256": sha(data),
-                                   "X-CSRFToken": csrf_token(client)})
+    response = upload_photo(client, photo_id, data, csrf=csrf_token(client))
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "too_large"
     assert "提交的内容太大（上限 16 MB）" == response.get_json()["error"]["message"]
@@ -118,10 +112,8 @@ def test_a_photo_with_another_content_type_is_refused(client, scene):
     login(client, scene.users["helper"])
     data = CORPUS["SVG named .jpg"][0]()
     [photo_id] = declare(client, scene, [data])
-    response = client.put(f"/api/sync/v1/photos/{photo_id}", data=data,
-                          content_type="image/svg+xml",
-                          headers={"X-Content-SHA256": sha(data),
-                                   "X-CSRFToken": csrf_token(client)})
+    response = upload_photo(client, photo_id, data, content_type="image/svg+xml",
+                            csrf=csrf_token(client))
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "not_image"
 
@@ -130,10 +122,7 @@ def test_a_good_photo_still_goes_through(client, db, scene):
     login(client, scene.users["helper"])
     data = photo_jpeg(5)
     [photo_id] = declare(client, scene, [data])
-    response = client.put(f"/api/sync/v1/photos/{photo_id}", data=data,
-                          content_type="image/jpeg",
-                          headers={"X-Content-SHA256": sha(data),
-                                   "X-CSRFToken": csrf_token(client)})
+    response = upload_photo(client, photo_id, data, csrf=csrf_token(client))
     assert response.status_code == 201
     db.session.expire_all()
     assert db.session.get(Photo, photo_id).stored_at is not None

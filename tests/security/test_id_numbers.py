@@ -215,8 +215,10 @@ def test_an_allowed_role_sees_the_full_number_and_it_is_audited(client, db, scen
     assert "本次查看已记入操作日志" in html
     assert response.headers["Cache-Control"] == "no-store"
     [event] = reveal_events(db)
-    assert (event.user_id, event.target_type, event.target_id) == (user.id, "household",
-                                                                    str(scene.hh_a.id))
+    # The head is a member (one person, one ID): the log names the head member's record.
+    assert (event.user_id, event.target_type, event.target_id) == (user.id, "member",
+                                                                    str(scene.hh_a.head.id))
+    assert event.detail["household_id"] == scene.hh_a.id
     assert event.detail["reason"] == "核对低保申请材料"
     assert event.place_id == scene.hh_a.county_id
     assert event.ip

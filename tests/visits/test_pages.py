@@ -23,7 +23,7 @@ from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import protect_id
 from fieldwork.timeutil import add_months, current_month, month_bounds, now_utc
 from fieldwork.visits.models import Visit
-from tests.factories import DIMS, answers, gps, photo_jpeg, sha, visit_record
+from tests.factories import DIMS, answers, gps, photo_jpeg, upload_photo, visit_record
 
 HOME = (32.995, 112.541)
 DIM_LABELS = ("收入（稳定生活来源）", "住房（稳定住所）", "教育", "医疗", "就业", "养老")
@@ -122,8 +122,7 @@ def push(client, *records: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def upload(client, photo_id: str, data: bytes):
-    return client.put(f"/api/sync/v1/photos/{photo_id}", data=data,
-                      headers={"Content-Type": "image/jpeg", "X-Content-SHA256": sha(data)})
+    return upload_photo(client, photo_id, data)
 
 
 def record(household, *, location: Any = HOME, photos=(), **over: Any) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.models import Assignment, Household
 from fieldwork.places.models import Place
+from fieldwork.records import parse_note
 from fieldwork.timeutil import month_first_day, month_of_date, today_local
 
 MAX_REASON = 200
@@ -172,12 +173,8 @@ def parse_effective(raw: Any, errors: dict[str, str], today: date) -> date | Non
 
 
 def parse_reason(raw: Any, errors: dict[str, str], *, required: bool) -> str:
-    text = str(raw or "").strip()
-    if required and not text:
-        errors["reason"] = _("请填写调整原因，如：原帮扶责任人工作调动")
-    elif len(text) > MAX_REASON:
-        errors["reason"] = _("原因不能超过 %(n)d 个字", n=MAX_REASON)
-    return text
+    return parse_note(raw, "reason", errors, label=_("原因"), max_length=MAX_REASON,
+                      required=_("请填写调整原因，如：原帮扶责任人工作调动") if required else None)
 
 
 # ---------------------------------------------------------------- changes

@@ -39,6 +39,7 @@ from fieldwork.households.constants import DIMENSION_SHORT, DIMENSIONS
 from fieldwork.households.management.assignments import end_assignments
 from fieldwork.households.models import Case, Household, ReviewDecision
 from fieldwork.places.models import DEFAULT_POLICY, PolicySettings
+from fieldwork.records import parse_note
 from fieldwork.timeutil import add_months, current_month, local, now_utc
 from fieldwork.visits.models import Visit
 
@@ -228,12 +229,8 @@ def eligible(scope: ColumnElement[bool], *, month: int | None = None) -> list[Ev
 
 
 def _opinion(raw: Any, errors: dict[str, str], *, required: bool) -> str:
-    text = str(raw or "").strip()
-    if required and not text:
-        errors["opinion"] = _("请填写意见")
-    elif len(text) > MAX_OPINION:
-        errors["opinion"] = _("意见不能超过 %(n)d 个字", n=MAX_OPINION)
-    return text
+    return parse_note(raw, "opinion", errors, label=_("意见"), max_length=MAX_OPINION,
+                      required=_("请填写意见") if required else None)
 
 
 def _check_eligible(household: Household) -> Evidence:

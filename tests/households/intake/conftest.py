@@ -46,6 +46,7 @@ def people(world, make_user):
         commerce=make_user("department_reviewer", place=world.county, organisation="商务局"),
         civil=make_user("department_reviewer", place=world.county, organisation="民政局"),
         disabled=make_user("department_reviewer", place=world.county, organisation="残联"),
+        union=make_user("department_reviewer", place=world.county, organisation="县总工会"),
         union_b=make_user("department_reviewer", place=world.county_b, organisation="工会"),
         helper=make_user("helper", display_name="帮扶张"),
         helper_b=make_user("helper", place=world.street_b),

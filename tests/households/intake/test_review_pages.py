@@ -9,7 +9,6 @@ import re
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -20,29 +19,12 @@ from fieldwork.households.intake import cases, decisions, publicity
 from fieldwork.households.models import Case, Household, Measure
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.timeutil import today_local
-from tests.factories import jpeg
+from tests.factories import jpeg, upload_photo
 
 pytestmark = pytest.mark.usefixtures("fresh_g")
 
 TODAY = today_local()
 ID_1 = make_test_id_number("411302", date(1975, 6, 1), 321)
-
-
-@pytest.fixture
-def people(world, make_user):
-    return SimpleNamespace(
-        community=make_user("community_worker", display_name="社区李"),
-        community_2=make_user("community_worker", place=world.community_2),
-        street=make_user("street_reviewer", display_name="街道王"),
-        street_2=make_user("street_reviewer", place=world.street_2),
-        county=make_user("county_officer", display_name="县办刘"),
-        county_b=make_user("county_officer", place=world.county_b),
-        commerce=make_user("department_reviewer", place=world.county, organisation="商务局"),
-        union=make_user("department_reviewer", place=world.county, organisation="县总工会"),
-        helper=make_user("helper", display_name="帮扶张"),
-        helper_b=make_user("helper", place=world.street_b),
-        city=make_user("city_supervisor"),
-    )
 
 
 @pytest.fixture
@@ -82,8 +64,7 @@ def push_report(client, community, *, photo: bytes | None = None, **answers) -> 
     r = client.post("/api/sync/v1/push", json={"device_id": "phone-c", "records": [record]})
     assert r.status_code == 200 and r.get_json()["results"][0]["status"] == "created", r.json
     if photo is not None:
-        r = client.put(f"/api/sync/v1/photos/{photos[0]['id']}", data=photo, headers={
-            "Content-Type": "image/jpeg", "X-Content-SHA256": photos[0]["sha256"]})
+        r = upload_photo(client, photos[0]["id"], photo, sha256=photos[0]["sha256"])
         assert r.status_code in (200, 201), r.get_json()
     return rid
 
