@@ -171,7 +171,9 @@ def spec() -> dict[str, Any]:
                           "type": {"type": "string", "enum": ["visit"]}, "id": UUID,
                           "household_id": {"type": "string", "pattern": "^[1-9][0-9]{0,8}$"},
                           "visited_at": TIME, "location": _location(),
-                          "answers": {"type": "object", "description": "forms.visit"},
+                          "answers": {"type": "object",
+                                      "description": "forms.visit; optionally member_changes "
+                                                     "(forms.visit.member_changes)"},
                           "notes": {"type": "string", "maxLength": 2000},
                           "photos": {"type": "array", "maxItems": 20, "items": _photo_decl()},
                           "supersedes": {**UUID, "nullable": True}}},

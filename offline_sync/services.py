@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
 from fieldwork.access.roles import REPORTERS
@@ -25,19 +27,23 @@ from fieldwork.discovery.services import (
 )
 from fieldwork.extensions import db
 from fieldwork.households import services as registry
+from fieldwork.households.changes import kind_label, pending_for
 from fieldwork.households.constants import (
     CATEGORY_LABELS,
     CAUSE_LABELS,
     DISABILITY_LABELS,
     EMPLOYMENT_LABELS,
     ILLNESS_LABELS,
+    LEAVE_REASON_LABELS,
     LOCATION_SOURCE_LABELS,
     RELATION_LABELS,
     SCHOOLING_LABELS,
     STATUS_LABELS,
     VISITED_STATUSES,
 )
-from fieldwork.households.models import Household, PlanMeasure
+from fieldwork.households.members import ADD_KIND, LEAVE_KIND, Row, roster
+from fieldwork.households.models import Household, HouseholdChange, PlanMeasure
+from fieldwork.households.visit_changes import propose_from_visit
 from fieldwork.photos.models import Photo
 from fieldwork.places.models import PolicySettings
 from fieldwork.places.services import policy_for_county
@@ -131,27 +137,68 @@ def _recent_visits(ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     return out
 
 
-def _file_json(h: Household) -> dict[str, Any]:
-    """What the household page shows beyond the list: members, helpers, reference point. Not
-    even the masked ID numbers (their last digits) go to the phone: a lost phone holds none."""
+GENDER_LABELS = {"male": _l("男"), "female": _l("女")}
+
+
+def _member_json(row: Row) -> dict[str, Any]:
+    """A current member as the phone's household page and visit form show it: labels in the
+    user's language, age instead of the birth date, and no ID digits at all (not even masked:
+    the security audit of issue 11 took them off the phones)."""
+    m = row.member
+    disability = ""
+    if m.disability_kind:
+        grade = _("%(n)d级", n=m.disability_grade) if m.disability_grade else ""
+        disability = f"{DISABILITY_LABELS.get(m.disability_kind, m.disability_kind)}{grade}"
+    schooling = str(SCHOOLING_LABELS.get(m.schooling_stage, "")) if m.schooling_stage else ""
+    flags = []
+    if row.elderly:
+        flags.append({"code": "elderly", "label": _("65岁以上")})
+    if row.screening:
+        flags.append({"code": "screening", "label": _("两癌筛查对象")})
+    return {
+        "id": m.id,
+        "name": m.name,
+        "relation": str(RELATION_LABELS.get(m.relation, m.relation)),
+        "relation_code": m.relation,
+        "gender": str(GENDER_LABELS[m.gender]) if m.gender in GENDER_LABELS else "",
+        "age": row.age,
+        "health": str(ILLNESS_LABELS.get(m.illness, "")) if m.illness else "",
+        "disability": disability,
+        "schooling": schooling,
+        "boarding": bool(m.boarding and m.schooling_stage),
+        "employment": str(EMPLOYMENT_LABELS.get(m.employment_status, ""))
+        if m.employment_status else "",
+        "flags": flags,
+    }
+
+
+def _pending_json(h: Household, pending: list[HouseholdChange]) -> list[dict[str, Any]]:
+    """Member changes waiting for the street office (待确认), e.g. those a visit reported."""
+    names = {m.id: m.name for m in h.members}
+    out = []
+    for c in pending:
+        if c.kind == ADD_KIND:
+            name, day = c.after.get("name", ""), c.after.get("joined_on")
+        elif c.kind == LEAVE_KIND:
+            name, day = names.get(c.member_id or 0, ""), c.after.get("left_on")
+        else:
+            continue
+        out.append({"kind": c.kind, "label": kind_label(c.kind),
+                    "reason": str(LEAVE_REASON_LABELS.get(c.after.get("left_reason", ""), ""))
+                    if c.kind == LEAVE_KIND else "",
+                    "name": name, "date": day, "visit_id": c.visit_id})
+    return out
+
+
+def _file_json(h: Household, today: date) -> dict[str, Any]:
+    """What the household page shows beyond the list: current members, helpers, reference
+    point. Not even the masked ID numbers (their last digits) go to the phone: a lost phone
+    holds none."""
     return {
         "phone_mask": mask_phone(h.phone) if h.phone else None,
         "status_label": str(STATUS_LABELS.get(h.status, h.status)),
         "causes": [str(CAUSE_LABELS.get(c, c)) for c in h.causes or []],
-        "members": [{
-            "name": m.name,
-            "relation": str(RELATION_LABELS.get(m.relation, m.relation)),
-            # The same texts as before the facts were coded (the phone shows them as is).
-            "health": " ".join(x for x in (str(ILLNESS_LABELS[m.illness]) if m.illness else "",
-                                           m.health) if x),
-            "disability": (f"{DISABILITY_LABELS.get(m.disability_kind, m.disability_kind)}"
-                           f"{_('%(n)d级', n=m.disability_grade) if m.disability_grade else ''}"
-                           if m.disability_kind else ""),
-            "schooling": (str(SCHOOLING_LABELS.get(m.schooling_stage, m.schooling_stage))
-                          + (_("（寄宿）") if m.boarding else "")) if m.schooling_stage else "",
-            "employment": str(EMPLOYMENT_LABELS.get(m.employment_status, ""))
-            if m.employment_status else "",
-        } for m in h.members if m.left_on is None],
+        "members": [_member_json(row) for row in roster(h, today)[0]],
         "assignments": [{
             "helper_name": a.helper.name, "start_date": a.start_date.isoformat(),
             "end_date": a.end_date.isoformat() if a.end_date else None, "reason": a.reason,
@@ -196,6 +243,7 @@ def households_json(ids: list[int], *, file_pages: bool) -> list[dict[str, Any]]
                     "unit": pm.measure.unit, "department": pm.measure.department,
                     "start_date": pm.start_date.isoformat()})
         recent = _recent_visits(chunk) if file_pages else {}
+        waiting = pending_for(chunk) if file_pages else {}
         required: dict[int, int] = {}
         for h in households:
             if h.county_id not in required:
@@ -225,7 +273,8 @@ def households_json(ids: list[int], *, file_pages: bool) -> list[dict[str, Any]]
                 if h.per_capita_income is not None else None,
             })
             if file_pages:  # the household page (one renderer, online and offline)
-                out[-1].update(_file_json(h), recent_visits=recent.get(h.id, []))
+                out[-1].update(_file_json(h, today), recent_visits=recent.get(h.id, []),
+                               pending_member_changes=_pending_json(h, waiting.get(h.id, [])))
     return out
 
 
@@ -249,10 +298,19 @@ def pull(user: User, since: str | None) -> dict[str, Any]:
         current = set(ids)
         removed = sorted(held - current)
         fresh = current - held
+        since_ = cursor.issued_at - CURSOR_OVERLAP
         recent = set(db.session.scalars(
             sa.select(Household.id).where(
-                Household.id.in_(ids), Household.updated_at > cursor.issued_at - CURSOR_OVERLAP)
+                Household.id.in_(ids), Household.updated_at > since_)
         ))
+        if user.role == "helper":
+            # A change of the file asked for or refused since (pending_member_changes): neither
+            # touches the household itself; only an applied one does.
+            recent |= set(db.session.scalars(
+                sa.select(HouseholdChange.household_id).where(
+                    HouseholdChange.household_id.in_(ids),
+                    sa.or_(HouseholdChange.requested_at > since_,
+                           HouseholdChange.decided_at > since_)).distinct()))
         changed = sorted(fresh | recent)
     token = secrets.token_urlsafe(32)
     db.session.add(SyncCursor(token=token, user_id=user.id, issued_at=now, month=month,
@@ -366,7 +424,8 @@ def _record_one(user: User, raw: Any, parsed: Any, now: datetime,
     if isinstance(parsed, RecordResult):
         return parsed
     if isinstance(parsed, VisitRecord):
-        return record_visit(user, parsed, now=now, batch=batch)
+        return record_visit(user, parsed, now=now, batch=batch,
+                            on_created=partial(propose_from_visit, user=user))
     return record_discovery(user, parsed, now=now)
 
 

@@ -28,6 +28,7 @@ SHELL_ASSETS = [
     "js/geo.js",
     "js/camera.js",
     "js/visit-form.js",
+    "js/member-changes.js",
     "js/discovery-form.js",
     "js/field-kit.js",
     "js/field-app.js",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -18,8 +19,10 @@ from fieldwork.access.validity import is_valid_visit, valid_visit_clause
 from fieldwork.accounts.models import User
 from fieldwork.audit import services as audit
 from fieldwork.discovery.models import DiscoveryReport
+from fieldwork.errors import FormError
 from fieldwork.extensions import db
-from fieldwork.households.models import Assignment, Household, ReviewDecision
+from fieldwork.households.constants import CHANGE_STATE_LABELS, RELATION_LABELS
+from fieldwork.households.models import Assignment, Household, HouseholdChange, ReviewDecision
 from fieldwork.photos import signals as photo_signals
 from fieldwork.photos.models import Photo
 from fieldwork.photos.services import reused_elsewhere
@@ -39,7 +42,7 @@ from fieldwork.records import (
     parse_uuid,
     value_errors,
 )
-from fieldwork.timeutil import month_key, now_utc
+from fieldwork.timeutil import local, month_key, now_utc
 from fieldwork.visits import form
 from fieldwork.visits.flags import FLAG_LABELS, explain
 from fieldwork.visits.models import Visit
@@ -119,7 +122,7 @@ class VisitBatch:
             sa.select(Visit).where(Visit.id.in_(ids)))} if ids else {}
         self.households: dict[int, Household] = {h.id: h for h in db.session.scalars(
             sa.select(Household).where(Household.id.in_(household_ids))
-            .options(selectinload(Household.plan)))}
+            .options(selectinload(Household.plan), selectinload(Household.members)))}
         # 'current' if the helper is assigned now, 'former' if they were once, else 'never'.
         self.assignment: dict[int, str] = {}
         for hid, now in db.session.execute(
@@ -189,12 +192,21 @@ def set_flags(visit: Visit, flags: list[str]) -> None:
     visit.flag_count = len(flags)
 
 
+# What an upper layer does with a visit just stored, in the same savepoint (the sync API
+# proposes the member changes it reports: households.visit_changes). A FormError it raises
+# rejects the record with its messages and stores nothing.
+OnCreated = Callable[[Visit, Household], object]
+
+
 def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None,
-                 batch: VisitBatch | None = None) -> RecordResult:
+                 batch: VisitBatch | None = None,
+                 on_created: OnCreated | None = None) -> RecordResult:
     """Validate and store one visit with its photo declarations, inside a savepoint.
 
     Safe to repeat: the same id and content answers `duplicate`; the same id with other
-    content is `rejected` with errors {"id": "conflict"}. The caller commits.
+    content is `rejected` with errors {"id": "conflict"}. `on_created` runs only for a
+    visit stored now, never for a repeat: what it does happens exactly once. The caller
+    commits.
     """
     received = now or now_utc()
     batch = batch or VisitBatch(user, [rec])
@@ -217,7 +229,9 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None,
         return reject({"visited_at": _("走访时间过早，无法登记一年以前的走访")})
 
     measure_ids = {pm.measure_id for pm in household.plan}
-    answers, errors = form.validate_answers(rec.answers, measure_ids)
+    answers, errors = form.validate_answers(
+        rec.answers, measure_ids, members={m.id: m for m in household.members},
+        on=local(rec.visited_at).date())
     if errors:
         return reject({f"answers.{k}": v for k, v in errors.items()})
 
@@ -266,6 +280,12 @@ def record_visit(user: User, rec: VisitRecord, *, now: datetime | None = None,
                     caption=p.caption,
                 ))
             db.session.flush()
+            if on_created is not None:
+                on_created(visit, household)
+                db.session.flush()
+    except FormError as exc:
+        return reject({f"answers.{k}" if k.startswith("member_changes") else k: str(v)
+                       for k, v in exc.errors.items()})
     except IntegrityError:
         # Another request stored this id between our look-up and insert.
         existing = db.session.get(Visit, rec.id)
@@ -454,3 +474,31 @@ def decisions_for(visit_id: str) -> list[ReviewDecision]:
         sa.select(ReviewDecision)
         .where(ReviewDecision.visit_id == visit_id, ReviewDecision.step == REVIEW_STEP)
         .order_by(ReviewDecision.decided_at, ReviewDecision.id)))
+
+
+def member_change_rows(visit: Visit) -> list[dict[str, str]]:
+    """The member changes the visit reported, as the visit page lists them: what (出生 / 死亡
+    / 迁出 / 迁入), who, when, and the state of the change it proposed to the file (待确认,
+    已生效, 未通过; none when the office had recorded it first)."""
+    entries = (visit.answers or {}).get("member_changes") or []
+    if not entries:
+        return []
+    states: dict[tuple[Any, ...], str] = {}
+    for c in db.session.scalars(sa.select(HouseholdChange).where(
+            HouseholdChange.visit_id == visit.id)):
+        done = ("leave", c.member_id) if c.member_id is not None and c.kind != "member_add" \
+            else ("add", c.after.get("name"), c.after.get("birth_date"))
+        states[done] = str(CHANGE_STATE_LABELS.get(c.state, c.state))
+    rows = []
+    for e in entries:
+        if "member_id" in e:
+            key: tuple[Any, ...] = ("leave", e["member_id"])
+            who, day = e.get("member_name", ""), e.get("date", "")
+        else:
+            key = ("add", e.get("name"), e.get("birth_date"))
+            relation = str(RELATION_LABELS.get(e.get("relation", ""), e.get("relation", "")))
+            who = f"{e.get('name', '')}（{relation}）"
+            day = e.get("date") or e.get("birth_date") or ""
+        rows.append({"kind": str(form.MEMBER_CHANGE_LABELS.get(e.get("kind"), "")), "who": who,
+                     "date": day, "note": e.get("note", ""), "state": states.get(key, "")})
+    return rows

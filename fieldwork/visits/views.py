@@ -15,7 +15,7 @@ from fieldwork.households.models import Household
 from fieldwork.photos.models import Photo
 from fieldwork.timeutil import today_local
 from fieldwork.visits import form
-from fieldwork.visits.services import decisions_for, flag_details
+from fieldwork.visits.services import decisions_for, flag_details, member_change_rows
 
 bp = Blueprint("visits", __name__)
 
@@ -60,4 +60,5 @@ def show(visit_id: str):
     ).all()
     return render_template("visits/show.html", visit=visit, schema=schema,
                            photos=photos_, flags=flag_details(visit),
-                           caption_labels=CAPTION_LABELS, decisions=decisions_for(visit.id))
+                           caption_labels=CAPTION_LABELS, decisions=decisions_for(visit.id),
+                           member_changes=member_change_rows(visit))

@@ -5,6 +5,7 @@ import { t } from "./i18n.js";
 import { collectAnswers, showErrors } from "./schema-form.js";
 import { attachGps, attachPhotos, isoWithOffset, localInputValue, saveToOutbox, setField, showSaved } from "./field-kit.js";
 import * as outbox from "./outbox.js";
+import { collectMemberChanges } from "./member-changes.js";
 
 function syncRequired(form) {
   for (const el of form.querySelectorAll("[data-required-unless]")) {
@@ -25,7 +26,13 @@ async function prefillFix(form, fixId) {
   if (!entry || entry.type !== "visit") return null;
   const { record } = await outbox.contents(entry);
   const answers = record.answers || {};
+  const section = form.querySelector("[data-field=member_changes]");
+  for (const entry of answers.member_changes || []) {
+    const { kind, ...values } = entry;
+    section?.addChange(kind, values);
+  }
   for (const [name, value] of Object.entries(answers)) {
+    if (name === "member_changes") continue;
     const inputs = form.querySelectorAll(`[name="${name}"]`);
     for (const input of inputs) {
       if (input.type === "radio" || input.type === "checkbox") {
@@ -82,13 +89,16 @@ export function initVisitForm(form, { household, schema }) {
     const id = recordId;
     const visitedAt = localTime?.value ? new Date(localTime.value) : new Date();
     const list = photos.list();
+    const answers = collectAnswers(form, schema);
+    const changes = collectMemberChanges(form);
+    if (changes.length) answers.member_changes = changes;
     const record = {
       type: "visit",
       id,
       household_id: String(householdId),
       visited_at: isoWithOffset(visitedAt),
       location: gps.fix(),
-      answers: collectAnswers(form, schema),
+      answers,
       notes: form.elements.namedItem("notes")?.value.trim() || "",
       photos: list.map((p) => ({ id: p.id, sha256: p.sha256, bytes: p.bytes, taken_at: p.taken_at, caption: p.caption })),
       supersedes: fixing ? fixing.id : null,

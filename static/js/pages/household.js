@@ -3,6 +3,7 @@ import {
   DIM_SHORT, STATE_CHIP, STATE_LABEL, el, fmtTime, householdOf, notCached, offlineNote,
   pendingVisits, t,
 } from "./common.js";
+import { memberLine } from "../member-changes.js";
 
 const dash = (v) => (v == null || v === "" ? "—" : v);
 
@@ -17,13 +18,26 @@ function facts(h) {
 }
 
 function members(h) {
-  const rows = (h.members || []).map((m) => el("tr", {},
-    el("td", { text: m.name }), el("td", { text: m.relation }),
-    el("td", { text: m.disability ? `${m.health} · ${m.disability}` : m.health }),
-    el("td", { text: m.schooling || m.employment })));
-  return el("table", { class: "table compact" },
-    el("thead", {}, el("tr", {}, [t("姓名"), t("关系"), t("健康/残疾"), t("就学/就业")].map((c) => el("th", { scope: "col", text: c })))),
-    el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 4, class: "muted", text: t("暂无成员信息") }))));
+  const rows = (h.members || []).map((m) => {
+    const line = memberLine(m);
+    return el("tr", { "data-member-id": m.id },
+      el("td", {}, el("strong", { text: m.name }), el("br"), el("small", { class: "muted", text: m.relation })),
+      el("td", { text: line.who || "—" }),
+      el("td", {}, line.facts.join("、") || el("span", { class: "muted", text: "—" }),
+        line.flags.map((f) => [" ", el("span", { class: "chip", text: f })])));
+  });
+  return el("table", { class: "table compact", "data-members": "1" },
+    el("thead", {}, el("tr", {}, [t("姓名/关系"), t("性别/年龄"), t("健康、就学、就业")].map((c) => el("th", { scope: "col", text: c })))),
+    el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 3, class: "muted", text: t("暂无成员信息") }))));
+}
+
+function pendingMembers(h) {
+  if (!h.pending_member_changes?.length) return null;
+  return el("div", { "data-pending-members": "1" },
+    el("h3", { text: t("待街道确认的成员变化") }),
+    el("ul", { class: "plain" }, h.pending_member_changes.map((c) => el("li", {},
+      el("span", { class: "chip chip-warn", text: t("待确认") }), " ",
+      `${c.label}${c.reason ? `（${c.reason}）` : ""}：${c.name}${c.date ? ` · ${c.date}` : ""}`))));
 }
 
 function measures(h) {
@@ -87,7 +101,7 @@ export async function render(root, user, id) {
     el("nav", { class: "card button-row no-print", "aria-label": t("该户的操作") },
       el("a", { class: "btn btn-small", href: `/print/households/${h.id}/card`, "data-print-card": "1", text: t("打印明白卡") })),
     el("section", { class: "card" }, el("h2", { text: t("家庭档案") }), facts(h)),
-    el("section", { class: "card" }, el("h2", { text: t("家庭成员") }), members(h)),
+    el("section", { class: "card" }, el("h2", { text: t("家庭成员") }), members(h), pendingMembers(h)),
     el("section", { class: "card" }, el("h2", { text: t("在落实的帮扶措施") }), measures(h)),
     el("section", { class: "card" }, el("h2", { text: t("帮扶责任人") }), helpers(h)),
     el("section", { class: "card" }, el("h2", { text: t("参考位置") }), ...reference(h)),

@@ -3,6 +3,20 @@ import { META } from "../keys.js";
 import { getMeta } from "../db.js";
 import { renderField } from "../schema-form.js";
 import { el, householdOf, notCached, offlineNote, t } from "./common.js";
+import { memberChangesSection, memberLine } from "../member-changes.js";
+
+/** The household's current members, as the helper checks them on the visit. */
+function membersCard(h) {
+  const list = (h.members || []).map((m) => {
+    const line = memberLine(m);
+    return el("li", { "data-member-id": m.id },
+      el("strong", { text: m.name }), ` ${m.relation}`, line.who ? ` · ${line.who}` : "",
+      line.facts.length ? el("small", { class: "muted", text: ` · ${line.facts.join("、")}` }) : null);
+  });
+  return el("section", { class: "card", "data-visit-members": "1" },
+    el("h2", { text: t("家庭成员（{n} 人）", { n: h.members_count }) }),
+    el("ul", { class: "plain" }, list.length ? list : el("li", { class: "muted", text: t("暂无成员信息") })));
+}
 
 /** The visit form's DOM, from the form schema of the last pull. */
 export function buildVisitForm(h, schema, settings = {}) {
@@ -30,6 +44,9 @@ export function buildVisitForm(h, schema, settings = {}) {
       }
     }
     form.append(section);
+  }
+  if (schema.member_changes) {
+    form.append(membersCard(h), memberChangesSection(schema.member_changes, h.members || []));
   }
   const captions = [["household", t("家庭成员")], ["document", t("证件材料")], ["living", t("居住条件")], ["other", t("其他")]];
   const caption = el("select", { name: "photo_caption", class: "visually-hidden", "aria-hidden": "true", tabindex: "-1", "data-caption-template": "1" },
