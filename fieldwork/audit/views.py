@@ -60,6 +60,8 @@ ACTION_LABELS = {
     "plan.change": _l("调整帮扶计划"),
     "measure.change": _l("调整帮扶措施目录"),
     "policy.change": _l("修改政策参数"),
+    "dibao_standard.set": _l("录入城镇低保标准"),
+    "platform.entered": _l("登记录入监测平台"),
     "backup.create": _l("备份数据"),
     "backup.restore": _l("恢复数据"),
     "keys.rotate": _l("轮换加密密钥"),
