@@ -4,6 +4,8 @@ on PostgreSQL too when TEST_DATABASE_URL is set."""
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
@@ -62,3 +64,72 @@ def test_member_free_text_becomes_structured_facts(migrating_app):
         # "残疾" with no kind named: disabled, kind to be checked -- not a guessed kind.
         4: ("", "unspecified", None, "", False, "retired", None),
     }
+
+
+NOW = "2026-01-05 08:00:00+00:00"
+
+
+def test_the_head_becomes_a_member_the_dibao_line_a_standard_and_watched_households_entries(
+        migrating_app):
+    upgrade(revision=PREVIOUS_RELEASE)
+    with db.engine.begin() as conn:
+        household_id, county_id = _old_county(conn)
+        # The household's validated head ID, and a head member typed with another one (the
+        # old demo did this); a spouse with the old gender spelling.
+        _exec(conn, "update households set head_id_enc = 'enc-head', head_id_index = 'idx-head', "
+                    "head_id_mask = '411302********0011', per_capita_income = 500 "
+                    "where id = :id", id=household_id)
+        for name, relation, gender, enc in (("王建国", "self", "男", "enc-other"),
+                                            ("李秀兰", "spouse", "女", None)):
+            _exec(conn, "insert into members (household_id, name, relation, gender, id_enc, "
+                        "health, disability, schooling, employment) values (:hh, :name, "
+                        ":rel, :g, :enc, '', '', '', '')", hh=household_id, name=name,
+                  rel=relation, g=gender, enc=enc)
+        # A second household with no member at all, on the watch list after a rejection.
+        _exec(conn, "insert into households (id, head_name, address, place_id, county_id, "
+                    "street_id, category, causes, status, members_count, ref_confirmed, notes, "
+                    "version, created_at, updated_at, head_id_enc, head_id_index, head_id_mask) "
+                    "values (11, '赵桂芝', '建设路2号', 4, 2, 3, 'edge', '[]', 'watch', 2, false, "
+                    "'', 1, :now, :now, 'enc-zhao', 'idx-zhao', '411302********0022')", now=NOW)
+        _exec(conn, "insert into users (id, username, display_name, organisation, role, place_id, "
+                    "active, password_hash, must_change_password, session_token, created_at) "
+                    "values (7, 'street', '街道王', '', 'street_reviewer', 3, true, 'x', false, "
+                    "'t', :now)", now=NOW)
+        _exec(conn, "insert into cases (id, household_id, kind, channel, stage, state, opened_at, "
+                    "stage_since, closed_at, source, organisation, draft_plan) values (5, 11, "
+                    "'intake', 'territorial', 'street_review', 'rejected', :now, :now, :now, "
+                    "'application', '', '')", now=NOW)
+        _exec(conn, "insert into review_decisions (case_id, step, decision, opinion, reviewer_id, "
+                    "decided_at) values (5, 'street_review', 'reject', '名下有营运车辆', 7, :now)",
+              now=NOW)
+        # The county's "低保 line" as the previous release stored it (it was the 630 target).
+        _exec(conn, "insert into policy_settings (place_id, dibao_line, visits_per_month, "
+                    "geofence_m, exit_months, publicity_days, poor_accuracy_m, late_entry_hours, "
+                    "clock_skew_minutes, max_photo_px, updated_at) values (:p, 650, 1, 500, 6, 7, "
+                    "100, 72, 10, 1600, :now)", p=county_id, now=NOW)
+    upgrade()
+    with db.engine.connect() as conn:
+        members = [tuple(r) for r in _exec(
+            conn, "select household_id, name, relation, gender, id_enc, id_index, id_mask "
+                  "from members order by household_id, id")]
+        standards = [tuple(r) for r in _exec(
+            conn, "select place_id, amount from dibao_standards")]
+        target = _exec(conn, "select income_target from policy_settings").scalar()
+        household = tuple(_exec(conn, "select intake_income, groups, employer from households "
+                                      "where id = :id", id=household_id).one())
+        watch = [tuple(r) for r in _exec(
+            conn, "select household_id, case_id, reason, started_by_id, ended_at "
+                  "from watch_entries")]
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("households")}
+    assert members == [
+        # one person, one ID: the household's validated head ID, on its head member
+        (10, "王建国", "self", "male", "enc-head", "idx-head", "411302********0011"),
+        (10, "李秀兰", "spouse", "female", None, None, None),
+        (11, "赵桂芝", "self", None, "enc-zhao", "idx-zhao", "411302********0022"),
+    ]
+    assert not {"head_id_enc", "head_id_index", "head_id_mask"} & columns
+    assert [(p, float(a)) for p, a in standards] == [(county_id, 650.0)]
+    assert float(target) == 630
+    groups = json.loads(household[1]) if isinstance(household[1], str) else household[1]
+    assert (float(household[0]), groups, household[2]) == (1500.0, [], "")
+    assert watch == [(11, 5, "名下有营运车辆", 7, None)]
