@@ -190,7 +190,8 @@ def parse_member(form: Mapping[str, Any], *, household: Household,
             grade = int(grade_text)
         else:
             errors["disability_grade"] = _("残疾等级应为一级到四级")
-    elif kind:
+    elif kind and kind != "unspecified":
+        # "unspecified": carried over from the old free text, kind and grade to be checked.
         errors["disability_grade"] = _("请按残疾人证填写残疾等级")
     out["disability_kind"], out["disability_grade"] = kind, grade
     stage = _choice(form, "schooling_stage", SCHOOLING_STAGES, _("请选择就学阶段"), errors)

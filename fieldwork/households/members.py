@@ -19,7 +19,7 @@ no plain ID number ever enters a change's before/after."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -34,9 +34,9 @@ from fieldwork.accounts.models import User
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.changes import (
+    REASON_MAX,
     STREET,
     ChangeKind,
-    parse_reason,
     pending_for,
     propose,
     register,
@@ -52,6 +52,7 @@ from fieldwork.households.member_forms import (
     parse_member,
 )
 from fieldwork.households.models import Household, HouseholdChange, Member
+from fieldwork.records import parse_note
 from fieldwork.visits.services import refresh_per_capita
 
 
@@ -173,22 +174,31 @@ def _office(user: User) -> None:
         raise FormError.forbidden(_("您的角色不能修改家庭成员"))
 
 
+def _reason(form: Mapping[str, Any], errors: dict[str, str], *, required: bool) -> str:
+    return parse_note(form.get("reason"), "reason", errors, label=_("变更原因"),
+                      max_length=REASON_MAX, required=_("请填写变更原因") if required else None)
+
+
+def _parsed(parse: Callable[[], dict[str, Any]], errors: dict[str, str]) -> dict[str, Any]:
+    """The form's `after`, every field message (the reason's too) in one refusal."""
+    try:
+        after = parse()
+    except FormError as exc:
+        if exc.status != 422:
+            raise
+        raise FormError({**exc.errors, **errors}) from None
+    if errors:
+        raise FormError(errors)
+    return after
+
+
 def add_member(household: Household, user: User, form: Mapping[str, Any]) -> HouseholdChange:
     """A new member from the office form: applied if the user's office confirms such a
     change, else waiting for the street (待确认)."""
     _office(user)
     errors: dict[str, str] = {}
-    try:
-        reason = parse_reason(form.get("reason"))
-    except FormError as exc:
-        errors.update(exc.errors)
-        reason = ""
-    try:
-        after = parse_member(form, household=household)
-    except FormError as exc:
-        raise FormError({**exc.errors, **errors}) from None
-    if errors:
-        raise FormError(errors)
+    reason = _reason(form, errors, required=True)
+    after = _parsed(lambda: parse_member(form, household=household), errors)
     return propose(household, ADD_KIND, after, user=user, reason=reason)
 
 
@@ -196,16 +206,19 @@ def edit_member(member: Member, user: User, form: Mapping[str, Any]) -> Househol
     _office(user)
     if not member.current:
         raise FormError.conflict(_("该成员已不在本户，请刷新页面"))
-    after = parse_member(form, household=member.household, member=member)
-    reason = parse_reason(form.get("reason"), required=False)
+    errors: dict[str, str] = {}
+    reason = _reason(form, errors, required=False)
+    after = _parsed(lambda: parse_member(form, household=member.household, member=member),
+                    errors)
     return propose(member.household, EDIT_KIND, after, user=user,
                    reason=reason or _("更正成员信息"), member=member)
 
 
 def record_leave(member: Member, user: User, form: Mapping[str, Any]) -> HouseholdChange:
     _office(user)
-    after = parse_leave(form, member=member)
-    reason = parse_reason(form.get("reason"), required=False)
+    errors: dict[str, str] = {}
+    reason = _reason(form, errors, required=False)
+    after = _parsed(lambda: parse_leave(form, member=member), errors)
     if any(c.kind == LEAVE_KIND and c.member_id == member.id
            for c in pending_for([member.household_id]).get(member.household_id, [])):
         raise FormError.conflict(_("该成员已有一项待确认的减少登记"))
