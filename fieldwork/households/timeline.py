@@ -20,7 +20,16 @@ from fieldwork.extensions import db
 from fieldwork.households import changes
 from fieldwork.households.constants import CHANNEL_LABELS, DECISION_LABELS, DIMENSION_SHORT
 from fieldwork.households.intake.steps import COUNTY_CONFIRM, SOURCE_LABELS, STEP_LABELS
-from fieldwork.households.models import Assignment, Case, Household, Objection, PlanMeasure
+from fieldwork.households.models import (
+    Assignment,
+    Case,
+    Household,
+    Objection,
+    PlanMeasure,
+    PlatformEntry,
+    WatchCheck,
+    WatchEntry,
+)
 from fieldwork.households.services import open_problems
 from fieldwork.timeutil import CST, local
 from fieldwork.visits.models import Visit
@@ -167,6 +176,29 @@ def visit_problem_events(hh: Household) -> list[Event]:
     return out
 
 
+def watch_events(hh: Household) -> list[Event]:
+    """The watch list (加强监测, policy line 147): put on it, each check, taken off it (two
+    queries)."""
+    out = []
+    for w in db.session.scalars(sa.select(WatchEntry).where(WatchEntry.household_id == hh.id)):
+        out.append(Event(w.started_at, "watch", _("列入监测名单"), _(
+            "%(reason)s；复查日期 %(day)s", reason=w.reason, day=w.recheck_on.isoformat())))
+        if w.ended_at is not None:
+            out.append(Event(w.ended_at, "watch", _("移出监测名单"), w.end_reason))
+    for c in db.session.scalars(sa.select(WatchCheck).where(WatchCheck.household_id == hh.id)):
+        out.append(Event(_day(c.checked_on), "watch", _("监测记录"), c.changes, whole_day=True))
+    return out
+
+
+def platform_events(hh: Household) -> list[Event]:
+    """Entry into the provincial monitoring platform (policy line 67; one query)."""
+    entry = db.session.scalar(sa.select(PlatformEntry).where(PlatformEntry.household_id == hh.id))
+    if entry is None:
+        return []
+    return [Event(_day(entry.entered_on), "platform", _("录入低收入人口动态监测信息平台"),
+                  entry.entered_by.name, whole_day=True)]
+
+
 PROVIDERS: list[Provider] = [
     intake_events,
     lifecycle_events,
@@ -174,6 +206,8 @@ PROVIDERS: list[Provider] = [
     plan_events,
     helper_events,
     visit_problem_events,
+    watch_events,
+    platform_events,
 ]
 
 

@@ -17,7 +17,10 @@ from fieldwork.households.models import (
     Measure,
     Objection,
     PlanMeasure,
+    PlatformEntry,
     ReviewDecision,
+    WatchCheck,
+    WatchEntry,
 )
 
 PROBLEM = {"income_status": "problem", "medical_status": "at_risk", "housing_status": "ok"}
@@ -133,7 +136,7 @@ def test_a_longer_history_takes_no_more_queries(make_household, make_user, make_
         events = timeline.build(hh)
         counts.append(len(count_statements))
         assert events
-    assert counts[0] == counts[1] == 7, counts
+    assert counts[0] == counts[1] == 10, counts
 
 
 def test_a_feature_adds_its_events_with_one_line(make_household, monkeypatch):
@@ -141,3 +144,26 @@ def test_a_feature_adds_its_events_with_one_line(make_household, monkeypatch):
     monkeypatch.setattr(timeline, "PROVIDERS", list(timeline.PROVIDERS))
     timeline.add_provider(lambda h: [timeline.Event(at(8, 1), "watch", "列入观察")])
     assert [e.title for e in timeline.build(hh)] == ["列入观察"]
+
+
+def test_the_watch_list_and_the_platform_entry_are_on_the_timeline(make_household, make_user):
+    street, county = make_user("street_reviewer"), make_user("county_officer")
+    hh = make_household(status="watch")
+    entry = WatchEntry(household_id=hh.id, reason="配偶收入不稳定", recheck_on=date(2025, 6, 1),
+                       started_by_id=street.id, started_at=at(3, 1),
+                       ended_at=at(5, 20), ended_by_id=street.id, end_reason="重新启动审核")
+    db.session.add(entry)
+    db.session.flush()
+    db.session.add(WatchCheck(entry_id=entry.id, household_id=hh.id, checked_on=date(2025, 4, 2),
+                              changes="配偶失业", note="", next_recheck_on=date(2025, 6, 1),
+                              recorded_by_id=street.id))
+    db.session.add(PlatformEntry(household_id=hh.id, entered_on=date(2025, 7, 1),
+                                 entered_by_id=county.id))
+    db.session.commit()
+    events = [(e.kind, e.title, e.detail) for e in timeline.build(hh)]
+    assert events == [
+        ("watch", "列入监测名单", "配偶收入不稳定；复查日期 2025-06-01"),
+        ("watch", "监测记录", "配偶失业"),
+        ("watch", "移出监测名单", "重新启动审核"),
+        ("platform", "录入低收入人口动态监测信息平台", county.name),
+    ]
