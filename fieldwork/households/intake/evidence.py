@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from decimal import Decimal
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -47,6 +47,8 @@ from fieldwork.households.models import (
 )
 from fieldwork.records import parse_money, text_problem
 from fieldwork.timeutil import now_utc, today_local
+from fieldwork.visits.services import per_capita as per_capita_of
+from fieldwork.visits.services import refresh_per_capita
 
 # The order of policy line 55.
 INFO_CHECK_LABELS = {
@@ -217,7 +219,7 @@ def record_income(user: User, case: Case, raw: Mapping[str, Any]) -> CaseIncome:
     hh = case.household
     members = max(hh.members_count or 1, 1)
     total = sum(amounts.values(), Decimal("0.00"))
-    per_capita = (total / members).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    per_capita = cast(Decimal, per_capita_of(total, members))
     lock_case(case)
     row = db.session.scalar(sa.select(CaseIncome).where(CaseIncome.case_id == case.id))
     before = None if row is None else {
@@ -231,11 +233,12 @@ def record_income(user: User, case: Case, raw: Mapping[str, Any]) -> CaseIncome:
     row.other_note = other_note if amounts["other"] > 0 else ""
     row.members_count, row.total, row.per_capita = members, total, per_capita
     row.recorded_by_id, row.recorded_at = user.id, now_utc()
-    # Until visits bring accepted figures (enrolled households), the intake figure is the
-    # household's per-capita income on file.
-    if hh.status != "enrolled" and hh.per_capita_income != per_capita:
-        hh.per_capita_income = per_capita
-        hh.version += 1
+    # The intake income is the household's accepted income until a visit brings one; the
+    # per-capita figure on file follows it (one rule: visits.services.refresh_per_capita).
+    if hh.intake_income != total:
+        hh.intake_income = total
+        if refresh_per_capita(hh):
+            hh.version += 1
     db.session.flush()
     audit("case.income", target_type="case", target_id=case.id, place_id=hh.county_id,
           user=user, household_id=hh.id, per_capita=str(per_capita), before=before)

@@ -26,6 +26,7 @@ from fieldwork.households.models import (
     CaseScreening,
     Household,
     InfoCheck,
+    Member,
 )
 from fieldwork.photos.storage import photo_store
 from tests.factories import encode_jpeg, photo
@@ -52,6 +53,9 @@ def as_(client, auth):
 def case(world, people) -> Case:
     """An application at 社区初审 in 和平社区 (东关街道, 宛城区), household of three."""
     c = cases.enter_application(people.community, entry(world))
+    for name, relation in (("李秀兰", "spouse"), ("王小明", "child")):
+        c.household.members.append(Member(name=name, relation=relation))
+    c.household.members_count = 3
     _db.session.commit()
     return c
 
