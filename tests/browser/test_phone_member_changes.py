@@ -79,7 +79,8 @@ def test_a_birth_and_a_death_recorded_offline_reach_the_file_once_the_street_con
     def pending() -> list[tuple[str, str, str | None, int | None]]:
         return [(c.kind, c.source, c.visit_id, c.member_id) for c in db.session.scalars(
             sa.select(HouseholdChange).where(HouseholdChange.household_id == int(hid),
-                                             HouseholdChange.state == "pending")
+                                             HouseholdChange.state == "pending",
+                                             HouseholdChange.source == "visit")
             .order_by(HouseholdChange.id))]
 
     assert query(live_server, pending) == [
@@ -94,7 +95,8 @@ def test_a_birth_and_a_death_recorded_offline_reach_the_file_once_the_street_con
     def confirm_all() -> int:
         reviewer = db.session.scalar(sa.select(User).where(User.username == "demo-street"))
         for c in db.session.scalars(sa.select(HouseholdChange).where(
-                HouseholdChange.household_id == int(hid), HouseholdChange.state == "pending")):
+                HouseholdChange.household_id == int(hid), HouseholdChange.state == "pending",
+                HouseholdChange.source == "visit")):
             changes.confirm(c, reviewer)
         db.session.commit()
         return db.session.get(Household, int(hid)).members_count
@@ -160,7 +162,8 @@ def test_a_member_change_the_server_refuses_is_fixed_on_the_phone_and_resent(
     def proposed() -> list[tuple[str, int | None, str]]:
         return [(c.kind, c.member_id, c.after["left_reason"]) for c in db.session.scalars(
             sa.select(HouseholdChange).where(HouseholdChange.household_id == int(hid),
-                                             HouseholdChange.state == "pending"))]
+                                             HouseholdChange.state == "pending",
+                                             HouseholdChange.source == "visit"))]
 
     assert query(live_server, proposed) == [("member_leave", leaving["id"], "moved_out")]
     expect(page.locator("[data-pending-members] li")).to_contain_text(leaving["name"])
