@@ -117,6 +117,10 @@ def test_the_page_shows_the_timeline(client, auth, make_household, make_user, ma
     history(hh, world, make_user, make_visit)
     auth.login(as_=make_user("county_officer"))
     page = client.get(f"/households/{hh.id}").get_data(as_text=True)
+    # The sections sit in the page's body, not in its <title> (a merge once put them there).
+    title = page[page.index("<title>"):page.index("</title>")]
+    assert hh.head_name in title and "<section" not in title and "&lt;section" not in title
+    assert page.count('data-testid="timeline"') == 1
     section = page[page.index('data-testid="timeline"'):]
     assert section.index("立案") < section.index("开始公示") < section.index("走访发现困难") \
         < section.index("退出帮扶")
