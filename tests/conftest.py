@@ -279,6 +279,19 @@ def keep_logging() -> Iterator[None]:
 
 
 
+@pytest.fixture
+def count_statements(app) -> Iterator[list[str]]:
+    """The SQL statements the test runs while it is active (for query-count guards)."""
+    seen: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    sa.event.listen(_db.engine, "before_cursor_execute", listener)
+    yield seen
+    sa.event.remove(_db.engine, "before_cursor_execute", listener)
+
+
 # ---------------------------------------------------------------- migrations
 
 MIGRATION_BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-import pytest
-import sqlalchemy as sa
-
 from fieldwork.extensions import db
 from fieldwork.households import changes, timeline
 from fieldwork.households.file_changes import CATEGORY, PHONE
@@ -24,18 +21,6 @@ from fieldwork.households.models import (
 )
 
 PROBLEM = {"income_status": "problem", "medical_status": "at_risk", "housing_status": "ok"}
-
-
-@pytest.fixture
-def count_statements(app):
-    seen: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", listener)
-    yield seen
-    sa.event.remove(db.engine, "before_cursor_execute", listener)
 
 
 def at(month, day, hour=9):

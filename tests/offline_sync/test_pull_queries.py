@@ -12,22 +12,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-import sqlalchemy as sa
 
 from fieldwork.extensions import db
 from fieldwork.households.models import Member
-
-
-@pytest.fixture
-def count_statements(app):
-    seen: list[str] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", listener)
-    yield seen
-    sa.event.remove(db.engine, "before_cursor_execute", listener)
 
 
 def _households(n, make_household, make_visit, helper):
