@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, render_template, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
+from itsdangerous import BadSignature
 from flask_babel import gettext as _
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -40,6 +43,49 @@ def forget_flash_cookie(response: Response) -> None:
     """Clear the flash cookie: the flashes were handed to the page."""
     response.delete_cookie(FLASH_COOKIE, path="/", secure=_secure_cookies(), httponly=False,
                            samesite="Lax")
+
+
+# A permanent session is re-sent on every response by default (SESSION_REFRESH_EACH_REQUEST),
+# so that it expires PERMANENT_SESSION_LIFETIME after the last request, not after the login.
+# But the session lives in the cookie: a response to a request that started before another
+# request changed the session (a sync call running while the page took its flashes) would
+# send the old session back, and the flashes would show again on the next page. So an
+# unchanged session is re-sent only when its cookie is older than this: the expiry still
+# slides with use (to within these minutes), and no ordinary burst of requests can revive a
+# removed key.
+SESSION_REFRESH_AFTER_SECONDS = 600
+
+
+class SlidingSession(SecureCookieSession):
+    issued_at: float | None = None
+
+
+class SlidingSessionInterface(SecureCookieSessionInterface):
+    session_class = SlidingSession
+
+    def open_session(self, app: Flask, request: Any) -> SlidingSession | None:
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data, issued = serializer.loads(value, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        opened = self.session_class(data)
+        opened.issued_at = issued.timestamp()
+        return opened
+
+    def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
+        if session.modified:
+            return True
+        if not (session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
+            return False
+        issued = getattr(session, "issued_at", None)
+        return issued is None or time.time() - issued >= SESSION_REFRESH_AFTER_SECONDS
 
 
 def _secure_cookies() -> bool:
@@ -114,6 +160,7 @@ def _refuse_unstorable_text():
 
 
 def init_security(app: Flask) -> None:
+    app.session_interface = SlidingSessionInterface()
     app.before_request(_refuse_unstorable_text)
     # SQLite transactions (BEGIN/SAVEPOINT semantics) are set up in fieldwork/dbsetup.py.
     proxies = trusted_proxies(app)

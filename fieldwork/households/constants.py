@@ -128,5 +128,17 @@ LEAVE_REASONS = ("died", "moved_out", "other")
 LEAVE_REASON_LABELS = {"died": _l("死亡"), "moved_out": _l("迁出"), "other": _l("其他")}
 
 # Where a change to the file came from, and its states (households.changes).
+# Exit routes (issue 14). Only 平稳退出 is in the policy text (line 149); the others are the
+# routes any assistance roll has (docs/exit.md). Each goes community → street → county.
+EXIT_ROUTES = ("stable", "death", "moved", "ineligible", "withdrawn", "fraud")
+EXIT_ROUTE_LABELS = {
+    "stable": _l("平稳退出"),
+    "death": _l("死亡"),
+    "moved": _l("迁出或户籍变更"),
+    "ineligible": _l("复核不再符合条件"),
+    "withdrawn": _l("本人申请退出"),
+    "fraud": _l("隐瞒或虚报信息取消"),
+}
+
 CHANGE_SOURCES = ("office", "visit", "intake", "import", "migration")
 CHANGE_STATE_LABELS = {"pending": _l("待确认"), "applied": _l("已生效"), "rejected": _l("未通过")}

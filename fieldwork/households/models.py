@@ -69,6 +69,7 @@ class Household(Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     enrolled_on: Mapped[date | None]
     exited_on: Mapped[date | None]
+    exit_route: Mapped[str | None] = mapped_column(sa.String(16))  # EXIT_ROUTES, set on exit
 
     place: Mapped[Place] = relationship(foreign_keys=[place_id], lazy="joined")
     members: Mapped[list[Member]] = relationship(
@@ -235,6 +236,11 @@ class Case(Model):
     # The department or sector body that screened the case (departmental / sector channels).
     organisation: Mapped[str] = mapped_column(sa.String(64), default="")
     draft_plan: Mapped[str] = mapped_column(sa.Text, default="")
+    # Exit cases (kind "exit"): the route (EXIT_ROUTES), the day the exit takes effect (the
+    # day of death or of moving away; the decision's day for the others) and the reasons.
+    exit_route: Mapped[str | None] = mapped_column(sa.String(16))
+    exit_on: Mapped[date | None]
+    exit_reason: Mapped[str] = mapped_column(sa.Text, default="")
 
     household: Mapped[Household] = relationship()
     decisions: Mapped[list[ReviewDecision]] = relationship(

@@ -80,6 +80,10 @@ class PolicySettings(Model):
     late_entry_hours: Mapped[int] = mapped_column(default=48)
     clock_skew_minutes: Mapped[int] = mapped_column(default=30)
     max_photo_px: Mapped[int] = mapped_column(default=1600)
+    # The county 解困办's phone printed on the 明白卡 and the publicity list (issue 14).
+    office_phone: Mapped[str] = mapped_column(sa.String(32), default="")
+    # Whether a stable exit (平稳退出) is publicised like an enrolment before it takes effect.
+    exit_publicity: Mapped[bool] = mapped_column(default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 

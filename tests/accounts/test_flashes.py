@@ -149,3 +149,45 @@ def test_csrf_token_helper_does_not_eat_the_flashes(client, make_user):
     change_password(client, PASSWORD, NEW_PASSWORD)
     csrf_token(client)
     assert client.get("/api/session/flashes").get_json() == CHANGED
+
+
+def session_cookie_headers(response) -> list[str]:
+    return [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
+
+
+def test_a_request_that_set_out_before_the_flashes_were_taken_does_not_bring_them_back(
+        client, make_user):
+    """The session lives in its cookie. A sync call that left with the old cookie (flashes
+    queued) and answers after the page took them must not send the old session back, or the
+    message shows again on the next page (security.py: SlidingSessionInterface)."""
+    login(client, make_user("helper"))
+    change_password(client, PASSWORD, NEW_PASSWORD)
+    stale = client.get_cookie("session").value
+
+    assert client.get("/api/session/flashes").get_json() == CHANGED
+    taken = client.get_cookie("session").value
+    assert taken != stale
+
+    # The late answer to a request made with the stale cookie: no Set-Cookie for the session.
+    client.set_cookie("session", stale)
+    late = client.get("/api/sync/v1/session")
+    assert late.status_code == 200
+    assert session_cookie_headers(late) == []
+    client.set_cookie("session", taken)  # what the browser holds: the newer cookie
+    page = client.get("/account/password")
+    assert "密码已修改" not in text(page)
+
+
+def test_an_unchanged_session_is_still_refreshed_once_its_cookie_is_old(client, make_user,
+                                                                        monkeypatch):
+    """The expiry still slides with use: an unchanged session is sent again once its cookie
+    is SESSION_REFRESH_AFTER_SECONDS old, and not before."""
+    from fieldwork import security
+
+    login(client, make_user("helper"))
+    client.get("/households/mine")  # the first page puts the CSRF token in the session
+    assert session_cookie_headers(client.get("/households/mine")) == []
+    later = security.time.time() + security.SESSION_REFRESH_AFTER_SECONDS + 1
+    monkeypatch.setattr(security.time, "time", lambda: later)
+    [header] = session_cookie_headers(client.get("/households/mine"))
+    assert "expires=" in header.lower()
