@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, render_template, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
-from itsdangerous import BadSignature
 from flask_babel import gettext as _
+from itsdangerous import BadSignature
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from fieldwork.config import ConfigError
