@@ -133,3 +133,36 @@ def test_the_head_becomes_a_member_the_dibao_line_a_standard_and_watched_househo
     groups = json.loads(household[1]) if isinstance(household[1], str) else household[1]
     assert (float(household[0]), groups, household[2]) == (1500.0, [], "")
     assert watch == [(11, 5, "名下有营运车辆", 7, None)]
+
+
+def test_exits_of_the_previous_release_were_stable_exits(migrating_app):
+    """Before issue 14 an exit had one route, 平稳退出: exited households and their exit cases get
+    the route, the approved case the household's exit date; an intake case gets none."""
+    upgrade(revision=PREVIOUS_RELEASE)
+    with db.engine.begin() as conn:
+        household_id, _ = _old_county(conn)
+        _exec(conn, "update households set status = 'exited', exited_on = '2026-06-30' "
+                    "where id = :id", id=household_id)
+        for cid, kind, state in ((1, "intake", "approved"), (2, "exit", "approved")):
+            _exec(conn, "insert into cases (id, household_id, kind, channel, stage, state, "
+                        "opened_at, stage_since, source, organisation, draft_plan) values "
+                        "(:id, :hh, :kind, 'territorial', 'done', :state, :now, :now, "
+                        "'application', '', '')", id=cid, hh=household_id, kind=kind,
+                  state=state, now=NOW)
+        _exec(conn, "insert into policy_settings (place_id, dibao_line, visits_per_month, "
+                    "geofence_m, exit_months, publicity_days, poor_accuracy_m, late_entry_hours, "
+                    "clock_skew_minutes, max_photo_px, updated_at) values (2, 650, 1, 500, 6, 7, "
+                    "100, 72, 10, 1600, :now)", now=NOW)
+    upgrade()
+    with db.engine.connect() as conn:
+        household = tuple(_exec(conn, "select exit_route, exited_on from households").one())
+        cases = [tuple(r) for r in _exec(
+            conn, "select id, exit_route, exit_on, exit_reason from cases order by id")]
+        office = [tuple(r) for r in _exec(
+            conn, "select office_phone, exit_publicity from policy_settings")]
+    assert (household[0], str(household[1])) == ("stable", "2026-06-30")
+    assert [(i, r, str(d) if d else None, t) for i, r, d, t in cases] == [
+        (1, None, None, ""), (2, "stable", "2026-06-30", "")]
+    # The county has no office phone yet (the card falls back to the city's), and publicises
+    # stable exits as enrolments are publicised until it says otherwise.
+    assert [(p, bool(e)) for p, e in office] == [("", True)]
