@@ -303,14 +303,6 @@ def pull(user: User, since: str | None) -> dict[str, Any]:
             sa.select(Household.id).where(
                 Household.id.in_(ids), Household.updated_at > since_)
         ))
-        if user.role == "helper":
-            # A change of the file asked for or refused since (pending_member_changes): neither
-            # touches the household itself; only an applied one does.
-            recent |= set(db.session.scalars(
-                sa.select(HouseholdChange.household_id).where(
-                    HouseholdChange.household_id.in_(ids),
-                    sa.or_(HouseholdChange.requested_at > since_,
-                           HouseholdChange.decided_at > since_)).distinct()))
         changed = sorted(fresh | recent)
     token = secrets.token_urlsafe(32)
     db.session.add(SyncCursor(token=token, user_id=user.id, issued_at=now, month=month,

@@ -173,6 +173,9 @@ def propose(household: Household, kind: str, after: dict[str, Any], *, user: Use
     elif user is not None and user.role != roles.HELPER and may_confirm(user, change):
         # The responsible office records it directly: it is its own confirmation.
         _apply(change, spec, member, decided_by=user)
+    else:
+        # Pending: the file is unchanged, but what the phone shows of it (待确认) is not.
+        household.version += 1
     return change
 
 
@@ -194,6 +197,7 @@ def reject(change: HouseholdChange, user: User, note: str) -> None:
         raise FormError.of(_("请填写不同意的理由"), "note")
     change.state, change.decided_by_id, change.decided_at = "rejected", user.id, utcnow()
     change.decision_note = text
+    change.household.version += 1  # the phone's 待确认 goes
 
 
 def decide(change: HouseholdChange, user: User, form: Any) -> HouseholdChange:

@@ -298,8 +298,9 @@ def test_a_correction_of_a_visit_does_not_report_its_member_changes_twice(
 
 def test_an_incremental_pull_sends_a_household_whose_member_change_was_asked_for_or_refused(
         client, auth, helper, family, make_user):
-    """Neither a pending change nor its refusal touches the household row; the phone's list of
-    changes waiting for the street must still follow both."""
+    """Neither a pending change nor its refusal changes the file, but both change what the
+    phone shows of it (待确认): each bumps the household's version, so the next incremental
+    pull sends it."""
     son = member(family, "王小明")
     auth.login(helper)
 
@@ -318,8 +319,7 @@ def test_an_incremental_pull_sends_a_household_whose_member_change_was_asked_for
     change = changes.propose(family, LEAVE_KIND, {"left_on": DAY.isoformat(),
                                                   "left_reason": "moved_out"},
                              user=worker, reason="外出务工", member=son)
-    db.session.commit()
-    family.updated_at = datetime.now(UTC) - timedelta(hours=2)
+    version = family.version
     db.session.commit()
     second = client.get(f"/api/sync/v1/pull?since={first['cursor']}").get_json()
     (h,) = second["households"]
@@ -328,7 +328,6 @@ def test_an_incremental_pull_sends_a_household_whose_member_change_was_asked_for
     age_cursor(second["cursor"])
     changes.reject(change, make_user("street_reviewer"), "核实仍在本户居住")
     db.session.commit()
-    family.updated_at = datetime.now(UTC) - timedelta(hours=2)
-    db.session.commit()
+    assert family.version == version + 1
     (h,) = client.get(f"/api/sync/v1/pull?since={second['cursor']}").get_json()["households"]
     assert h["pending_member_changes"] == []
