@@ -60,6 +60,7 @@ def add(household_id: int):
 
 @bp.route("/<int:household_id>/members/<int:member_id>/edit", methods=["GET", "POST"])
 @role_required(*members.OFFICE_ROLES)
+@once
 def edit(household_id: int, member_id: int):
     household = get_household_or_404(current_user, household_id)
     member = _member(household, member_id)
@@ -74,6 +75,7 @@ def edit(household_id: int, member_id: int):
 
 @bp.route("/<int:household_id>/members/<int:member_id>/leave", methods=["GET", "POST"])
 @role_required(*members.OFFICE_ROLES)
+@once
 def leave(household_id: int, member_id: int):
     household = get_household_or_404(current_user, household_id)
     member = _member(household, member_id)

@@ -13,7 +13,15 @@ import sqlalchemy as sa
 
 from fieldwork.extensions import db as _db
 from fieldwork.forms_once import FormSubmission
-from fieldwork.households.models import Assignment, Case, Household, Measure, ReviewDecision
+from fieldwork.households.models import (
+    Assignment,
+    Case,
+    Household,
+    HouseholdChange,
+    Measure,
+    Member,
+    ReviewDecision,
+)
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.timeutil import now_utc, today_local
 
@@ -224,3 +232,25 @@ def test_two_copies_sent_at_the_same_moment_save_one(app, officer):
         event.remove(Session, "after_flush", hold)
     assert answers == {"first": 302, "second": 303}
     assert count(Measure) == before + 1
+
+
+def test_recording_a_member_leaving_twice_records_one_change(client, auth, make_user,
+                                                            make_household):
+    """A double tap on 成员减少登记 (and on 修改成员信息, same decorator) is not a second
+    change nor a "没有任何改动" refusal: the repeat lands where the first went."""
+    household = make_household()
+    son = Member(name="王小明", relation="child")
+    household.members.append(son)
+    _db.session.commit()
+    auth.login(make_user("street_reviewer"))
+    url = f"/households/{household.id}/members/{son.id}/leave"
+    token = token_in(client.get(url).get_data(as_text=True), "")
+    form = {"form_token": token, "left_reason": "moved_out",
+            "left_on": today_local().isoformat(), "reason": "外出务工"}
+    first, second = twice(client, url, form)
+    assert first.status_code == 302 and second.status_code == 303
+    assert second.headers["Location"] == first.headers["Location"]
+    assert count(HouseholdChange) == 1
+
+    edit = f"/households/{household.id}/members/{son.id}/edit"
+    assert token_in(client.get(edit).get_data(as_text=True), "")
