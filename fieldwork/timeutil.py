@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -45,6 +46,15 @@ def add_months(key: int, n: int) -> int:
     year, month = divmod(key, 100)
     total = year * 12 + (month - 1) + n
     return (total // 12) * 100 + total % 12 + 1
+
+
+def date_plus_months(day: date, n: int) -> date:
+    """The same day n months later (the month's last day when it is shorter); add_months is
+    the same for month keys."""
+    total = day.year * 12 + day.month - 1 + n
+    year, month = divmod(total, 12)
+    month += 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def month_first_day(key: int) -> date:

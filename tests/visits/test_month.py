@@ -3,7 +3,7 @@ visit lands in, and what a helper's list says about each household's month."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -14,6 +14,7 @@ from fieldwork.timeutil import (
     CST,
     add_months,
     current_month,
+    date_plus_months,
     month_bounds,
     month_key,
     now_utc,
@@ -65,6 +66,12 @@ def test_add_months_crosses_the_year():
     assert add_months(202612, 1) == 202701
     assert add_months(202601, -1) == 202512
     assert add_months(202611, 14) == 202801
+
+
+def test_date_plus_months_keeps_the_day_or_takes_the_months_last():
+    assert date_plus_months(date(2026, 11, 30), 3) == date(2027, 2, 28)
+    assert date_plus_months(date(2028, 1, 31), 1) == date(2028, 2, 29)
+    assert date_plus_months(date(2026, 3, 15), -3) == date(2025, 12, 15)
 
 
 # ------------------------------------------------------------------ the month a visit lands in

@@ -16,7 +16,6 @@ in their family situation and, once they qualify, their review starts again.
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -37,7 +36,7 @@ from fieldwork.households.intake.steps import MAX_TEXT, set_status
 from fieldwork.households.models import Case, Household, WatchCheck, WatchEntry
 from fieldwork.places.models import Place
 from fieldwork.records import parse_note
-from fieldwork.timeutil import local, now_utc, today_local
+from fieldwork.timeutil import date_plus_months, local, now_utc, today_local
 
 RECHECK_MONTHS = 3  # the default re-check date, from today
 MAX_RECHECK_MONTHS = 12  # a re-check date further away is not monitoring
@@ -51,16 +50,8 @@ WATCH_READERS = (*WATCHERS, roles.CITY_SUPERVISOR)
 NOT_ENROLLED = ("rejected", "watch")
 
 
-def add_months(day: date, n: int) -> date:
-    """The same day n months later (the month's last day when it is shorter)."""
-    total = day.year * 12 + day.month - 1 + n
-    year, month = divmod(total, 12)
-    month += 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
 def default_recheck(today: date | None = None) -> date:
-    return add_months(today or today_local(), RECHECK_MONTHS)
+    return date_plus_months(today or today_local(), RECHECK_MONTHS)
 
 
 # ---------------------------------------------------------------- who may act
@@ -121,7 +112,7 @@ def _recheck(raw: Mapping[str, Any], name: str, today: date, errors: dict[str, s
         return today
     if day < today:
         errors[name] = _("复查日期不能早于今天")
-    elif day > add_months(today, MAX_RECHECK_MONTHS):
+    elif day > date_plus_months(today, MAX_RECHECK_MONTHS):
         errors[name] = _("复查日期不能晚于 %(n)d 个月之后", n=MAX_RECHECK_MONTHS)
     return day
 

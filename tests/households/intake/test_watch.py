@@ -17,6 +17,7 @@ from fieldwork.errors import FormError
 from fieldwork.extensions import db as _db
 from fieldwork.households.intake import cases, steps, watch
 from fieldwork.households.models import Case, Household, WatchCheck, WatchEntry
+from fieldwork.timeutil import date_plus_months
 
 from .conftest import ID_1, TODAY, decide, entry
 
@@ -75,7 +76,7 @@ def test_reject_then_put_on_the_watch_list_with_reason_and_date(world, people, a
     # The form offers the rejection's opinion as the reason and three months ahead.
     assert 'data-testid="case-watch"' in page and "家庭有两套住房</textarea>" in page
     assert watch.default_recheck(TODAY).isoformat() in page
-    assert watch.default_recheck(TODAY) == watch.add_months(TODAY, 3)
+    assert watch.default_recheck(TODAY) == date_plus_months(TODAY, 3)
 
     url = f"/reviews/watch/{hh.id}/start"
     r = client.post(url, data={"reason": "  ", "recheck_on": TODAY.isoformat()})
