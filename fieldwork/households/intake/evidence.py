@@ -45,7 +45,7 @@ from fieldwork.households.models import (
     CaseScreening,
     InfoCheck,
 )
-from fieldwork.records import parse_money, text_problem
+from fieldwork.records import parse_money, parse_note
 from fieldwork.timeutil import now_utc, today_local
 from fieldwork.visits.services import per_capita as per_capita_of
 from fieldwork.visits.services import refresh_per_capita
@@ -111,16 +111,8 @@ def lock_case(case: Case) -> None:
 
 def _text(raw: Mapping[str, Any], name: str, label: str, limit: int, errors: dict[str, str],
           *, required: bool = False) -> str:
-    value = raw.get(name)
-    value = value.strip() if isinstance(value, str) else ""
-    problem = text_problem(value)
-    if problem:
-        errors[name] = f"“{label}”{problem}"
-    elif required and not value:
-        errors[name] = _("请填写“%(label)s”", label=label)
-    elif len(value) > limit:
-        errors[name] = _("“%(label)s”不能超过 %(n)d 个字", label=label, n=limit)
-    return value
+    return parse_note(raw.get(name), name, errors, label=f"“{label}”", max_length=limit,
+                      required=_("请填写“%(label)s”", label=label) if required else None)
 
 
 def _yes_no(raw: Mapping[str, Any], name: str, message: str,
