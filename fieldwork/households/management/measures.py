@@ -128,11 +128,18 @@ def rule_text(rule: dict[str, Any] | None, unit: str = "") -> str:
     return _("按政策标准")
 
 
+def amount_kind(measure: Measure) -> str:
+    """The measure's amount form; a row with an amount but no form (made before the forms
+    existed) counts as fixed."""
+    kind = measure.amount_kind or "none"
+    return "fixed" if kind == "none" and measure.amount is not None else kind
+
+
 def standard_text(measure: Measure) -> str:
     """The catalogue standard of a measure: "500 元/生·年", "不低于 400 元/生·年",
     "上限 200000 元", "300–500 元/月", a rule's text, or "按政策标准"."""
     unit = f" {measure.unit}" if measure.unit else ""
-    kind, amount, top = measure.amount_kind, measure.amount, measure.amount_max
+    kind, amount, top = amount_kind(measure), measure.amount, measure.amount_max
     if kind == "rule":
         return rule_text(measure.rule, measure.unit)
     if amount is None:
@@ -158,16 +165,17 @@ def amount_text(measure: Measure, amount: Decimal | None = None) -> str:
 def default_amount(measure: Measure) -> Decimal | None:
     """The amount a plan entry takes when none is typed: the fixed amount or the minimum;
     nothing for a cap, a range or a rule (the amount depends on the case)."""
-    return measure.amount if measure.amount_kind in ("fixed", "minimum") else None
+    return measure.amount if amount_kind(measure) in ("fixed", "minimum") else None
 
 
 def amount_cap(measure: Measure) -> Decimal | None:
     """The most a plan entry may grant under the measure, if the policy sets one."""
-    if measure.amount_kind == "cap":
+    kind = amount_kind(measure)
+    if kind == "cap":
         return measure.amount
-    if measure.amount_kind == "range":
+    if kind == "range":
         return measure.amount_max
-    if measure.amount_kind == "rule" and (measure.rule or {}).get("cap") is not None:
+    if kind == "rule" and (measure.rule or {}).get("cap") is not None:
         return Decimal(str((measure.rule or {})["cap"]))
     return None
 
@@ -177,7 +185,7 @@ def check_amount(measure: Measure, amount: Decimal | None) -> str | None:
     if amount is None:
         return None
     unit = measure.unit or _("元")
-    floor = measure.amount if measure.amount_kind in ("minimum", "range") else None
+    floor = measure.amount if amount_kind(measure) in ("minimum", "range") else None
     if floor is not None and amount < floor:
         return _("该措施标准为%(standard)s，金额不能低于 %(floor)s %(unit)s",
                  standard=standard_text(measure), floor=_num(floor), unit=unit)
@@ -276,6 +284,8 @@ def _parse_amounts(form: dict[str, Any], base: Measure | None,
     allowed = FORM_AMOUNT_KINDS + (("rule",) if rule else ())
     if kind not in allowed:
         errors["amount_kind"] = _("请选择金额标准的形式")
+    elif kind == "none" and amount is not None:
+        errors["amount"] = _("选择“政策未定额”时请不要填写标准金额")
     elif kind in ("fixed", "minimum", "cap", "range") and amount is None \
             and "amount" not in errors:
         errors["amount"] = _("请填写标准金额（政策未定额的请选择“政策未定额”）")

@@ -91,6 +91,7 @@ def amount_form_context(measure: Measure | None = None) -> dict[str, Any]:
     has_rule = measure is not None and measure.amount_kind == "rule"
     kinds = measures_service.FORM_AMOUNT_KINDS + (("rule",) if has_rule else ())
     return {"amount_kinds": kinds, "amount_kind_labels": measures_service.AMOUNT_KIND_LABELS,
+            "current_kind": measures_service.amount_kind(measure) if measure else "none",
             "rule_text": (measures_service.rule_text(measure.rule)
                           if has_rule and measure is not None else "")}
 
