@@ -110,11 +110,10 @@ def upgrade_catalogue() -> tuple[int, int]:
 
 def _num(value: Decimal | float | int) -> str:
     """12000 → "12000", 0.5 → "0.5", 625.50 → "625.5"."""
-    text = format(Decimal(str(value)).normalize(), "f")
-    return text
+    return format(Decimal(str(value)).normalize(), "f")
 
 
-def rule_text(rule: dict[str, Any] | None, unit: str = "") -> str:
+def rule_text(rule: dict[str, Any] | None) -> str:
     """A structured amount rule in the policy's words."""
     rule = rule or {}
     if rule.get("kind") == "over_threshold":
@@ -141,7 +140,7 @@ def standard_text(measure: Measure) -> str:
     unit = f" {measure.unit}" if measure.unit else ""
     kind, amount, top = amount_kind(measure), measure.amount, measure.amount_max
     if kind == "rule":
-        return rule_text(measure.rule, measure.unit)
+        return rule_text(measure.rule)
     if amount is None:
         return _("按政策标准")
     if kind == "minimum":
