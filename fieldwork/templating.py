@@ -12,6 +12,7 @@ from flask_wtf.csrf import generate_csrf
 
 from fieldwork.forms_once import new_token as new_form_token
 from fieldwork.households import constants as hc
+from fieldwork.households.management.measures import amount_text, standard_text
 from fieldwork.i18n import html_lang
 from fieldwork.privacy.idnumber import mask_phone
 from fieldwork.timeutil import local
@@ -42,6 +43,9 @@ def init_templating(app: Flask) -> None:
 
     # A global, not a context value, so that macros imported without context see it.
     app.jinja_env.globals["new_form_token"] = new_form_token
+    # One rendering of a measure's amount (不低于/上限/区间/规则) for every page and print.
+    app.jinja_env.globals["measure_amount"] = amount_text
+    app.jinja_env.globals["measure_standard"] = standard_text
     app.jinja_env.filters.update(
         local_time=local_time, local_date=local_date, month_label=month_label,
         mask_phone=mask_phone,

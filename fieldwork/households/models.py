@@ -193,6 +193,16 @@ class Measure(Model):
     unit: Mapped[str] = mapped_column(sa.String(32), default="")
     note: Mapped[str] = mapped_column(sa.String(300), default="")
     active: Mapped[bool] = mapped_column(default=True)
+    # How the policy states the amount (MEASURE_AMOUNT_KINDS in management.measures):
+    # "none" (no figure: 按规定/按当年资金), "fixed" (amount), "minimum" (不低于 amount),
+    # "cap" (最高/不超过 amount), "range" (amount–amount_max) or "rule" (the `rule` fields,
+    # e.g. 倾斜救助 {"threshold": 12000, "rate": 0.6, "cap": 10000}).
+    amount_kind: Mapped[str] = mapped_column(sa.String(12), default="none")
+    amount_max: Mapped[Decimal | None] = mapped_column(sa.Numeric(12, 2))
+    rule: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Where the policy text (宛政办〔2023〕50号, docs/measures.md) lists the measure, and its words.
+    policy_line: Mapped[int | None]
+    source: Mapped[str] = mapped_column(sa.String(300), default="")
 
 
 class PlanMeasure(Model):

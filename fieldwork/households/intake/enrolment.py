@@ -19,7 +19,7 @@ from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.intake.publicity import enrol_blockers
 from fieldwork.households.intake.steps import ENROLLED, PUBLICITY, may_handle_publicity, move_case
-from fieldwork.households.management.measures import parse_amount
+from fieldwork.households.management.measures import check_amount, default_amount, parse_amount
 from fieldwork.households.models import (
     Assignment,
     Case,
@@ -143,6 +143,10 @@ def enrol(user: User, case: Case, *, helper_id: int | None, items: Sequence[Plan
         if item.measure_id not in allowed or item.measure_id in seen:
             raise FormError.of(_("所选帮扶措施无效"), "measures")
         seen.add(item.measure_id)
+        problem = check_amount(allowed[item.measure_id], item.amount)
+        if problem:
+            raise FormError.of(_("“%(name)s”：%(problem)s", name=allowed[item.measure_id].name,
+                                 problem=problem), "measures")
     now = now_utc()
     move_case(case, stage=ENROLLED, state="approved", closed_at=now, stage_since=now)
     for a in hh.assignments:
@@ -154,7 +158,7 @@ def enrol(user: User, case: Case, *, helper_id: int | None, items: Sequence[Plan
         measure = allowed[item.measure_id]
         db.session.add(PlanMeasure(
             household=hh, measure_id=measure.id,
-            amount=item.amount if item.amount is not None else measure.amount,
+            amount=item.amount if item.amount is not None else default_amount(measure),
             start_date=item.start_date, note=item.note))
     hh.status = "enrolled"
     hh.enrolled_on = today

@@ -18,7 +18,7 @@ from fieldwork.access.scope import get_county_or_404, household_clause
 from fieldwork.accounts.models import User
 from fieldwork.extensions import db
 from fieldwork.households.constants import DIMENSIONS
-from fieldwork.households.management import assignments, plans, platform
+from fieldwork.households.management import assignments, plans, platform, suggestions
 from fieldwork.households.management import exit as exits
 from fieldwork.households.management import measures as measures_service
 from fieldwork.households.models import Case, Household, Measure
@@ -31,6 +31,9 @@ from fieldwork.timeutil import current_month, today_local
 
 VIEWERS = (roles.COUNTY_OFFICER, roles.STREET_REVIEWER, roles.CITY_SUPERVISOR)
 ACTORS = (roles.COUNTY_OFFICER,)
+# The street drafts the initial plan (policy line 61), the county approves: both take or
+# dismiss the measures suggested for a household.
+SUGGESTION_ACTORS = (roles.STREET_REVIEWER, roles.COUNTY_OFFICER)
 SEARCH_LIMIT = 50
 
 
@@ -82,6 +85,17 @@ def render(template: str, **context: Any) -> str:
     return render_template(template, **context)
 
 
+def amount_form_context(measure: Measure | None = None) -> dict[str, Any]:
+    """What the measure form's amount fields need: the kinds offered (a rule only where the
+    measure has one) and the rule's text."""
+    has_rule = measure is not None and measure.amount_kind == "rule"
+    kinds = measures_service.FORM_AMOUNT_KINDS + (("rule",) if has_rule else ())
+    return {"amount_kinds": kinds, "amount_kind_labels": measures_service.AMOUNT_KIND_LABELS,
+            "current_kind": measures_service.amount_kind(measure) if measure else "none",
+            "rule_text": (measures_service.rule_text(measure.rule)
+                          if has_rule and measure is not None else "")}
+
+
 def catalogue_page(county: Place | None, **extra: Any):
     entries = measures_service.catalogue(county.id if county else None)
     by_area: dict[str, list[measures_service.CatalogueEntry]] = {d: [] for d in DIMENSIONS}
@@ -89,6 +103,7 @@ def catalogue_page(county: Place | None, **extra: Any):
         by_area.setdefault(entry.measure.area, []).append(entry)
     extra.setdefault("errors", {})
     extra.setdefault("values", {})
+    extra.update(amount_form_context())
     return render("manage/measures.html", county=county, by_area=by_area,
                    total=len(entries), **extra)
 
@@ -103,9 +118,14 @@ def plan_page(household: Household, **extra: Any):
     extra.setdefault("errors", {})
     extra.setdefault("values", {})
     extra.setdefault("end_errors", {})
+    extra.setdefault("suggestion_errors", {})
+    can_suggest = (plans.can_edit_plan(household)
+                   and current_user.role in SUGGESTION_ACTORS)
     return render("manage/plan.html", household=household, view=view, counties=[],
                    options=by_area, editable=plans.can_edit_plan(household) and can_act(),
-                   assignment=household.current_assignment(), **extra)
+                   assignment=household.current_assignment(),
+                   suggestions=suggestions.suggest(household), can_suggest=can_suggest,
+                   **extra)
 
 
 def assignments_page(county: Place, **extra: Any):

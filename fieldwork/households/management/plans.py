@@ -24,6 +24,8 @@ from fieldwork.extensions import db
 from fieldwork.households.management.measures import (
     EARLIEST,
     LIMITS,
+    check_amount,
+    default_amount,
     get_visible_measure,
     parse_amount,
 )
@@ -71,8 +73,11 @@ def _plan_entry(pm: PlanMeasure) -> dict[str, Any]:
 
 
 def add_to_plan(household: Household, user: User, form: dict[str, Any], *,
-                today: date | None = None) -> PlanMeasure:
-    """Add a catalogue measure to the household's plan. The caller commits."""
+                today: date | None = None, suggestion: dict[str, Any] | None = None
+                ) -> PlanMeasure:
+    """Add a catalogue measure to the household's plan; an amount outside the measure's
+    standard (below its minimum, above its cap) is refused. `suggestion` (the accepted
+    suggestion, plans_suggest) goes into the audit entry. The caller commits."""
     today = today or today_local()
     errors: dict[str, str] = {}
     if not can_edit_plan(household):
@@ -81,6 +86,10 @@ def add_to_plan(household: Household, user: User, form: dict[str, Any], *,
     if measure is None or not measure.active:
         errors["measure_id"] = _("请从本区措施目录中选择一项在用的措施")
     amount = parse_amount(form.get("amount"), errors)
+    if measure is not None and "amount" not in errors:
+        problem = check_amount(measure, amount)
+        if problem:
+            errors["amount"] = problem
     start = parse_date(form.get("start_date"), _("开始日期"), "start_date", errors,
                        required=True)
     end = parse_date(form.get("end_date"), _("结束日期"), "end_date", errors, required=False)
@@ -103,12 +112,15 @@ def add_to_plan(household: Household, user: User, form: dict[str, Any], *,
     if measure is None or start is None:  # for the type checker: errors were raised
         raise FormError(errors)
     pm = PlanMeasure(household=household, measure=measure, start_date=start, end_date=end,
-                     amount=amount if amount is not None else measure.amount, note=note)
+                     amount=amount if amount is not None else default_amount(measure),
+                     note=note)
     db.session.add(pm)
     db.session.flush()
     household.version += 1
+    extra: dict[str, Any] = {"suggestion": suggestion} if suggestion else {}
     audit.record("plan.change", target_type="household", target_id=household.id,
-                 place_id=household.county_id, user=user, op="add", entry=_plan_entry(pm))
+                 place_id=household.county_id, user=user, op="add", entry=_plan_entry(pm),
+                 **extra)
     return pm
 
 

@@ -28,7 +28,7 @@ from fieldwork.accounts.models import User
 from fieldwork.extensions import db
 from fieldwork.formflow import submit
 from fieldwork.forms_once import done, once
-from fieldwork.households.management import assignments, pages, plans, platform
+from fieldwork.households.management import assignments, pages, plans, platform, suggestions
 from fieldwork.households.management import exit as exits
 from fieldwork.households.management import measures as measures_service
 from fieldwork.places import policy as policy_service
@@ -91,7 +91,8 @@ def edit_measure(measure_id: int):
 
     def page(errors: dict[str, str], values: Any):
         return pages.render("manage/measure_edit.html", county=county, measure=measure,
-                            errors=errors, values=values)
+                            errors=errors, values=values,
+                            **pages.amount_form_context(measure))
 
     if request.method == "GET":
         return page({}, measure)
@@ -157,6 +158,26 @@ def end_plan_measure(household_id: int, entry_id: int):
                                            end_values={entry_id: request.form.get("end_date", "")}),
         to=url_for("manage.plan", household_id=household.id),
         message=lambda _result: _("已设置“%(name)s”的结束日期", name=pm.measure.name))
+
+
+@bp.post("/households/<int:household_id>/plan/suggestions")
+@role_required(*pages.SUGGESTION_ACTORS)
+@once
+def plan_suggestion(household_id: int):
+    """Accept (add to the plan) or dismiss one suggested measure."""
+    household = get_household_or_404(current_user, household_id)
+    key = request.form.get("key", "")
+    if request.form.get("action") == "dismiss":
+        return submit(
+            lambda: suggestions.dismiss(household, current_user, key),
+            failed=lambda exc: pages.plan_page(household, suggestion_errors=exc.errors),
+            to=url_for("manage.plan", household_id=household.id, _anchor="suggestions"),
+            message=lambda s: _("已不再建议“%(name)s”", name=s.measure.name))
+    return submit(
+        lambda: suggestions.accept(household, current_user, key),
+        failed=lambda exc: pages.plan_page(household, suggestion_errors=exc.errors),
+        to=url_for("manage.plan", household_id=household.id, _anchor="suggestions"),
+        message=lambda pm: _("已将“%(name)s”加入帮扶计划", name=pm.measure.name))
 
 
 # ---------------------------------------------------------------- assignments

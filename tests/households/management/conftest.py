@@ -14,7 +14,7 @@ from fieldwork.households.models import Measure
 def catalogue(app, world):
     added = measures.seed_catalogue()
     _db.session.commit()
-    assert added == 49
+    assert added == 64
     return {m.name: m for m in _db.session.scalars(sa.select(Measure))}
 
 

@@ -33,8 +33,8 @@ def measure_form(**over):
 
 def test_seed_is_idempotent(catalogue):
     assert measures.seed_catalogue() == 0
-    assert len(names(None)) == 49
-    dibao = catalogue["低保户每月免费用电"]
+    assert len(names(None)) == 64
+    dibao = catalogue["电力补助"]
     assert dibao.amount == Decimal("10") and dibao.county_id is None
 
 

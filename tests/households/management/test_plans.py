@@ -21,7 +21,7 @@ def test_add_to_plan_defaults_amount_and_bumps_version(client, auth, world, offi
                                                       make_household):
     household = make_household()
     version = household.version
-    measure = catalogue["学前教育家庭经济困难幼儿生活补助"]
+    measure = catalogue["学前教育家庭经济困难学生生活补助"]
     auth.login(officer)
     response = client.post(f"/manage/households/{household.id}/plan", data={
         "measure_id": measure.id, "amount": "", "start_date": "2025-03-01", "end_date": ""})
@@ -36,7 +36,7 @@ def test_add_to_plan_defaults_amount_and_bumps_version(client, auth, world, offi
         sa.select(AuditEvent).where(AuditEvent.action == "plan.change"))
     assert event.detail["op"] == "add" and event.detail["entry"]["measure"] == measure.id
     page = client.get(f"/manage/households/{household.id}/plan").get_data(as_text=True)
-    assert "学前教育家庭经济困难幼儿生活补助" in page and "400 元/生·年" in page
+    assert "学前教育家庭经济困难学生生活补助" in page and "400 元/生·年" in page
     assert f"/print/households/{household.id}/card" in page
 
 
@@ -77,7 +77,7 @@ def test_bad_plan_entry_is_refused(client, auth, officer, catalogue, make_househ
 def test_the_same_measure_cannot_overlap_itself(client, auth, officer, catalogue,
                                                 make_household):
     household = make_household()
-    mid = catalogue["城乡最低生活保障金"].id
+    mid = catalogue["最低生活保障金"].id
     auth.login(officer)
     url = f"/manage/households/{household.id}/plan"
     client.post(url, data={"measure_id": mid, "amount": "450", "start_date": "2025-01-01",
@@ -144,7 +144,7 @@ def test_plan_page_shows_the_last_visit_that_delivered_each_measure(
         client, auth, officer, catalogue, make_user, make_household, make_visit):
     helper = make_user("helper", display_name="王帮扶")
     household = make_household(helper=helper)
-    a, b = catalogue["临时救助"], catalogue["城乡最低生活保障金"]
+    a, b = catalogue["临时救助"], catalogue["最低生活保障金"]
     for m in (a, b):
         _db.session.add(PlanMeasure(household=household, measure=m, start_date=date(2024, 1, 1)))
     _db.session.commit()
