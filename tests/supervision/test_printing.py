@@ -70,8 +70,8 @@ def test_blank_visit_form_lays_out_the_survey_schema(client, auth, make_user, ho
         assert row.count('class="tick"') == 3
         assert "正常" in row and "有风险" in row and "有困难" in row
     assert ticked(html) == []
-    for label in ("在场人员", "本月家庭总收入", "工资性收入", "人均月收入", "发现的需求和问题", "下一步帮扶打算",
-                  "帮扶责任人（签字）", "户主（签字）"):
+    for label in ("在场人员", "本月家庭总收入", "工资性收入", "人均月收入", "发现的需求和问题",
+                  "下一步帮扶打算", "帮扶责任人（签字）", "户主（签字）"):
         assert label in html
     assert 'data-action="print"' in html
     no_inline_code(html)
