@@ -185,17 +185,21 @@ def _print(page: Page, url: str) -> int:
     return _pages(page.pdf(format="A4", prefer_css_page_size=True))
 
 
-# Cells narrower than this many characters of their own font wrap Chinese text one or two
-# characters a line.
+# A cell with Chinese text must be at least three characters of its own font wide (or as wide
+# as its text, when shorter): narrower, Chinese wraps one or two characters a line.
 SQUEEZE_JS = """(selector) => {
   const bad = [];
   for (const cell of document.querySelectorAll(selector)) {
     const text = cell.innerText.trim();
-    if (text.length < 2) continue;
+    const han = (text.match(/[\\u3400-\\u9fff]/g) || []).length;
+    if (han === 0) continue;
     const style = getComputedStyle(cell);
     const font = parseFloat(style.fontSize);
-    const inner = cell.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
-    if (inner < 2.5 * font) bad.push(text.slice(0, 12) + ' ' + Math.round(inner) + 'px');
+    const inner = cell.clientWidth - parseFloat(style.paddingLeft)
+      - parseFloat(style.paddingRight);
+    if (inner < Math.min(han, 3) * font) {
+      bad.push(text.slice(0, 12) + ' ' + Math.round(inner) + 'px');
+    }
   }
   return bad;
 }"""

@@ -467,11 +467,11 @@ def test_publicity_list_of_a_community_for_a_period(client, auth, world, notice,
     got = publicity_rows(html)
     masks = {k: notice[k][2].mask for k in ("in", "exit", "overlap")}
     assert got == [
-        ["1", "周某某", masks["overlap"], "和平社区", "低保未充分就业", "3", "纳入",
+        ["1", "周某某", masks["overlap"], "低保未充分就业", "3", "纳入",
          "2026-02-25 至 2026-03-04"],
-        ["2", "欧某某", masks["in"], "和平社区", "低保未充分就业", "3", "纳入",
+        ["2", "欧某某", masks["in"], "低保未充分就业", "3", "纳入",
          "2026-03-02 至 2026-03-09"],
-        ["3", "钱某某", masks["exit"], "和平社区", "低保未充分就业", "3", "退出（平稳退出）",
+        ["3", "钱某某", masks["exit"], "低保未充分就业", "3", "退出（平稳退出）",
          "2026-03-20 至 2026-03-27"],
     ]
     # Names masked, no income figures, the objection channel with the county's phone.
@@ -486,8 +486,9 @@ def test_publicity_list_of_a_street_with_full_names(client, auth, world, notice)
     auth.login(notice["county"])
     html = client.get(f"/print/places/{world.street.id}/publicity"
                       "?from=2026-03-01&to=2026-03-31&names=full").get_data(as_text=True)
-    names = [r[1] for r in publicity_rows(html)]
-    assert sorted(names) == sorted(["周跨月", "吴他处", "欧阳明", "钱多多"])
+    got = {r[1]: r[3] for r in publicity_rows(html)}  # name → community
+    assert got == {"周跨月": "和平社区", "吴他处": "幸福社区", "欧阳明": "和平社区",
+                   "钱多多": "和平社区"}
 
 
 @pytest.mark.parametrize("query,message", [
