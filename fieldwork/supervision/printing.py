@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy.orm import selectinload
 
 from fieldwork.access.scope import (
     get_household_or_404,
@@ -228,18 +229,19 @@ def publicity_rows(user: Any, place: Place, start: date, end: date) -> list[Publ
         sa.select(Case).join(Household, Household.id == Case.household_id)
         .where(_place_households_clause(place), household_clause(user),
                Case.publicity_ends_on.is_not(None), Case.publicity_ends_on >= start)
+        .options(selectinload(Case.household).selectinload(Household.members),
+                 selectinload(Case.decisions))
         .order_by(Case.publicity_ends_on, Case.id)))
     names = dict(db.session.execute(sa.select(Place.id, Place.name).where(
         Place.id.in_({c.household.place_id for c in cases}))).all()) if cases else {}
     rows = []
     for case in cases:
-        started = publicity_start(case)
-        if started is not None and started > end:
+        started, ends = publicity_start(case), case.publicity_ends_on
+        if ends is None or (started is not None and started > end):
             continue
-        assert case.publicity_ends_on is not None  # noqa: S101 (filtered above)
         head = case.household.head
         rows.append(PublicityRow(case=case, household=case.household, starts_on=started,
-                                 ends_on=case.publicity_ends_on,
+                                 ends_on=ends,
                                  community=names.get(case.household.place_id, ""),
                                  id_mask=(head.id_mask or "") if head else ""))
     rows.sort(key=lambda r: (r.community, r.starts_on or r.ends_on, r.case.id))
@@ -357,5 +359,4 @@ def publicity_list(place_id: int):
     return render_template("printing/publicity.html", place=place, county=county,
                            rows=publicity_rows(current_user, place, start, end), error=None,
                            start=start, end=end, office_phone=office_phone(county_id),
-                           today=today, full_names=full_names, mask_name=mask_name,
-                           args=request.args)
+                           today=today, full_names=full_names, args=request.args)
