@@ -166,3 +166,36 @@ def test_exits_of_the_previous_release_were_stable_exits(migrating_app):
     # The county has no office phone yet (the card falls back to the city's), and publicises
     # stable exits as enrolments are publicised until it says otherwise.
     assert [(p, bool(e)) for p, e in office] == [("", True)]
+
+
+def test_the_stored_catalogue_takes_the_policys_names_and_plans_keep_their_measures(
+        migrating_app):
+    """A city-wide measure stored under its old name (accident insurance, then under 民政) is
+    renamed in place with the policy's department and amount form: the plan entry keeps
+    pointing at it; a county's own copy under the old name follows; measures the policy has
+    and the old catalogue did not are added."""
+    upgrade(revision=PREVIOUS_RELEASE)
+    with db.engine.begin() as conn:
+        household_id, county_id = _old_county(conn)
+        _exec(conn, "insert into measures (id, county_id, area, department, name, amount, unit, "
+                    "note, active) values (1, null, 'medical', '民政', '意外伤害保险', 30, "
+                    "'元/人·年', '', true), (2, null, 'education', '工会/妇联', "
+                    "'金秋助学、春蕾计划等社会助学', null, '元/人', '', true), (3, :c, "
+                    "'education', '工会/妇联', '金秋助学、春蕾计划等社会助学', 800, '元/人', "
+                    "'本区调整', true)", c=county_id)
+        _exec(conn, "insert into plan_measures (household_id, measure_id, amount, start_date, "
+                    "note) values (:h, 1, 30, '2026-01-01', '')", h=household_id)
+    upgrade()
+    with db.engine.connect() as conn:
+        rows = {r.id: (r.county_id, r.department, r.name, r.amount_kind, r.policy_line)
+                for r in _exec(conn, "select * from measures where id in (1, 2, 3)")}
+        plan = _exec(conn, "select measure_id from plan_measures").scalar()
+        names = set(_exec(conn, "select name from measures where county_id is null").scalars())
+    assert rows == {
+        1: (None, "财政", "意外伤害保险", "fixed", 119),
+        2: (None, "慈善组织", "“金秋助学”公益助学活动", "none", 109),
+        3: (county_id, "工会/妇联", "“金秋助学”公益助学活动", "fixed", None),
+    }
+    assert plan == 1
+    assert {"常态化助学救助", "特困人员护理补贴", "企业吸纳就业补助"} <= names
+    assert len(names) == 64

@@ -70,8 +70,8 @@ def test_blank_visit_form_lays_out_the_survey_schema(client, auth, make_user, ho
         assert row.count('class="tick"') == 3
         assert "正常" in row and "有风险" in row and "有困难" in row
     assert ticked(html) == []
-    for label in ("在场人员", "本月家庭总收入（元）", "发现的需求和问题", "下一步帮扶打算",
-                  "帮扶责任人（签字）", "户主（签字）"):
+    for label in ("在场人员", "本月家庭总收入", "工资性收入", "人均月收入", "发现的需求和问题",
+                  "下一步帮扶打算", "帮扶责任人（签字）", "户主（签字）"):
         assert label in html
     assert 'data-action="print"' in html
     no_inline_code(html)
@@ -149,15 +149,17 @@ def test_review_form_puts_each_decision_in_its_box(client, auth, make_user, worl
     html = response.get_data(as_text=True)
     assert "城镇困难职工居民审核审批表" in html and "附件2" in html
     boxes = dict(re.findall(r'<tr data-box="(\w+)">(.*?)</tr>', html, re.S))
-    assert list(boxes) == ["community", "street", "county"]
+    assert list(boxes) == ["community", "street", "draft_plan", "department", "sector",
+                           "county", "exit_community", "exit_street", "exit_county"]
     assert "社区(村)初审意见" in boxes["community"]
     assert "情况属实，同意上报" in boxes["community"] and "李建国" in boxes["community"]
     assert "2025-01-03" in boxes["community"] and "同意" in boxes["community"]
     assert "经复核符合条件" in boxes["street"] and "王秀英" in boxes["street"]
     # The county has not decided yet: an empty box to sign.
-    assert "县级解困办审核确认意见" in boxes["county"]
+    assert "县级解困办综合审核确认意见" in boxes["county"]
     assert "审核人（签字）" in boxes["county"] and "刘志强" not in boxes["county"]
-    assert "辖区审核" in html
+    # A territorial case: the department and sector boxes say so, with nothing to sign.
+    assert "本户未经此渠道认定" in boxes["department"] and "审核人" not in boxes["sector"]
     assert home["member_id"].mask in html
     assert "512.50" in html
     no_inline_code(html)
@@ -168,7 +170,9 @@ def test_review_form_without_cases_has_three_empty_boxes(client, auth, make_user
     html = client.get(f"/print/households/{home['household'].id}/review-form").get_data(
         as_text=True)
     boxes = dict(re.findall(r'<tr data-box="(\w+)">(.*?)</tr>', html, re.S))
-    assert all("审核人（签字）" in b for b in boxes.values()) and len(boxes) == 3
+    assert len(boxes) == 9
+    assert all("审核人（签字）" in b for k, b in boxes.items() if k != "draft_plan")
+    assert 'class="opinion-blank"' in boxes["draft_plan"]
 
 
 def test_card_lists_measures_in_force_and_the_helpers_full_phone(client, auth, make_user,
@@ -240,14 +244,14 @@ def test_review_form_departmental_and_exit_cases(client, auth, make_user, world,
     db.session.commit()
     auth.login(county)
     html = client.get(f"/print/households/{household.id}/review-form").get_data(as_text=True)
-    intake_html, exit_html = html.split("平稳退出审核意见")
-    boxes = dict(re.findall(r'<tr data-box="(\w+)">(.*?)</tr>', intake_html, re.S))
-    assert "经民政部门核实" in boxes["community"] and "周敏（民政局）" in boxes["community"]
-    assert "审核人（签字）" in boxes["street"]
+    boxes = dict(re.findall(r'<tr data-box="(\w+)">(.*?)</tr>', html, re.S))
+    # The department's opinion in its own box, no longer under the community's.
+    assert "经民政部门核实" in boxes["department"] and "周敏（民政局）" in boxes["department"]
+    assert "本户未经此渠道认定" in boxes["community"] and "本户未经此渠道认定" in boxes["street"]
     assert "同意纳入" in boxes["county"]  # step code without a level: by the reviewer's role
-    assert "部门审核（民政局）" in intake_html
-    exit_boxes = dict(re.findall(r'<tr data-box="(\w+)">(.*?)</tr>', exit_html, re.S))
-    assert "请补充近六个月收入证明" in exit_boxes["street"] and "退回补正" in exit_boxes["street"]
+    assert "部门审核（民政局）" in html
+    assert "请补充近六个月收入证明" in boxes["exit_street"]
+    assert "退回补正" in boxes["exit_street"]
 
 
 def test_forms_tick_every_priority_group_of_the_household(client, auth, make_user, make_visit,
