@@ -45,7 +45,7 @@ def figure(pattern: str) -> tuple[int, ...]:
 def demo(app, db):
     result = app.test_cli_runner().invoke(args=["demo", "--reset"])
     assert result.exit_code == 0, result.output
-    return {u.username: u for u in db.session.scalars(sa.select(User))}
+    return {u.username: u for u in db.session.scalars(sa.select(User).order_by(User.id))}
 
 
 def count(query: sa.Select) -> int:
