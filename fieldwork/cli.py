@@ -122,7 +122,7 @@ def bootstrap_command():
             click.echo(seed_demo())
         click.echo(
             "演示模式 / demo mode — 账号 accounts: demo-helper, demo-community, demo-street, "
-            f"demo-county, demo-city, demo-admin；密码 password: {DEMO_PASSWORD}"
+            f"demo-county, demo-department, demo-city, demo-admin；密码 password: {DEMO_PASSWORD}"
         )
 
 

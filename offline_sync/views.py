@@ -178,7 +178,7 @@ def discovery_check():
     if current_user.role not in roles.REPORTERS:
         audited("forbidden")
         raise ApiError(403, "forbidden",
-                       _("只有社区(村)工作人员、街道审核人和县级解困办可以核对重复登记"))
+                       _("只有社区(村)工作人员、街道(乡镇)审核人和县级解困办可以核对重复登记"))
     body = _json_body()
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", _("请求内容应为 JSON 对象"))

@@ -203,6 +203,7 @@ DEMO_ACCOUNTS = {
     "demo-community": "community_worker",
     "demo-street": "street_reviewer",
     "demo-county": "county_officer",
+    "demo-department": "department_reviewer",
     "demo-city": "city_supervisor",
     "demo-admin": "admin",
 }

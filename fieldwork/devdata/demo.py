@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from importlib import resources
 from typing import Any, cast
@@ -19,10 +19,12 @@ from fieldwork.extensions import db
 from fieldwork.households import changes
 from fieldwork.households.constants import CATEGORIES, CAUSES, DIMENSIONS
 from fieldwork.households.file_changes import CATEGORY, CAUSES_KIND, EMPLOYER, INCOME, PHONE
+from fieldwork.households.management.exit import record_exit
 from fieldwork.households.management.measures import seed_catalogue
 from fieldwork.households.models import (
     Assignment,
     Case,
+    CaseScreening,
     Household,
     Measure,
     Member,
@@ -68,6 +70,23 @@ ROADS = ("建设路", "人民路", "中州路", "工业路", "新华路", "仲�
 COMMUNITY_SUFFIXES = ("社区", "社区", "社区", "村")
 COMMUNITY_STEMS = ("和平", "幸福", "民主", "光明", "团结", "胜利", "健康", "新村", "东风", "红旗",
                    "长青", "建设", "友谊", "永安", "金华", "翠园", "梅园", "南苑", "北苑", "卧龙")
+
+
+# Per-capita monthly income at intake (元) by group: 特困 and 低保 households well below the
+# 城镇低保标准, the edge group a little above it (line 45), sudden expenditure anywhere.
+INTAKE_INCOME = {
+    "destitute": (0, 400),
+    "dibao_unemployed": (250, 600),
+    "below_dibao": (300, 620),
+    "edge": (690, 900),
+    "expenditure": (400, 1100),
+    "restructuring": (300, 700),
+    "other": (400, 800),
+}
+RISING_CATEGORIES = ("dibao_unemployed", "below_dibao", "edge", "restructuring")
+VISIT_MONTHS = 12  # full months of visits before the current one
+RISEN_MONTHS_AGO = 9  # a rising household's income is above the standard since then
+DEMO_DEPARTMENT = "宛城区商务局"
 
 
 def _data(name: str) -> Any:
@@ -161,26 +180,45 @@ def seed_demo() -> str:
                                               street, clat, clon))
 
     first_community = communities[0]
-    first_street = first_community.parent
-    accounts = [
-        ("demo-helper", roles.HELPER, first_street, "张红梅", "13837701234"),
-        ("demo-community", roles.COMMUNITY_WORKER, first_community, "李建国", "13837705678"),
-        ("demo-street", roles.STREET_REVIEWER, first_street, "王秀英", "13937709876"),
-        ("demo-county", roles.COUNTY_OFFICER, places["411302"], "刘志强", "0377-63112345"),
-        ("demo-city", roles.CITY_SUPERVISOR, city, "陈静", "0377-63154321"),
-        ("demo-admin", roles.ADMIN, city, "系统管理员", None),
+    in_first_county = sum(c.code.startswith(DEMO_COUNTIES[0]) for c in communities)
+    first_street = cast(Place, first_community.parent)
+    accounts: list[tuple[str, str, Place, str, str | None, str]] = [
+        ("demo-helper", roles.HELPER, first_street, "张红梅", "13837701234", ""),
+        ("demo-community", roles.COMMUNITY_WORKER, first_community, "李建国", "13837705678", ""),
+        ("demo-street", roles.STREET_REVIEWER, first_street, "王秀英", "13937709876", ""),
+        ("demo-county", roles.COUNTY_OFFICER, places["411302"], "刘志强", "0377-63112345", ""),
+        # 部门筛选认定 (policy line 63): a department with hardship workers of its own.
+        ("demo-department", roles.DEPARTMENT_REVIEWER, places["411302"], "赵振华",
+         "0377-63198765", DEMO_DEPARTMENT),
+        ("demo-city", roles.CITY_SUPERVISOR, city, "陈静", "0377-63154321", ""),
+        ("demo-admin", roles.ADMIN, city, "系统管理员", None, ""),
     ]
+    # The other communities of demo-street's street have their own worker: each gives the
+    # community's opinion on its households' exits.
+    for j, community in enumerate(communities[1:3], start=2):
+        accounts.append((f"community{j:02d}", roles.COMMUNITY_WORKER, community,
+                         _person_name(rng), f"138{rng.randrange(10**8):08d}", ""))
+    # Every demo account has the published password: hashed once (scrypt takes a third of a
+    # second, most of `make run`'s seeding time when done per account), each its own sessions.
+    hashed = User()
+    hashed.set_password(DEMO_PASSWORD)
+
+    def demo_password(user: User) -> None:
+        user.password_hash = hashed.password_hash
+        user.rotate_sessions()
+
     users: dict[str, User] = {}
-    for username, role, place, name, phone in accounts:
-        user = User(username=username, role=role, place=place, display_name=name, phone=phone)
-        user.set_password(DEMO_PASSWORD)
+    for username, role, place, name, phone, organisation in accounts:
+        user = User(username=username, role=role, place=place, display_name=name, phone=phone,
+                    organisation=organisation)
+        demo_password(user)
         users[username] = user
     helpers = [users["demo-helper"]]
     for n in range(2, 21):
         community = communities[(n * 7) % len(communities)]
         user = User(username=f"helper{n:02d}", role=roles.HELPER, place=community.parent,
                     display_name=_person_name(rng), phone=f"139{rng.randrange(10**8):08d}")
-        user.set_password(DEMO_PASSWORD)
+        demo_password(user)
         helpers.append(user)
     db.session.add_all(list(users.values()) + helpers)
     db.session.flush()
@@ -192,6 +230,8 @@ def seed_demo() -> str:
     for n in range(300):
         if n < 16:
             community = first_community if n < 10 else communities[1]
+        elif n % 25 == 0:  # not enrolled yet (_make_household): demo-county's to handle
+            community = communities[rng.randrange(in_first_county)]
         else:
             community = communities[rng.randrange(len(communities))]
         hh = _make_household(rng, n, community, measures, today)
@@ -213,10 +253,14 @@ def seed_demo() -> str:
     # The position in creation order, not the database id: PostgreSQL sequences do not restart
     # after `demo --reset`, and the demo must come out the same every time.
     position = {id(hh): n for n, hh in enumerate(households, start=1)}
+    exits = _plan_exits(households, first_street, today)
+    standard = {code: DIBAO_STANDARDS[places[code].kind or "district"][-1][1]
+                for code in DEMO_COUNTIES}
     visits = 0
     for helper, chunk in zip(helpers, chunks, strict=True):
         for hh in chunk:
             enrolled = hh.enrolled_on or today
+            handover: tuple[User, date] | None = None
             if position[id(hh)] % 9 == 0 and enrolled < today - timedelta(days=120):
                 # A helper changed job: the history shows who was responsible when.
                 previous = helpers[(helpers.index(helper) + 3) % len(helpers)]
@@ -226,18 +270,30 @@ def seed_demo() -> str:
                                           reason="原帮扶责任人工作调动"))
                 db.session.add(Assignment(household=hh, helper=helper, start_date=switch,
                                           reason="工作调动，重新指定帮扶责任人"))
-            else:
+                handover = (previous, switch)
+            elif hh.status == "enrolled":  # helpers are assigned at enrolment
                 db.session.add(Assignment(household=hh, helper=helper, start_date=enrolled,
                                           reason="县级解困办结对帮扶"))
             if hh.status == "enrolled":
-                visits += _make_visits(rng, hh, helper, this_month, enrolled)
+                exit_plan = exits.get(id(hh))
+                pos = position[id(hh)]
+                visits += _make_visits(
+                    rng, hh, helper, this_month, enrolled,
+                    standard=standard[hh.place.code[:6]],
+                    rising=_rising(hh, pos, today) or (exit_plan is not None
+                                                        and exit_plan[0] == "stable"),
+                    skip=pos % 11 == 0,
+                    until=exit_plan[1] if exit_plan else None, handover=handover)
+    db.session.flush()
+    _record_exits(exits, households, users)
     entered = _enter_platform(households, users["demo-county"], today)
     _seed_watch_list(households, users, first_community)
     _seed_changes(users, households[:10])
+    _seed_department_case(households, users)
     db.session.commit()
     return (f"演示数据已生成：{len(places)} 个县级以上单位，{len(streets)} 个街道，"
-            f"{len(communities)} 个社区，{len(households)} 户，{len(helpers)} 名帮扶责任人，"
-            f"{visits} 次走访，{entered} 户已登记录入监测平台。")
+            f"{len(communities)} 个社区，{len(households)} 户（其中 {len(exits)} 户已退出），"
+            f"{len(helpers)} 名帮扶责任人，{visits} 次走访，{entered} 户已登记录入监测平台。")
 
 
 def _enter_platform(households: list[Household], officer: User, today: date) -> int:
@@ -274,7 +330,10 @@ def _make_household(rng: random.Random, n: int, community: Place, measures: list
     head_name = _person_name(rng)
     lat, lon = _near(rng, community.lat, community.lon, 400)
     enrolled_days = rng.randrange(30, 700)
-    status = "enrolled" if n % 25 else rng.choice(("reviewing", "publicity", "watch", "exited"))
+    # Every 25th household (all in 宛城区, see seed_demo) is not enrolled yet: under review (three
+    # become the watch list's, one the department's case) or in publicity. The exited ones are
+    # chosen later (_plan_exits), each with its route and its approved exit case.
+    status = "enrolled" if n % 25 else ("reviewing", "reviewing", "publicity")[(n // 25) % 3]
     hh = Household(
         head_name=head_name,
         phone=f"13{rng.randrange(10**9):09d}",
@@ -296,7 +355,10 @@ def _make_household(rng: random.Random, n: int, community: Place, measures: list
     if status in ("enrolled", "exited"):
         hh.file_no = f"{county_code}-{2024 + n % 3}-{n + 1:05d}"
     # The head is a member (one person, one ID); size and per-capita come from the members.
-    income = Decimal(rng.randrange(1200, 2600) if category == "edge" else rng.randrange(0, 1800))
+    # Per-capita monthly income at intake (元), as each group's definition implies against a
+    # 城镇低保标准 of 640–680 元 (policy lines 39-49).
+    low, high = INTAKE_INCOME[category]
+    income = Decimal(rng.randrange(low, high))
     hh.intake_income = income * size
     for member in _demo_members(rng, county_code, head_name, head_birth, size, category, today):
         hh.members.append(member)
@@ -379,36 +441,67 @@ def _demo_members(rng: random.Random, county_code: str, head_name: str, head_bir
     return family
 
 
+def _rising(hh: Household, position: int, today: date) -> bool:
+    """Households whose income rose above the 城镇低保标准 some nine months ago and whose
+    两有四保障 have held since: after six full months above it they meet the stable-exit rule
+    (the helper found work through a public-welfare job, a pension started …)."""
+    return (hh.category in RISING_CATEGORIES and position % 12 in (3, 8)
+            and hh.enrolled_on is not None and hh.enrolled_on <= today - timedelta(days=330))
+
+
 def _make_visits(rng: random.Random, hh: Household, helper: User, this_month: int,
-                 enrolled: date) -> int:
+                 enrolled: date, *, standard: Decimal, rising: bool = False, skip: bool = False,
+                 until: date | None = None,
+                 handover: tuple[User, date] | None = None) -> int:
+    """A visit every month since enrolment for the last twelve months (and this month's, for
+    about half the households so far); `skip` misses the month before last, `until` stops at
+    the exit date. Before a `handover` (previous helper, first day of the new one) the previous
+    helper visited. Income moves a little from month to month; a `rising` household's rises
+    above `standard` nine months ago and its six dimensions are all "ok" since then."""
     count = 0
-    for back in range(6, -1, -1):
+    base = hh.per_capita_income or Decimal(0)
+    raised = max(standard + 120, base + 400)
+    for back in range(VISIT_MONTHS, -1, -1):
         month = add_months(this_month, -back)
         start, end = month_bounds(month)
         if end.astimezone(CST).date() <= enrolled:
             continue
-        chance = 0.45 if back == 0 else 0.9
-        if rng.random() > chance:
+        if until is not None and start.astimezone(CST).date() > until:
+            break
+        chance = 0.45 if back == 0 else 1.0
+        if rng.random() > chance or (skip and back == 2):
             continue
-        span = (min(end, datetime.now(UTC)) - start).total_seconds()
+        last = min(end, datetime.now(UTC))
+        if until is not None:
+            last = min(last, datetime.combine(until, time(18), CST))
+        span = (last - start).total_seconds()
         visited_at = (start + timedelta(seconds=rng.uniform(0, span * 0.95))).replace(microsecond=0)
         lat, lon = _near(rng, hh.ref_lat, hh.ref_lon, 60)
         statuses = {d: rng.choice(("ok", "ok", "ok", "at_risk", "problem")) for d in DIMENSIONS}
+        drift = Decimal(rng.randrange(-30, 31))
+        if rising and back <= RISEN_MONTHS_AGO:
+            statuses = dict.fromkeys(DIMENSIONS, "ok")
+            # Rises a little more each month after the new job or pension.
+            capita = raised + Decimal(10 * (RISEN_MONTHS_AGO - back)) + drift
+        else:
+            capita = max(Decimal(0), base + drift) if base else Decimal(0)
         answers: dict[str, Any] = {"present": hh.head_name}
         for d in DIMENSIONS:
             answers[f"{d}_status"] = statuses[d]
             answers[f"{d}_note"] = "" if statuses[d] == "ok" else "需持续关注"
-        income = (hh.per_capita_income or Decimal(0)) * hh.members_count
+        income = capita * hh.members_count
         answers["household_income"] = float(income)
         answers["needs"] = "" if rng.random() < 0.7 else "希望协调公益性岗位"
         answers["next_steps"] = "下月继续走访"
         db.session.add(Visit(
             id=str(uuid.uuid5(DEMO_NAMESPACE, f"visit-{hh.id}-{month}")),
-            household_id=hh.id, helper_id=helper.id, visited_at=visited_at,
+            household_id=hh.id, visited_at=visited_at,
+            helper_id=handover[0].id if handover and visited_at.astimezone(CST).date()
+            < handover[1] else helper.id,
             month=month_key(visited_at), recorded_at=visited_at + timedelta(minutes=5),
             lat=lat, lon=lon, accuracy_m=float(rng.randrange(8, 40)), location_source="gps",
             location_captured_at=visited_at, distance_m=None, answers=answers,
-            household_income=income, per_capita_income=hh.per_capita_income,
+            household_income=income, per_capita_income=capita,
             notes="", flags=[], flag_count=0,
         ))
         count += 1
@@ -520,3 +613,112 @@ def _seed_changes(users: dict[str, User], households: list[Household]) -> None:
     backdate(changes.propose(b, INCOME.name, {"per_capita_income": "420.00",
                                               "basis": "配偶失业，仅户主灵活就业收入"},
                              user=worker, reason="配偶所在企业停产"), 2)
+
+
+# ---------------------------------------------------------------- exits (退出)
+
+# (route, days ago the exit took effect, the reason on the exit case). One household of
+# demo-street's street leaves by each route; the stable exit was publicised first.
+_EXITS = (
+    ("stable", 35, "户主经公益性岗位安置就业，家庭人均收入连续六个月以上高于城镇低保标准，"
+                   "“两有四保障”持续稳固，致困因素已稳定消除"),
+    ("death", 70, "户主因病去世，家庭无其他共同生活成员"),
+    ("moved", 100, "全家随子女迁往郑州市居住，户籍已迁出本区"),
+    ("ineligible", 130, "复核中信息比对发现家庭成员名下新购商品房一套，家庭财产状况不再符合条件"),
+    ("withdrawn", 160, "户主本人书面申请退出帮扶：已自主创业，经营稳定"),
+    ("fraud", 200, "信息比对发现申请时隐瞒配偶在外地的工资收入，经核实取消帮扶资格"),
+)
+EXIT_OPINIONS = {
+    "exit_community": "经社区入户核实，情况属实，同意退出",
+    "exit_street": "经街道解困办复核，同意退出，报县级解困办审批",
+    "exit_county": "同意退出",
+}
+
+
+def _plan_exits(households: list[Household], street: Place,
+                today: date) -> dict[int, tuple[str, date, str]]:
+    """Six enrolled households of demo-street's street (not demo-helper's), enrolled close to a
+    year or more ago, leave by the six routes; the smallest (one person) by the death route."""
+    street_enrolled = [hh for n, hh in enumerate(households)
+                       if n >= 16 and hh.status == "enrolled" and hh.place.parent_id == street.id
+                       and hh.enrolled_on is not None]
+    year_ago = today - timedelta(days=330)
+    pool = [hh for hh in street_enrolled if cast(date, hh.enrolled_on) <= year_ago]
+    # The death route ends a one-person household (when the head of a larger one dies, the
+    # family stays and names a new head).
+    single = min(street_enrolled, key=lambda hh: hh.members_count)
+    plans: dict[int, tuple[str, date, str]] = {}
+    for route, days, reason in _EXITS:
+        if route == "death":
+            hh = single
+        else:
+            hh = next(hh for hh in pool if id(hh) not in plans and hh is not single)
+        # Never before the household was enrolled (nor the exit case opened before it).
+        exit_on = max(today - timedelta(days=days),
+                      cast(date, hh.enrolled_on) + timedelta(days=25))
+        plans[id(hh)] = (route, exit_on, reason)
+    return plans
+
+
+def _record_exits(plans: dict[int, tuple[str, date, str]], households: list[Household],
+                  users: dict[str, User]) -> None:
+    """Each planned exit as the office records it: an exit case proposed by the community,
+    with the community's, the street's and the county's opinions (three different people),
+    approved, then the exit itself (helper and measures end that day)."""
+    workers = {u.place_id: u for u in users.values() if u.role == roles.COMMUNITY_WORKER}
+    street, county = users["demo-street"], users["demo-county"]
+    for hh in households:
+        if id(hh) not in plans:
+            continue
+        route, exit_on, reason = plans[id(hh)]
+        worker = workers[hh.place_id]
+        publicised = route == "stable"
+        decided = exit_on - timedelta(days=8 if publicised else 0)
+        at = {"exit_community": decided - timedelta(days=12),
+              "exit_street": decided - timedelta(days=6), "exit_county": decided}
+        opened = datetime.combine(at["exit_community"] - timedelta(days=2), time(9), CST)
+        closed = datetime.combine(exit_on, time(10), CST)
+        case = Case(household=hh, kind="exit", channel="territorial", stage="exit_county",
+                    state="approved", opened_at=opened, stage_since=closed, closed_at=closed,
+                    opened_by_id=worker.id, exit_route=route, exit_on=exit_on,
+                    exit_reason=reason,
+                    publicity_ends_on=exit_on - timedelta(days=1) if publicised else None)
+        db.session.add(case)
+        db.session.flush()
+        for step, reviewer in (("exit_community", worker), ("exit_street", street),
+                               ("exit_county", county)):
+            db.session.add(ReviewDecision(
+                case_id=case.id, step=step, decision="approve", opinion=EXIT_OPINIONS[step],
+                reviewer_id=reviewer.id,
+                decided_at=datetime.combine(at[step], time(15), CST)))
+        record_exit(hh, exit_on)
+        hh.exit_route = route
+
+
+# ---------------------------------------------------------------- 部门筛选认定
+
+
+def _seed_department_case(households: list[Household], users: dict[str, User]) -> None:
+    """demo-department screened one of its laid-off workers (部门筛选认定, policy line 63):
+    its 初审 opinion and 认定结果 are in, and the case waits for demo-county's 综合审核确认."""
+    department, county = users["demo-department"], users["demo-county"]
+    with_case = set(db.session.scalars(sa.select(Case.household_id)))
+    hh = next(hh for hh in households if hh.status == "reviewing"
+              and hh.county_id == county.place_id and hh.id not in with_case)
+    now = datetime.now(UTC)
+    opened = now - timedelta(days=9)
+    case = Case(household=hh, kind="intake", channel="departmental", source="department",
+                stage="county_confirm", state="open", opened_at=opened,
+                stage_since=opened + timedelta(days=2), opened_by_id=department.id,
+                organisation=DEMO_DEPARTMENT)
+    db.session.add(case)
+    db.session.flush()
+    db.session.add(ReviewDecision(
+        case_id=case.id, step="department_review", decision="approve",
+        opinion="原南阳市第二纺织厂职工，企业破产后下岗失业，家庭生活困难，同意上报",
+        reviewer_id=department.id, decided_at=opened + timedelta(days=2)))
+    db.session.add(CaseScreening(
+        case_id=case.id, result="eligible", decided_on=(opened + timedelta(days=2)).date(),
+        organisation=DEMO_DEPARTMENT, document_no=f"宛商〔{opened.year}〕12号",
+        note="企业破产清算后下岗失业，符合困难职工认定条件", recorded_by_id=department.id,
+        recorded_at=opened + timedelta(days=2)))

@@ -37,11 +37,11 @@ CATEGORIES = (
 PRIORITY_GROUPS = CATEGORIES[:6]
 CATEGORY_LABELS = {
     "destitute": _l("城镇特困供养人员"),
-    "dibao_unemployed": _l("低保未充分就业"),
-    "below_dibao": _l("收入低于低保线"),
-    "edge": _l("低保边缘致困"),
-    "expenditure": _l("支出型困难"),
-    "restructuring": _l("改制下岗致困"),
+    "dibao_unemployed": _l("纳入城镇低保未充分就业"),
+    "below_dibao": _l("收入低于城镇低保线"),
+    "edge": _l("略高于城镇低保线致困"),
+    "expenditure": _l("支出突增致困"),
+    "restructuring": _l("企业重组破产下岗致困"),
     "other": _l("其他城镇困难职工居民"),
 }
 # 职工 (employed by or laid off from a unit) or 居民 (other urban residents).
@@ -95,9 +95,9 @@ RELATION_LABELS = {
 
 CHANNELS = ("territorial", "departmental", "sector")
 CHANNEL_LABELS = {
-    "territorial": _l("辖区审核"),
-    "departmental": _l("部门审核"),
-    "sector": _l("行业认定"),
+    "territorial": _l("辖区筛选认定"),
+    "departmental": _l("部门筛选认定"),
+    "sector": _l("行业筛选认定"),
 }
 DECISIONS = ("approve", "return", "reject")
 DECISION_LABELS = {"approve": _l("同意"), "return": _l("退回补正"), "reject": _l("不同意")}

@@ -51,7 +51,7 @@ def test_a_category_change_is_refused_for_the_street_and_confirmed_by_the_county
     auth.login(as_=make_user("county_officer"))
     queue = client.get("/households/changes").get_data(as_text=True)
     assert "住院支出大增" in queue
-    assert "收入低于低保线" in queue and "支出型困难（同时属于：收入低于低保线）" in queue
+    assert "收入低于城镇低保线" in queue and "支出突增致困（同时属于：收入低于城镇低保线）" in queue
     done = client.post(f"/households/{hh.id}/changes/{change.id}",
                        data={"decision": "confirm", "note": "核实住院票据", "next": "queue"})
     assert done.status_code == 302 and done.headers["Location"].endswith("/households/changes")

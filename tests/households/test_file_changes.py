@@ -83,7 +83,7 @@ def test_income_needs_the_street_and_category_the_county(make_household, worker,
     assert (hh.per_capita_income, hh.category, hh.groups) == (Decimal("1200.50"), "edge",
                                                               ["expenditure"])
     assert changes.describe(income, "after") == "1200.50 元/人·月（工资 2400 元，2 人）"
-    assert changes.describe(category, "after") == "低保边缘致困（同时属于：支出型困难）"
+    assert changes.describe(category, "after") == "略高于城镇低保线致困（同时属于：支出突增致困）"
 
 
 def test_the_office_records_its_own_level_directly(make_household, make_user, world):

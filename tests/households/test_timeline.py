@@ -83,7 +83,7 @@ def test_the_timeline_has_each_event_in_date_order(make_household, make_user, ma
     assert [e.at for e in events] == sorted(e.at for e in events)
     assert set(kinds) == {"intake", "decision", "publicity", "objection", "enrolment",
                           "change", "plan", "helper", "visit", "exit"}
-    assert titles[0].startswith("立案（辖区审核 · 本人申请）")
+    assert titles[0].startswith("立案（辖区筛选认定 · 本人申请）")
     assert titles[1:4] == ["社区初审：同意", "街道复核：同意", "县级综合审核确认：同意"]
     assert titles.index("开始公示") < titles.index("公示期间收到异议") < \
         titles.index("异议不成立") < titles.index("公示期满") < titles.index(

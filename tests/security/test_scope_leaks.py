@@ -76,7 +76,7 @@ def test_roles_that_do_not_report_are_refused_with_json(client, db, scene, role)
     assert response.status_code == 403
     error = response.get_json()["error"]
     assert error["code"] == "forbidden"
-    assert "只有社区(村)工作人员、街道审核人和县级解困办可以核对重复登记" in error["message"]
+    assert "只有社区(村)工作人员、街道(乡镇)审核人和县级解困办可以核对重复登记" in error["message"]
     assert "candidates" not in response.get_json()
     assert_no_trace_of_b(scene, response)
     [event] = check_events(db)

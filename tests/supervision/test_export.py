@@ -139,7 +139,7 @@ def test_county_officer_xlsx_matches_the_county(client, auth, make_user, world, 
     assert a["档案编号"] == ledger["a"].file_no
     assert a["身份证号"] == ledger["a"].head.id_mask and "*" in a["身份证号"]
     assert a["家庭人口"] == 4
-    assert a["困难类别"] == "低保边缘致困"
+    assert a["困难类别"] == "略高于城镇低保线致困"
     assert a["致困原因"] == "重大疾病、子女教育"
     assert a["人均月收入(元)"] == pytest.approx(512.5)
     # Measures in force at the end of the year; the one that ended before is gone.

@@ -99,7 +99,7 @@ def test_filled_visit_form_ticks_the_answers(client, auth, make_user, make_visit
     assert "高血压需长期服药" in html and "希望协调公益性岗位" in html
     assert "1025.00 元" in html
     # The household's category and causes, five "正常", one "有困难", the delivered measure.
-    assert ticked(html) == ["低保边缘致困", "重大疾病", "子女教育", "正常", "正常", "正常",
+    assert ticked(html) == ["略高于城镇低保线致困", "重大疾病", "子女教育", "正常", "正常", "正常",
                             "有困难", "正常", "正常", "城乡最低生活保障金"]
     medical = re.search(r'<tr data-dimension="medical">(.*?)</tr>', html, re.S).group(1)
     assert ticked(medical) == ["有困难"]
@@ -160,6 +160,7 @@ def test_review_form_puts_each_decision_in_its_box(client, auth, make_user, worl
     assert "审核人（签字）" in boxes["county"] and "刘志强" not in boxes["county"]
     # A territorial case: the department and sector boxes say so, with nothing to sign.
     assert "本户未经此渠道认定" in boxes["department"] and "审核人" not in boxes["sector"]
+    assert "辖区筛选认定" in html
     assert home["member_id"].mask in html
     assert "512.50" in html
     no_inline_code(html)
@@ -249,7 +250,7 @@ def test_review_form_departmental_and_exit_cases(client, auth, make_user, world,
     assert "经民政部门核实" in boxes["department"] and "周敏（民政局）" in boxes["department"]
     assert "本户未经此渠道认定" in boxes["community"] and "本户未经此渠道认定" in boxes["street"]
     assert "同意纳入" in boxes["county"]  # step code without a level: by the reviewer's role
-    assert "部门审核（民政局）" in html
+    assert "部门筛选认定（民政局）" in html
     assert "请补充近六个月收入证明" in boxes["exit_street"]
     assert "退回补正" in boxes["exit_street"]
 
@@ -263,5 +264,5 @@ def test_forms_tick_every_priority_group_of_the_household(client, auth, make_use
     auth.login(make_user("street_reviewer"))
     for url in (f"/print/households/{household.id}/review-form", f"/print/visits/{visit.id}"):
         html = client.get(url).get_data(as_text=True)
-        assert {"低保边缘致困", "支出型困难"} <= set(ticked(html)), url
+        assert {"略高于城镇低保线致困", "支出突增致困"} <= set(ticked(html)), url
         assert "其他城镇困难职工居民" in html and "其他城镇困难职工居民" not in ticked(html)

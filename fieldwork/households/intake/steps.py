@@ -57,10 +57,10 @@ SOURCE_LABELS = {
     "application": _l("本人申请"),
     "employer": _l("单位报送"),
     "data_comparison": _l("信息比对"),
-    "department": _l("部门筛选"),
-    "sector": _l("行业认定"),
-    "monitoring": _l("重点监测·社区发现变化"),
-    "monitoring_lead": _l("重点监测·交街道核查"),
+    "department": _l("部门筛选认定"),
+    "sector": _l("行业筛选认定"),
+    "monitoring": _l("加强监测·社区发现变化"),
+    "monitoring_lead": _l("加强监测·交街道核查"),
 }
 LEAD_SOURCES = ("employer", "data_comparison")
 # 加强监测 (policy line 147): a watched household whose situation changed comes back into
