@@ -177,25 +177,31 @@ def test_the_stored_catalogue_takes_the_policys_names_and_plans_keep_their_measu
     upgrade(revision=PREVIOUS_RELEASE)
     with db.engine.begin() as conn:
         household_id, county_id = _old_county(conn)
-        _exec(conn, "insert into measures (id, county_id, area, department, name, amount, unit, "
-                    "note, active) values (1, null, 'medical', '民政', '意外伤害保险', 30, "
-                    "'元/人·年', '', true), (2, null, 'education', '工会/妇联', "
-                    "'金秋助学、春蕾计划等社会助学', null, '元/人', '', true), (3, :c, "
-                    "'education', '工会/妇联', '金秋助学、春蕾计划等社会助学', 800, '元/人', "
-                    "'本区调整', true)", c=county_id)
+        ids = {}
+        for key, county, dept, name, amount, note in (
+                ("insurance", None, "民政", "意外伤害保险", 30, ""),
+                ("city", None, "工会/妇联", "金秋助学、春蕾计划等社会助学", None, ""),
+                ("county", county_id, "工会/妇联", "金秋助学、春蕾计划等社会助学", 800, "本区调整")):
+            # No explicit ids: PostgreSQL's sequence must hand out the next ones.
+            ids[key] = _exec(conn, "insert into measures (county_id, area, department, name, "
+                                   "amount, unit, note, active) values (:c, 'education', :d, "
+                                   ":n, :a, '元/人', :note, true) returning id", c=county,
+                             d=dept, n=name, a=amount, note=note).scalar()
         _exec(conn, "insert into plan_measures (household_id, measure_id, amount, start_date, "
-                    "note) values (:h, 1, 30, '2026-01-01', '')", h=household_id)
+                    "note) values (:h, :m, 30, '2026-01-01', '')", h=household_id,
+              m=ids["insurance"])
     upgrade()
     with db.engine.connect() as conn:
         rows = {r.id: (r.county_id, r.department, r.name, r.amount_kind, r.policy_line)
-                for r in _exec(conn, "select * from measures where id in (1, 2, 3)")}
+                for r in _exec(conn, "select * from measures where id in (:a, :b, :c)",
+                               a=ids["insurance"], b=ids["city"], c=ids["county"])}
         plan = _exec(conn, "select measure_id from plan_measures").scalar()
         names = set(_exec(conn, "select name from measures where county_id is null").scalars())
     assert rows == {
-        1: (None, "财政", "意外伤害保险", "fixed", 119),
-        2: (None, "慈善组织", "“金秋助学”公益助学活动", "none", 109),
-        3: (county_id, "工会/妇联", "“金秋助学”公益助学活动", "fixed", None),
+        ids["insurance"]: (None, "财政", "意外伤害保险", "fixed", 119),
+        ids["city"]: (None, "慈善组织", "“金秋助学”公益助学活动", "none", 109),
+        ids["county"]: (county_id, "工会/妇联", "“金秋助学”公益助学活动", "fixed", None),
     }
-    assert plan == 1
+    assert plan == ids["insurance"]
     assert {"常态化助学救助", "特困人员护理补贴", "企业吸纳就业补助"} <= names
     assert len(names) == 64
