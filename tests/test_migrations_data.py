@@ -181,7 +181,8 @@ def test_the_stored_catalogue_takes_the_policys_names_and_plans_keep_their_measu
         for key, county, dept, name, amount, note in (
                 ("insurance", None, "民政", "意外伤害保险", 30, ""),
                 ("city", None, "工会/妇联", "金秋助学、春蕾计划等社会助学", None, ""),
-                ("county", county_id, "工会/妇联", "金秋助学、春蕾计划等社会助学", 800, "本区调整")):
+                ("county", county_id, "工会/妇联", "金秋助学、春蕾计划等社会助学", 800,
+                 "本区调整")):
             # No explicit ids: PostgreSQL's sequence must hand out the next ones.
             ids[key] = _exec(conn, "insert into measures (county_id, area, department, name, "
                                    "amount, unit, note, active) values (:c, 'education', :d, "

@@ -20,7 +20,7 @@ from fieldwork.households import changes
 from fieldwork.households.constants import CATEGORIES, CAUSES, DIMENSIONS
 from fieldwork.households.file_changes import CATEGORY, CAUSES_KIND, EMPLOYER, INCOME, PHONE
 from fieldwork.households.management.exit import record_exit
-from fieldwork.households.management.measures import seed_catalogue
+from fieldwork.households.management.measures import default_amount, seed_catalogue
 from fieldwork.households.models import (
     Assignment,
     Case,
@@ -370,7 +370,8 @@ def _make_household(rng: random.Random, n: int, community: Place, measures: list
             by_area.setdefault(m.area, []).append(m)
         for area in rng.sample(DIMENSIONS, k=rng.randrange(1, 4)):
             m = rng.choice(by_area[area])
-            hh.plan.append(PlanMeasure(measure=m, amount=m.amount, start_date=hh.enrolled_on))
+            hh.plan.append(PlanMeasure(measure=m, amount=default_amount(m),
+                                       start_date=hh.enrolled_on))
     return hh
 
 
