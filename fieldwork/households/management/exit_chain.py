@@ -106,8 +106,11 @@ def may_propose(user: User, household: Household) -> bool:
 
 
 def signers(case: Case) -> set[int]:
-    """Who proposed the case or gave an opinion on it (never the county decision's maker)."""
-    ids = {d.reviewer_id for d in case.decisions if d.step != LEGACY_REVIEW}
+    """Who proposed or resubmitted the case or gave the community's or the street's opinion
+    on it: none of them may give the county decision. (The county office's own earlier
+    decisions and its handling of objections do not bar it from deciding again.)"""
+    ids = {d.reviewer_id for d in case.decisions
+           if d.step in (STEP_PROPOSAL, STAGE_COMMUNITY, STAGE_STREET)}
     if case.opened_by_id is not None:
         ids.add(case.opened_by_id)
     return ids
@@ -234,10 +237,10 @@ def propose(household: Household, user: User, form: Any) -> Case:
 def resubmit(case: Case, user: User, form: Any) -> Case:
     """A case returned by the community goes back to it with its facts corrected (same
     route). The caller commits."""
-    if case.kind != KIND or case.state != "open" or case.stage != STAGE_RETURNED:
-        raise FormError.of(_("只有被退回的退出申请可以重新提交"), "case")
-    if not may_resubmit(user, case):
+    if not (user.is_active and user.role in PROPOSERS):
         raise FormError.forbidden(_("退出申请由社区、街道(乡镇)或县级解困办工作人员提出"))
+    if not may_resubmit(user, case):
+        raise FormError.of(_("只有被退回的退出申请可以重新提交"), "case")
     errors: dict[str, str] = {}
     note = parse_note(form.get("opinion"), "opinion", errors, label=_("补正说明"),
                       max_length=MAX_OPINION, required=_("请填写补正说明"))
@@ -278,7 +281,8 @@ def decide(case: Case, user: User, form: Any, *, expect_stage: str | None = None
     if not holds_step(user, case, HOLDERS[stage]):
         raise FormError.forbidden(_("“%(step)s”应由其他人员办理", step=str(STEP_LABELS[stage])))
     if problem := four_eyes_problem(user, case):
-        raise FormError.forbidden(problem)
+        # The right role in the right place, refused by the rule: said on the page (422).
+        raise FormError.of(problem, "decision")
     errors: dict[str, str] = {}
     decision = str(form.get("decision", "") or "")
     if decision not in DECISIONS:
