@@ -127,14 +127,20 @@ def parse(form: dict[str, Any]) -> dict[str, Any]:
                                lo=s.minimum, hi=s.maximum, unit=str(s.unit))
             continue
         values[s.name] = value
-    phone = str(form.get(OFFICE_PHONE, "") or "").strip()
-    if len(phone) > MAX_OFFICE_PHONE:
-        errors[OFFICE_PHONE] = _("解困办电话不能超过 %(n)d 个字符", n=MAX_OFFICE_PHONE)
-    elif phone and (not set(phone) <= PHONE_CHARS or not any(c.isdigit() for c in phone)):
-        errors[OFFICE_PHONE] = _("解困办电话只能包含数字、短横线、括号和“转”，如 0377-63123456")
-    else:
-        values[OFFICE_PHONE] = phone
-    values[EXIT_PUBLICITY] = str(form.get(EXIT_PUBLICITY, "") or "") == "1"
+    # The two others are changed only by a form that has them (the page sends
+    # exit_publicity=0 before its checkbox), so an older form leaves them as they are.
+    if OFFICE_PHONE in form:
+        phone = str(form.get(OFFICE_PHONE, "") or "").strip()
+        if len(phone) > MAX_OFFICE_PHONE:
+            errors[OFFICE_PHONE] = _("解困办电话不能超过 %(n)d 个字符", n=MAX_OFFICE_PHONE)
+        elif phone and (not set(phone) <= PHONE_CHARS or not any(c.isdigit() for c in phone)):
+            errors[OFFICE_PHONE] = _("解困办电话只能包含数字、短横线、括号和“转”，如 0377-63123456")
+        else:
+            values[OFFICE_PHONE] = phone
+    if EXIT_PUBLICITY in form:
+        ticks = form.getlist(EXIT_PUBLICITY) if hasattr(form, "getlist") else [
+            form.get(EXIT_PUBLICITY)]
+        values[EXIT_PUBLICITY] = any(str(t).lower() in ("1", "true", "on") for t in ticks)
     if errors:
         raise FormError(errors)
     return values

@@ -526,7 +526,8 @@ def test_office_phone_and_exit_publicity_are_county_settings(client, auth, world
     assert "平稳退出前稳定月数" in page and "观察期" not in page and "县级解困办电话" in page
     form = {"income_target": "630", "visits_per_month": "1", "geofence_m": "300",
             "exit_months": "6", "publicity_days": "7", "poor_accuracy_m": "100",
-            "late_entry_hours": "48", "clock_skew_minutes": "30", "max_photo_px": "1600"}
+            "late_entry_hours": "48", "clock_skew_minutes": "30", "max_photo_px": "1600",
+            "exit_publicity": "0"}
     bad = client.post("/manage/policy", data={**form, "office_phone": "call me"})
     assert bad.status_code == 422 and "解困办电话只能包含数字" in bad.get_data(as_text=True)
     assert client.post("/manage/policy", data={**form, "office_phone": "0377-63123456"}
@@ -536,7 +537,7 @@ def test_office_phone_and_exit_publicity_are_county_settings(client, auth, world
         PolicySettings.place_id == world.county.id))
     assert row.office_phone == "0377-63123456" and row.exit_publicity is False
     assert client.post("/manage/policy", data={**form, "office_phone": "0377-63123456",
-                                               "exit_publicity": "1"}).status_code == 302
+                                               "exit_publicity": ["0", "1"]}).status_code == 302
     _db.session.expire_all()
     assert _db.session.get(PolicySettings, row.id).exit_publicity is True
 
