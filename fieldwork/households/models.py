@@ -241,9 +241,6 @@ class Case(Model):
     exit_route: Mapped[str | None] = mapped_column(sa.String(16))
     exit_on: Mapped[date | None]
     exit_reason: Mapped[str] = mapped_column(sa.Text, default="")
-    # The route's structured facts (the event's date, destination, the stable-exit judgement),
-    # as the proposal recorded them (management/exit_chain.py ROUTES).
-    exit_detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     household: Mapped[Household] = relationship()
     decisions: Mapped[list[ReviewDecision]] = relationship(

@@ -31,6 +31,7 @@ from flask_babel import lazy_gettext as _l
 from fieldwork.access import roles
 from fieldwork.accounts.models import User
 from fieldwork.audit import services as audit
+from fieldwork.audit.models import AuditEvent
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.constants import DECISIONS, EXIT_ROUTE_LABELS, EXIT_ROUTES
@@ -190,12 +191,27 @@ def parse_route(household: Household, form: Any, route: str | None = None
     return route, facts, ev
 
 
-def _store(case: Case, route: str, facts: dict[str, Any]) -> None:
+def _store(case: Case, route: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """Put the route's facts on the case; returns the structured ones (the route's date,
+    destination, judgement, recorded deaths), which the audit event of the proposal keeps."""
     case.exit_route = route
     case.exit_reason = facts["reason"]
-    case.exit_detail = {k: v for k, v in facts.items() if k not in ("route", "opinion")}
     case.exit_on = (date.fromisoformat(facts["event_on"])
                     if ROUTES[route].takes_effect_on_date else None)
+    return {k: v for k, v in facts.items() if k not in ("route", "opinion", "reason")}
+
+
+def facts(case: Case) -> dict[str, Any]:
+    """The structured facts of the case's route as last proposed or resubmitted (audit events
+    "case.open" / "case.resubmit", detail "facts"): event_on, destination, causes_resolved,
+    recorded_deaths. Empty for a case from before issue 14."""
+    detail = db.session.scalar(
+        sa.select(AuditEvent.detail)
+        .where(AuditEvent.target_type == "case", AuditEvent.target_id == str(case.id),
+               AuditEvent.action.in_(("case.open", "case.resubmit")))
+        .order_by(AuditEvent.id.desc()).limit(1))
+    found = (detail or {}).get("facts")
+    return dict(found) if isinstance(found, dict) else {}
 
 
 def _default_opinion(route: str) -> str:
@@ -214,20 +230,20 @@ def propose(household: Household, user: User, form: Any) -> Case:
     if db.session.scalar(sa.select(Case.id).where(
             Case.household_id == household.id, Case.kind == KIND, Case.state == "open")):
         raise FormError.of(_("该户已有办理中的退出申请"), "household")
-    route, facts, ev = parse_route(household, form)
+    route, found, ev = parse_route(household, form)
     now = now_utc()
     case = Case(household_id=household.id, kind=KIND, channel="territorial",
                 stage=STAGE_COMMUNITY, state="open", opened_at=now, stage_since=now,
                 opened_by_id=user.id, source="monitoring")
-    _store(case, route, facts)
+    stored = _store(case, route, found)
     db.session.add(case)
     db.session.flush()
     db.session.add(ReviewDecision(case_id=case.id, step=STEP_PROPOSAL, decision="approve",
-                                  opinion=facts["opinion"] or _default_opinion(route),
+                                  opinion=found["opinion"] or _default_opinion(route),
                                   reviewer_id=user.id, decided_at=now))
     audit.record("case.open", target_type="case", target_id=case.id,
                  place_id=household.county_id, user=user, kind=KIND,
-                 household=household.id, route=route, facts=case.exit_detail,
+                 household=household.id, route=route, facts=stored,
                  evidence=evidence.evidence_json(ev) if ev else None)
     db.session.flush()
     db.session.refresh(case, ["decisions"])
@@ -247,19 +263,19 @@ def resubmit(case: Case, user: User, form: Any) -> Case:
     if errors:
         raise FormError(errors)
     route = case.exit_route or "stable"
-    merged = {**(case.exit_detail or {}), **{k: v for k, v in form.items() if k != "opinion"}}
+    merged = {**facts(case), **{k: v for k, v in form.items() if k != "opinion"}}
     merged.setdefault("reason", case.exit_reason)
     if route == "stable":
         merged["causes_resolved"] = "1"
-    _route, facts, _ev = parse_route(case.household, merged, route)
+    _route, found, _ev = parse_route(case.household, merged, route)
     now = now_utc()
     move_case(case, stage=STAGE_COMMUNITY, stage_since=now)
-    _store(case, route, facts)
+    stored = _store(case, route, found)
     db.session.add(ReviewDecision(case_id=case.id, step=STEP_PROPOSAL, decision="approve",
                                   opinion=note, reviewer_id=user.id, decided_at=now))
     audit.record("case.resubmit", target_type="case", target_id=case.id,
                  place_id=case.household.county_id, user=user, kind=KIND, opinion=note,
-                 facts=case.exit_detail)
+                 facts=stored)
     db.session.flush()
     db.session.refresh(case, ["decisions"])
     return case

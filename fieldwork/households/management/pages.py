@@ -232,7 +232,7 @@ def case_page(case: Case, **extra: Any):
     return render("manage/exit_case.html", case=case, household=household, counties=[],
                   evidence=evidence, policy=policy_for_county(household.county_id),
                   chain=chain, route=case.exit_route or "stable",
-                  detail=case.exit_detail or {},
+                  detail=chain.facts(case),
                   can_decide=chain.may_decide(current_user, case),
                   four_eyes=chain.four_eyes_problem(current_user, case)
                   if stage_ok and holds_step(current_user, case, holder or "") else None,

@@ -148,7 +148,7 @@ def test_stable_exit_through_the_chain_and_publicity(client, auth, world, people
     case = only_case()
     assert (case.kind, case.stage, case.state, case.exit_route) == (
         "exit", "exit_community", "open", "stable")
-    assert case.exit_reason == STABLE["reason"] and case.exit_detail["causes_resolved"] is True
+    assert case.exit_reason == STABLE["reason"] and chain.facts(case)["causes_resolved"] is True
     assert case.exit_on is None
     queue = client.get("/manage/exit").get_data(as_text=True)
     assert "社区意见" in queue and "平稳退出" in queue and "待您办理" in queue
@@ -271,7 +271,7 @@ def test_every_route_through_the_chain(client, auth, world, people, household, r
                        data=form).status_code == 302
     case = only_case()
     assert case.exit_route == route and case.stage == "exit_community"
-    assert case.exit_detail["event_on"] == YESTERDAY
+    assert chain.facts(case)["event_on"] == YESTERDAY
     through_street(client, auth, people, case.id)
     as_user(client, auth, people["county"])
     shown = client.get(f"/manage/exit/cases/{case.id}").get_data(as_text=True)
@@ -287,7 +287,7 @@ def test_every_route_through_the_chain(client, auth, world, people, household, r
     assert case.publicity_ends_on is None  # only a stable exit is publicised
     assert hh.assignments[0].end_date == expected and hh.plan[0].end_date == expected
     if route == "moved":
-        assert case.exit_detail["destination"] == "郑州市金水区"
+        assert chain.facts(case)["destination"] == "郑州市金水区"
     [decision] = [e for e in audit("case.decision") if e.detail["step"] == "exit_county"]
     assert decision.detail["exit_route"] == route
 
@@ -298,7 +298,7 @@ def test_a_death_recorded_on_the_members_is_evidence(app, world, people, househo
     _db.session.commit()
     case = chain.propose(household, people["community"], {
         "route": "death", "event_on": head.left_on.isoformat(), "reason": "户主去世"})
-    assert case.exit_detail["recorded_deaths"] == [
+    assert chain.facts(case)["recorded_deaths"] == [
         {"member": head.id, "relation": "self", "left_on": head.left_on.isoformat()}]
 
 
@@ -403,7 +403,7 @@ def test_return_resubmit_and_reject(client, auth, people, household):
                        data={"opinion": "已补充迁移证", "destination": "洛阳市"}
                        ).status_code == 302
     case = only_case()
-    assert case.stage == "exit_community" and case.exit_detail["destination"] == "洛阳市"
+    assert case.stage == "exit_community" and chain.facts(case)["destination"] == "洛阳市"
     assert client.post(f"/manage/exit/cases/{case.id}/decide",
                        data={"decision": "approve"}).status_code == 302
     as_user(client, auth, people["street"])
