@@ -10,17 +10,17 @@ opinion is required unless approving. Four eyes: whoever proposed the case or ga
 opinion on it never gives the county decision. Who holds a step is intake's rule
 (`intake.steps.holds_step`), and a case moves by intake's compare-and-set (`move_case`).
 
-A stable exit re-checks its evidence (exit.py) at the proposal and at the county decision and
-needs the judgement that the causes of hardship are resolved (policy line 149); when the
-county's `exit_publicity` is on it is then publicised (stage `exit_publicity`, objections as
-for enrolment, intake/publicity.py) and takes effect on the publicity's last day once the
-county office closes it. The other routes take effect at the county decision: on the day of
-death or of moving away, otherwise on the decision's day.
+The route's fields are parsed by exit_routes.py. A stable exit re-checks its evidence
+(exit.py) at the proposal and at the county decision and needs the judgement that the
+causes of hardship are resolved (policy line 149); when the county's `exit_publicity` is on
+it is then publicised (stage `exit_publicity`, objections as for enrolment,
+intake/publicity.py) and takes effect on the publicity's last day once the county office
+closes it. The other routes take effect at the county decision: on the day of death or of
+moving away, otherwise on the decision's day.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -34,7 +34,7 @@ from fieldwork.audit import services as audit
 from fieldwork.audit.models import AuditEvent
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
-from fieldwork.households.constants import DECISIONS, EXIT_ROUTE_LABELS, EXIT_ROUTES
+from fieldwork.households.constants import DECISIONS, EXIT_ROUTE_LABELS
 from fieldwork.households.intake import publicity as intake_publicity
 from fieldwork.households.intake.steps import (
     COMMUNITY_REVIEW,
@@ -46,9 +46,10 @@ from fieldwork.households.intake.steps import (
 )
 from fieldwork.households.intake.steps import may_handle_publicity as steps_may_handle_publicity
 from fieldwork.households.management import exit as evidence
+from fieldwork.households.management import exit_routes
 from fieldwork.households.management.assignments import end_assignments
-from fieldwork.households.management.plans import parse_date
-from fieldwork.households.models import Case, Household, Member, ReviewDecision
+from fieldwork.households.management.exit_routes import parse_route
+from fieldwork.households.models import Case, Household, ReviewDecision
 from fieldwork.places.services import policy_for_county
 from fieldwork.records import parse_note
 from fieldwork.timeutil import now_utc, today_local
@@ -61,7 +62,6 @@ CHAIN = (STAGE_COMMUNITY, STAGE_STREET, STAGE_COUNTY)
 STEP_PROPOSAL = "exit_proposal"
 LEGACY_REVIEW = "exit_review"  # before issue 14: one county review (stage and step)
 MAX_OPINION = 1000
-MAX_FIELD = 200
 
 # Which intake step's holder acts at each exit stage (a legacy open case waits for the county).
 HOLDERS = {STAGE_COMMUNITY: COMMUNITY_REVIEW, STAGE_STREET: STREET_REVIEW,
@@ -77,26 +77,8 @@ STEP_LABELS = {
     LEGACY_REVIEW: _l("县级审核"),
 }
 PROPOSERS = (roles.COMMUNITY_WORKER, roles.STREET_REVIEWER, roles.COUNTY_OFFICER)
-
-
-@dataclass(frozen=True)
-class RouteSpec:
-    date_label: Any  # the route's own date (None: the stable route has none)
-    reason_label: Any
-    reason_required: bool
-    takes_effect_on_date: bool  # death and moving: the exit dates from the event
-    destination: bool = False
-
-
-ROUTES: dict[str, RouteSpec] = {
-    "stable": RouteSpec(None, _l("致困因素消除情况"), True, False),
-    "death": RouteSpec(_l("死亡日期"), _l("死亡人员及证明材料"), True, True),
-    "moved": RouteSpec(_l("迁出日期"), _l("迁出或户籍变更情况及证明"), True, True,
-                       destination=True),
-    "ineligible": RouteSpec(_l("复核日期"), _l("复核发现的变化"), True, False),
-    "withdrawn": RouteSpec(_l("书面申请日期"), _l("申请理由"), False, False),
-    "fraud": RouteSpec(_l("查实日期"), _l("查实的隐瞒或虚报情况"), True, False),
-}
+ROUTES = exit_routes.ROUTES  # each route's fields (exit_routes.py), read by the pages too
+deceased_members = exit_routes.deceased_members
 
 
 # ---------------------------------------------------------------- who may act
@@ -137,58 +119,6 @@ def may_resubmit(user: User, case: Case) -> bool:
 
 def may_handle_publicity(user: User, case: Case) -> bool:
     return steps_may_handle_publicity(user, case)
-
-
-# ---------------------------------------------------------------- the route's facts
-
-def parse_route(household: Household, form: Any, route: str | None = None
-                ) -> tuple[str, dict[str, Any], evidence.Evidence | None]:
-    """The route and its facts from a form (route given: a resubmission keeps its route).
-    Returns (route, facts, the stable route's evidence); raises FormError."""
-    errors: dict[str, str] = {}
-    route = route or str(form.get("route", "") or "")
-    if route not in EXIT_ROUTES:
-        raise FormError.of(_("请选择退出类型"), "route")
-    spec = ROUTES[route]
-    facts: dict[str, Any] = {"route": route}
-    facts["reason"] = parse_note(
-        form.get("reason"), "reason", errors, label=str(spec.reason_label),
-        max_length=MAX_OPINION,
-        required=_("请填写“%(label)s”", label=str(spec.reason_label))
-        if spec.reason_required else None)
-    facts["opinion"] = parse_note(form.get("opinion"), "opinion", errors, label=_("提出意见"),
-                                  max_length=MAX_OPINION)
-    if spec.date_label is not None:
-        label = str(spec.date_label)
-        day = parse_date(form.get("event_on"), label, "event_on", errors, required=True)
-        if day is not None:
-            if day > today_local():
-                errors["event_on"] = _("“%(label)s”不能晚于今天", label=label)
-            elif (spec.takes_effect_on_date and household.enrolled_on is not None
-                  and day < household.enrolled_on):
-                errors["event_on"] = _("“%(label)s”不能早于该户纳入日期 %(d)s", label=label,
-                                       d=household.enrolled_on.isoformat())
-            else:
-                facts["event_on"] = day.isoformat()
-    if spec.destination:
-        facts["destination"] = parse_note(
-            form.get("destination"), "destination", errors, label=_("迁往地"),
-            max_length=MAX_FIELD, required=_("请填写迁往地（迁入地的省市县或详细地址）"))
-    if route == "stable" and str(form.get("causes_resolved", "") or "") != "1":
-        errors["causes_resolved"] = _(
-            "平稳退出须确认致困因素已稳定消除（实施方案：“两有四保障”持续稳固半年以上）")
-    if route == "death":
-        # The file's own record of a member who died is the evidence (households.members).
-        died = [m for m in household.members if m.left_reason == "died"]
-        facts["recorded_deaths"] = [{"member": m.id, "relation": m.relation,
-                                     "left_on": m.left_on.isoformat() if m.left_on else None}
-                                    for m in died]
-    if errors:
-        raise FormError(errors)
-    ev = evidence.check_eligible(household) if route == "stable" else None
-    if route == "stable":
-        facts["causes_resolved"] = True
-    return route, facts, ev
 
 
 def _store(case: Case, route: str, facts: dict[str, Any]) -> dict[str, Any]:
@@ -394,7 +324,3 @@ def record_exit(household: Household, day: date, route: str = "stable") -> dict[
     return {"exited_on": day.isoformat(), "exit_route": route,
             "assignments": ended_assignments, "measures_ended": ended,
             "measures_withdrawn": withdrawn}
-
-
-def deceased_members(household: Household) -> list[Member]:
-    return [m for m in household.members if m.left_reason == "died"]
