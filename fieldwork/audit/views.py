@@ -53,6 +53,7 @@ ACTION_LABELS = {
     "case.resubmit": _l("重新提交审核"),
     "case.objection": _l("登记公示异议"),
     "case.objection_resolved": _l("处理公示异议"),
+    "case.exit": _l("公示期满退出生效"),
     "discovery.opened": _l("受理新发现上报"),
     "discovery.same_household": _l("新发现上报与已有住户合并"),
     "household.enrol": _l("纳入帮扶"),

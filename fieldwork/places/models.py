@@ -121,4 +121,6 @@ DEFAULT_POLICY = {
     "late_entry_hours": 48,
     "clock_skew_minutes": 30,
     "max_photo_px": 1600,
+    "office_phone": "",
+    "exit_publicity": True,
 }

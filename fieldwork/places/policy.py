@@ -51,7 +51,7 @@ SETTINGS: tuple[Setting, ...] = (
             _l("实施方案要求每月至少 1 次")),
     Setting("geofence_m", _l("走访定位允许距离"), _l("米"), 50, 5000,
             _l("定位离住户参考位置超过此距离（加定位误差）时标记“离住户较远”")),
-    Setting("exit_months", _l("平稳退出观察期"), _l("个月"), 6, 36,
+    Setting("exit_months", _l("平稳退出前稳定月数"), _l("个月"), 6, 36,
             _l("“两有四保障”需持续稳固半年以上，不能少于 6 个月")),
     Setting("publicity_days", _l("公示天数"), _l("天"), 3, 30),
     Setting("poor_accuracy_m", _l("定位精度要求"), _l("米"), 10, 2000,
@@ -63,7 +63,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_photo_px", _l("照片最长边"), _l("像素"), 800, 4096,
             _l("手机上传前把照片缩小到此尺寸以内")),
 )
-SETTING_NAMES = tuple(s.name for s in SETTINGS)
+NUMBER_NAMES = tuple(s.name for s in SETTINGS)
+# Two settings that are not numbers: the county 解困办's phone (printed on the 明白卡 and the
+# publicity list; "" = not set) and whether a stable exit is publicised (docs/exit.md).
+OFFICE_PHONE, EXIT_PUBLICITY = "office_phone", "exit_publicity"
+SETTING_NAMES = (*NUMBER_NAMES, OFFICE_PHONE, EXIT_PUBLICITY)
+MAX_OFFICE_PHONE = 32
+PHONE_CHARS = set("0123456789-－ ()（）转")
 
 
 
@@ -121,6 +127,20 @@ def parse(form: dict[str, Any]) -> dict[str, Any]:
                                lo=s.minimum, hi=s.maximum, unit=str(s.unit))
             continue
         values[s.name] = value
+    # The two others are changed only by a form that has them (the page sends
+    # exit_publicity=0 before its checkbox), so an older form leaves them as they are.
+    if OFFICE_PHONE in form:
+        phone = str(form.get(OFFICE_PHONE, "") or "").strip()
+        if len(phone) > MAX_OFFICE_PHONE:
+            errors[OFFICE_PHONE] = _("解困办电话不能超过 %(n)d 个字符", n=MAX_OFFICE_PHONE)
+        elif phone and (not set(phone) <= PHONE_CHARS or not any(c.isdigit() for c in phone)):
+            errors[OFFICE_PHONE] = _("解困办电话只能包含数字、短横线、括号和“转”，如 0377-63123456")
+        else:
+            values[OFFICE_PHONE] = phone
+    if EXIT_PUBLICITY in form:
+        ticks = form.getlist(EXIT_PUBLICITY) if hasattr(form, "getlist") else [
+            form.get(EXIT_PUBLICITY)]
+        values[EXIT_PUBLICITY] = any(str(t).lower() in ("1", "true", "on") for t in ticks)
     if errors:
         raise FormError(errors)
     return values

@@ -24,6 +24,8 @@ class Policy:
     late_entry_hours: int
     clock_skew_minutes: int
     max_photo_px: int
+    office_phone: str = ""  # the county 解困办's phone (明白卡, publicity list)
+    exit_publicity: bool = True  # a stable exit is publicised before it takes effect
 
 
 def policy_for_county(county_id: int | None) -> Policy:

@@ -2,8 +2,10 @@
 overdue, rolled up the place tree and by helper, in a few grouped queries (never one per row).
 
 Rules:
-- due in month M: the household was enrolled at some point of M (enrolled_on ≤ last day of M,
-  and not exited before M began);
+- due in month M: the household was enrolled at some point of M (enrolled_on ≤ last day of M)
+  and still in the programme after M's first day: an exit dated the 1st or earlier means not
+  due in M; an exit later in M leaves M due (the helper had days to visit) and no month after
+  it (docs/exit.md "Visits after an exit");
 - visited: at least `visits_per_month` valid visits in M (valid = not rejected in review, not
   superseded by a correction); flagged visits count until a reviewer rejects them;
 - overdue: due, not visited, and either M has ended or (M still running) the household was
@@ -74,7 +76,7 @@ def due_clause(month: int) -> ColumnElement[bool]:
     return sa.and_(
         Household.enrolled_on.is_not(None),
         Household.enrolled_on <= last,
-        sa.or_(Household.exited_on.is_(None), Household.exited_on >= first),
+        sa.or_(Household.exited_on.is_(None), Household.exited_on > first),
         Household.status.in_(("enrolled", "exited")),
     )
 
@@ -276,7 +278,7 @@ def _ended_months(scope: ColumnElement[bool], first: int, last: int) -> dict[int
     for enrolled_on, exited_on, n in spans:
         for m in months:
             if cast(date, enrolled_on) <= month_last_day(m) and (exited_on is None
-                                                     or exited_on >= month_first_day(m)):
+                                                     or exited_on > month_first_day(m)):
                 out[m].due += n
     per = (
         sa.select(Visit.household_id, Visit.month, sa.func.count().label("n"),
@@ -295,7 +297,9 @@ def _ended_months(scope: ColumnElement[bool], first: int, last: int) -> dict[int
         .outerjoin(PolicySettings, PolicySettings.place_id == Household.county_id)
         .where(_month_number(Household.enrolled_on) <= per.c.month,
                sa.or_(Household.exited_on.is_(None),
-                      _month_number(Household.exited_on) >= per.c.month))
+                      _month_number(Household.exited_on) > per.c.month,
+                      sa.and_(_month_number(Household.exited_on) == per.c.month,
+                              sa.extract("day", Household.exited_on) > 1)))
         .group_by(per.c.month))
     for m, visited, flagged, visits in rows:
         counts = out[int(m)]

@@ -68,8 +68,13 @@ def scene(scene):
         publicity = case(hh, stage=steps.PUBLICITY, publicity_ends_on=today + timedelta(days=5))
         street = case(hh, stage=steps.STREET_REVIEW)
         returned = case(hh, stage=steps.COMMUNITY_REVIEW, stage_since=now - timedelta(days=1))
-        leaving = case(hh, kind=exits.KIND, stage=exits.STAGE_REVIEW)
+        leaving = case(hh, kind=exits.KIND, stage="exit_community")
+        exit_publicity = case(hh, kind=exits.KIND, stage="exit_publicity",
+                              publicity_ends_on=today + timedelta(days=5))
         db.session.flush()
+        exit_objection = Objection(case_id=exit_publicity.id, text="邻居反映仍有困难",
+                                   recorded_by_id=scene.users["county_officer"].id)
+        db.session.add(exit_objection)
         objection = Objection(case_id=publicity.id, text="邻居反映收入不实",
                               recorded_by_id=scene.users["county_officer"].id)
         db.session.add_all([objection, ReviewDecision(
@@ -81,6 +86,8 @@ def scene(scene):
         setattr(scene, f"street_case_{side}", street)
         setattr(scene, f"returned_case_{side}", returned)
         setattr(scene, f"exit_case_{side}", leaving)
+        setattr(scene, f"exit_publicity_{side}", exit_publicity)
+        setattr(scene, f"exit_objection_{side}", exit_objection)
     for visit in (scene.visit_a, scene.visit_b):  # doubtful: on the review queue
         visit.flags = ["far_from_household"]
         visit.flag_count = 1
@@ -181,11 +188,16 @@ EXPECT: dict[str, Expectation] = {
     "manage.reassign": COUNTY,
     "manage.helper": MANAGE_VIEWERS,
     "manage.transfer": COUNTY,
-    "manage.exit_list": MANAGE_VIEWERS,
-    "manage.propose_exit": COUNTY,
-    "manage.exit_case": MANAGE_VIEWERS,
-    "manage.decide_exit": COUNTY,
-    "manage.resubmit_exit": COUNTY,
+    # exits (issue 14): the community reads and proposes too; the case is at the community's
+    # opinion, so only the community decides it; the publicity is the county office's
+    "manage.exit_list": MANAGE_VIEWERS | {"community_worker"},
+    "manage.propose_exit": {"GET": MANAGE_VIEWERS | {"community_worker"}, "POST": REPORTERS},
+    "manage.exit_case": MANAGE_VIEWERS | {"community_worker"},
+    "manage.decide_exit": frozenset({"community_worker"}),
+    "manage.resubmit_exit": REPORTERS,
+    "manage.exit_objection": COUNTY,
+    "manage.resolve_exit_objection": COUNTY,
+    "manage.finish_exit": COUNTY,
     "manage.policy": {"GET": MANAGE_VIEWERS, "POST": COUNTY},
     # the county's 低保标准 is set by the county office; the platform list is read by the
     # offices that read the plans, entries are recorded by the county office (policy line 67)
@@ -279,6 +291,13 @@ MATRIX_PARAMS: dict[str, dict[str, Callable[[Scene], tuple[Any, Any]]]] = {
     "manage.exit_case": {"case_id": lambda s: (s.exit_case_a.id, s.exit_case_b.id)},
     "manage.decide_exit": {"case_id": lambda s: (s.exit_case_a.id, s.exit_case_b.id)},
     "manage.resubmit_exit": {"case_id": lambda s: (s.exit_case_a.id, s.exit_case_b.id)},
+    "manage.exit_objection": {
+        "case_id": lambda s: (s.exit_publicity_a.id, s.exit_publicity_b.id)},
+    "manage.resolve_exit_objection": {
+        "case_id": lambda s: (s.exit_publicity_a.id, s.exit_publicity_b.id),
+        "objection_id": lambda s: (s.exit_objection_a.id, s.exit_objection_b.id)},
+    "manage.finish_exit": {
+        "case_id": lambda s: (s.exit_publicity_a.id, s.exit_publicity_b.id)},
 }
 
 # Extra request arguments for endpoints that need a body to reach their scope check; called

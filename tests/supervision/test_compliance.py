@@ -173,7 +173,7 @@ def required(h: H, world) -> int:
 def is_due(h: H, month: int) -> bool:
     return (h.status in ("enrolled", "exited") and h.enrolled_on is not None
             and h.enrolled_on <= LAST[month]
-            and (h.exited_on is None or h.exited_on >= FIRST[month]))
+            and (h.exited_on is None or h.exited_on > FIRST[month]))  # docs/exit.md
 
 
 def valid_count(h: H, month: int) -> int:
@@ -412,10 +412,12 @@ def test_rejected_and_superseded_visits_do_not_count(world, make_user, make_hous
 
 
 def test_who_is_due(world, make_user, make_household):
-    """Enrolled during the month or exited during it: due; exited before it began, enrolled
-    after it ended, or never enrolled: not due."""
+    """Enrolled during the month or exited after its first day: due; exited on its first day
+    or before it began, enrolled after it ended, or never enrolled: not due."""
     helper = make_user("helper")
     make_household(helper=helper, enrolled_on=date(2026, 11, 30))
+    make_household(helper=helper, status="exited", enrolled_on=date(2025, 1, 1),
+                   exited_on=date(2026, 11, 2))
     make_household(helper=helper, status="exited", enrolled_on=date(2025, 1, 1),
                    exited_on=date(2026, 11, 1))
     make_household(helper=helper, status="exited", enrolled_on=date(2025, 1, 1),

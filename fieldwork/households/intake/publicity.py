@@ -1,4 +1,9 @@
-"""Publicity (公示): objections recorded and resolved, and what still blocks enrolment."""
+"""Publicity (公示): objections recorded and resolved, and what still blocks enrolment.
+
+A stable exit is publicised the same way (stage "exit_publicity", management/exit_chain.py):
+an upheld objection sends it back to the county's decision ("return") or ends it with the
+household still enrolled ("reject").
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from fieldwork.households.intake.steps import (
     PUBLICITY,
     may_handle_publicity,
     move_case,
+    publicity_stage,
     set_status,
 )
 from fieldwork.households.models import (
@@ -28,18 +34,21 @@ from fieldwork.households.models import (
 )
 from fieldwork.timeutil import now_utc, today_local
 
+EXIT_COUNTY = "exit_county"  # the exit chain's county decision, which starts its publicity
+
 # ---------------------------------------------------------------- publicity
 
 def publicity_started(case: Case) -> datetime | None:
     """When the current publicity began: the county office's last approval."""
+    step = EXIT_COUNTY if case.kind == "exit" else COUNTY_CONFIRM
     times = [d.decided_at for d in case.decisions
-             if d.step == COUNTY_CONFIRM and d.decision == "approve"]
+             if d.step == step and d.decision == "approve"]
     return max(times) if times else None
 
 
 def record_objection(user: User, case: Case, text: str, raised_by: str = "") -> Objection:
     if not may_handle_publicity(user, case):
-        if case.state != "open" or case.stage != PUBLICITY:
+        if case.state != "open" or case.stage != publicity_stage(case):
             raise FormError.conflict(_("该案件不在公示期"))
         raise FormError.forbidden(_("异议由县级解困办登记"))
     text, raised_by = (text or "").strip(), (raised_by or "").strip()
@@ -69,7 +78,7 @@ def resolve_objection(user: User, objection: Objection, outcome: str, resolution
     if objection.upheld is not None:
         raise FormError.conflict(_("该异议已处理"))
     if not may_handle_publicity(user, case):
-        if case.state != "open" or case.stage != PUBLICITY:
+        if case.state != "open" or case.stage != publicity_stage(case):
             raise FormError.conflict(_("该案件不在公示期"))
         raise FormError.forbidden(_("异议由县级解困办处理"))
     if outcome not in OBJECTION_OUTCOMES:
@@ -92,29 +101,43 @@ def resolve_objection(user: User, objection: Objection, outcome: str, resolution
     if outcome == "dismiss":
         db.session.flush()
         return
+    exit_case = case.kind == "exit"  # the household stays enrolled whatever the outcome
     if outcome == "return":
-        move_case(case, stage=COUNTY_CONFIRM, stage_since=now, publicity_ends_on=None)
-        set_status(hh, "reviewing")
+        move_case(case, stage=EXIT_COUNTY if exit_case else COUNTY_CONFIRM, stage_since=now,
+                  publicity_ends_on=None)
+        if not exit_case:
+            set_status(hh, "reviewing")
     else:
         move_case(case, state="rejected", closed_at=now)
-        set_status(hh, "rejected")
-    db.session.add(ReviewDecision(case_id=case.id, step=PUBLICITY, decision=outcome,
+        if not exit_case:
+            set_status(hh, "rejected")
+    db.session.add(ReviewDecision(case_id=case.id, step=publicity_stage(case), decision=outcome,
                                   opinion=resolution, reviewer_id=user.id, decided_at=now))
     audit("case.decision", target_type="case", target_id=case.id, place_id=hh.county_id,
-          user=user, household_id=hh.id, step=PUBLICITY, decision=outcome, stage=case.stage)
+          user=user, household_id=hh.id, step=publicity_stage(case), decision=outcome,
+          stage=case.stage)
     db.session.flush()
     db.session.refresh(case, ["decisions"])
 
 
 def enrol_blockers(case: Case, today: date | None = None) -> list[str]:
     """Why the case cannot be enrolled yet (empty: it can)."""
-    today = today or today_local()
     if case.kind != "intake" or case.state != "open" or case.stage != PUBLICITY:
         return [_("只有公示中的案件可以建档")]
+    return publicity_blockers(case, today)
+
+
+def publicity_blockers(case: Case, today: date | None = None) -> list[str]:
+    """What still holds a publicised case (enrolment or exit): the period not over, objections
+    pending, or one upheld during this publicity."""
+    today = today or today_local()
+    if case.state != "open" or case.stage != publicity_stage(case):
+        return [_("该案件不在公示期")]
     out = []
     if case.publicity_ends_on is None or today <= case.publicity_ends_on:
         ends = case.publicity_ends_on.isoformat() if case.publicity_ends_on else "—"
-        out.append(_("公示期至 %(d)s，期满后才能建档", d=ends))
+        out.append(_("公示期至 %(d)s，期满后才能建档", d=ends) if case.kind == "intake"
+                   else _("公示期至 %(d)s，期满后退出才能生效", d=ends))
     started = publicity_started(case)
     objections = db.session.scalars(sa.select(Objection).where(Objection.case_id == case.id))
     pending = upheld = 0

@@ -25,6 +25,8 @@ COUNTY_CONFIRM = "county_confirm"
 DEPARTMENT_REVIEW = "department_review"
 SECTOR_CERTIFY = "sector_certify"
 PUBLICITY = "publicity"
+# An exit case (management/exit_chain.py) is publicised like an enrolment: same objections.
+EXIT_PUBLICITY = "exit_publicity"
 ENROLLED = "enrolled"
 
 CHAINS: dict[str, tuple[str, ...]] = {
@@ -172,9 +174,14 @@ def may_correct(user: User, case: Case) -> bool:
     return holds_step(user, case, case.stage)
 
 
+def publicity_stage(case: Case) -> str:
+    """The stage at which a case of this kind is publicised."""
+    return EXIT_PUBLICITY if case.kind == "exit" else PUBLICITY
+
+
 def may_handle_publicity(user: User, case: Case) -> bool:
-    return (case.kind == "intake" and case.state == "open" and case.stage == PUBLICITY
-            and holds_step(user, case, PUBLICITY))
+    return (case.kind in ("intake", "exit") and case.state == "open"
+            and case.stage == publicity_stage(case) and holds_step(user, case, PUBLICITY))
 
 
 # ---------------------------------------------------------------- moving a case

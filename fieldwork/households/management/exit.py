@@ -13,19 +13,13 @@ first recorded standard cannot count, and the reason says so.
 The whole scope is computed with a fixed number of queries (households, policies with the
 standards' history, visits), never one per household.
 
-Exit is then proposed as a Case (kind "exit", channel "territorial", stage "exit_review")
-and decided by the county officer: approve, return (stage "exit_returned": the proposer
-may resubmit once the doubt is cleared) or reject; each decision is a ReviewDecision with
-its opinion and an audit "case.decision". Approval records the exit: status "exited",
-exited_on the decision date, the helper assignment and the plan measures end that day, and
-the version is bumped so the helper's phone drops the household. The file number and the
-ID-number index stay, so a later discovery finds the household and can bring it back.
+This is the evidence of the stable route (平稳退出); the routes, the chain of opinions and the
+effect of an exit are in exit_chain.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from typing import Any, cast
 
@@ -34,25 +28,16 @@ from flask_babel import gettext as _
 from sqlalchemy.sql.elements import ColumnElement
 
 from fieldwork.access.validity import valid_visit_clause
-from fieldwork.accounts.models import User
-from fieldwork.audit import services as audit
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.constants import DIMENSION_SHORT, DIMENSIONS
-from fieldwork.households.management.assignments import end_assignments
-from fieldwork.households.models import Case, Household, ReviewDecision
+from fieldwork.households.models import Case, Household
 from fieldwork.places.models import DEFAULT_POLICY, DibaoStandard, Place, PolicySettings
 from fieldwork.places.standards import Schedule, schedules_from_rows
-from fieldwork.records import parse_note
-from fieldwork.timeutil import add_months, current_month, local, month_last_day, now_utc
+from fieldwork.timeutil import add_months, current_month, month_last_day
 from fieldwork.visits.models import Visit
 
 KIND = "exit"
-STAGE_REVIEW = "exit_review"
-STAGE_RETURNED = "exit_returned"
-STEP = "exit_review"
-STEP_PROPOSAL = "exit_proposal"
-MAX_OPINION = 1000
 
 
 @dataclass
@@ -240,12 +225,7 @@ def eligible(scope: ColumnElement[bool], *, month: int | None = None) -> list[Ev
             if hid not in pending and collected.passes(hid)]
 
 
-def _opinion(raw: Any, errors: dict[str, str], *, required: bool) -> str:
-    return parse_note(raw, "opinion", errors, label=_("意见"), max_length=MAX_OPINION,
-                      required=_("请填写意见") if required else None)
-
-
-def _check_eligible(household: Household) -> Evidence:
+def check_eligible(household: Household) -> Evidence:
     ev = evaluate(Household.id == household.id).get(household.id)
     if ev is None:
         raise FormError({"household": _("只有帮扶中的住户可以申请退出")})
@@ -255,109 +235,8 @@ def _check_eligible(household: Household) -> Evidence:
     return ev
 
 
-def _evidence_json(ev: Evidence) -> dict[str, Any]:
+def evidence_json(ev: Evidence) -> dict[str, Any]:
     return {"months": [{"month": m.month, "visits": m.visits,
                         "dibao_standard": str(m.standard) if m.standard is not None else None,
                         "min_income": str(m.min_income) if m.min_income is not None else None}
                        for m in ev.months]}
-
-
-def propose(household: Household, user: User, form: dict[str, Any]) -> Case:
-    """Open an exit case for an eligible household. The caller commits."""
-    errors: dict[str, str] = {}
-    opinion = _opinion(form.get("opinion"), errors, required=False)
-    if errors:
-        raise FormError(errors)
-    if db.session.scalar(sa.select(Case.id).where(
-            Case.household_id == household.id, Case.kind == KIND, Case.state == "open")):
-        raise FormError({"household": _("该户已有待审核的退出申请")})
-    ev = _check_eligible(household)
-    now = now_utc()
-    case = Case(household_id=household.id, kind=KIND, channel="territorial", stage=STAGE_REVIEW,
-                state="open", opened_at=now, stage_since=now, opened_by_id=user.id,
-                source="monitoring")
-    db.session.add(case)
-    db.session.flush()
-    # The proposal is the first step of the chain, as 初审 is for intake: it fills the form.
-    db.session.add(ReviewDecision(case_id=case.id, step=STEP_PROPOSAL, decision="approve",
-                                  opinion=opinion or _("符合平稳退出条件，建议退出"),
-                                  reviewer_id=user.id, decided_at=now))
-    audit.record("case.open", target_type="case", target_id=case.id,
-                 place_id=household.county_id, user=user, kind=KIND,
-                 household=household.id, opinion=opinion, evidence=_evidence_json(ev))
-    return case
-
-
-def resubmit(case: Case, user: User, form: dict[str, Any]) -> Case:
-    """Send a returned exit case back to review. The caller commits."""
-    if case.kind != KIND or case.state != "open" or case.stage != STAGE_RETURNED:
-        raise FormError({"case": _("只有被退回的退出申请可以重新提交")})
-    errors: dict[str, str] = {}
-    opinion = _opinion(form.get("opinion"), errors, required=True)
-    if errors:
-        raise FormError(errors)
-    _check_eligible(case.household)
-    now = now_utc()
-    case.stage = STAGE_REVIEW
-    case.stage_since = now
-    db.session.add(ReviewDecision(case_id=case.id, step=STEP_PROPOSAL, decision="approve",
-                                  opinion=opinion, reviewer_id=user.id, decided_at=now))
-    audit.record("case.resubmit", target_type="case", target_id=case.id,
-                 place_id=case.household.county_id, user=user, kind=KIND, opinion=opinion)
-    return case
-
-
-def decide(case: Case, user: User, form: dict[str, Any]) -> ReviewDecision:
-    """The county officer's decision on an exit case. Approval re-checks eligibility (a month
-    may have turned since the proposal) and records the exit. The caller commits."""
-    errors: dict[str, str] = {}
-    decision = str(form.get("decision", "") or "")
-    if decision not in ("approve", "return", "reject"):
-        errors["decision"] = _("请选择审核结论")
-    opinion = _opinion(form.get("opinion"), errors, required=decision in ("return", "reject"))
-    if case.kind != KIND or case.state != "open" or case.stage != STAGE_REVIEW:
-        errors["case"] = _("该退出申请不在待审核状态")
-    if errors:
-        raise FormError(errors)
-    household = case.household
-    now = now_utc()
-    day = local(now).date()
-    detail: dict[str, Any] = {}
-    if decision == "approve":
-        ev = _check_eligible(household)
-        detail = record_exit(household, day)
-        detail["evidence"] = _evidence_json(ev)
-        case.state, case.closed_at = "approved", now
-    elif decision == "reject":
-        case.state, case.closed_at = "rejected", now
-    else:
-        case.stage, case.stage_since = STAGE_RETURNED, now
-    row = ReviewDecision(case_id=case.id, step=STEP, decision=decision,
-                         opinion=opinion or (_("同意退出") if decision == "approve" else ""),
-                         reviewer_id=user.id, decided_at=now)
-    db.session.add(row)
-    audit.record("case.decision", target_type="case", target_id=case.id,
-                 place_id=household.county_id, user=user, kind=KIND, step=STEP,
-                 decision=decision, opinion=row.opinion, household=household.id, **detail)
-    return row
-
-
-def record_exit(household: Household, day: date) -> dict[str, Any]:
-    """Mark the household exited on `day`: helper responsibility and plan measures end that
-    day (rows that had not started yet are withdrawn). Returns what changed, for the audit."""
-    household.status = "exited"
-    household.exited_on = day
-    assignments = end_assignments(household, day)
-    ended, withdrawn = [], []
-    for pm in list(household.plan):
-        if pm.start_date > day:
-            withdrawn.append(pm.measure_id)
-            household.plan.remove(pm)
-            db.session.delete(pm)
-        elif pm.end_date is None or pm.end_date > day:
-            pm.end_date = day
-            ended.append(pm.measure_id)
-    household.version += 1
-    return {"exited_on": day.isoformat(), "assignments": assignments,
-            "measures_ended": ended, "measures_withdrawn": withdrawn}
-

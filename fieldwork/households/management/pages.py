@@ -18,22 +18,26 @@ from fieldwork.access.scope import get_county_or_404, household_clause
 from fieldwork.accounts.models import User
 from fieldwork.extensions import db
 from fieldwork.households.constants import DIMENSIONS
+from fieldwork.households.intake.steps import OBJECTION_OUTCOME_LABELS, holds_step
 from fieldwork.households.management import assignments, plans, platform, suggestions
 from fieldwork.households.management import exit as exits
+from fieldwork.households.management import exit_chain as chain
 from fieldwork.households.management import measures as measures_service
-from fieldwork.households.models import Case, Household, Measure
+from fieldwork.households.models import Case, Household, Measure, Objection
 from fieldwork.places import policy as policy_service
 from fieldwork.places import standards
 from fieldwork.places.models import Place
 from fieldwork.places.services import policy_for_county
 from fieldwork.places.standards import dibao_standard
-from fieldwork.timeutil import current_month, today_local
+from fieldwork.timeutil import current_month, now_utc, today_local
 
 VIEWERS = (roles.COUNTY_OFFICER, roles.STREET_REVIEWER, roles.CITY_SUPERVISOR)
 ACTORS = (roles.COUNTY_OFFICER,)
 # The street drafts the initial plan (policy line 61), the county approves: both take or
 # dismiss the measures suggested for a household.
 SUGGESTION_ACTORS = (roles.STREET_REVIEWER, roles.COUNTY_OFFICER)
+# The exit pages also serve the community, which proposes exits and gives the first opinion.
+EXIT_USERS = (*VIEWERS, roles.COMMUNITY_WORKER)
 SEARCH_LIMIT = 50
 
 
@@ -186,6 +190,8 @@ def helper_page(county: Place, helper: User, **extra: Any):
 
 
 def exit_page(county: Place, **extra: Any):
+    """The exit queue: open cases by stage with their route, waiting time and who acts; the
+    households that meet the stable-exit rule; the latest exits."""
     scope = scope_clause(county)
     eligible = exits.eligible(scope)
     households = {h.id: h for h in db.session.scalars(
@@ -193,11 +199,67 @@ def exit_page(county: Place, **extra: Any):
     exited = list(db.session.scalars(
         sa.select(Household).where(scope, Household.status == "exited")
         .order_by(Household.exited_on.desc(), Household.id.desc()).limit(50)))
+    cases = exits.open_exit_cases(scope)
+    now = now_utc()
+    by_stage: dict[str, list[tuple[Case, int, bool]]] = {}
+    for c in cases:
+        stage = chain.STAGE_COUNTY if c.stage == chain.LEGACY_REVIEW else c.stage
+        waiting = max((now - c.stage_since).days, 0)
+        mine = (chain.may_decide(current_user, c) or chain.may_resubmit(current_user, c)
+                or chain.may_handle_publicity(current_user, c))
+        by_stage.setdefault(stage, []).append((c, waiting, mine))
+    stages = [st for st in (chain.STAGE_RETURNED, *chain.CHAIN, chain.STAGE_PUBLICITY)
+              if st in by_stage]
     return render("manage/exit.html", county=county, eligible=eligible,
-                   households=households, cases=exits.open_exit_cases(scope), exited=exited,
-                   policy=policy_for_county(county.id), month=current_month(),
-                   standard=dibao_standard(county.id, today_local()), **extra)
+                  households=households, cases=cases, by_stage=by_stage, stages=stages,
+                  exited=exited, policy=policy_for_county(county.id), month=current_month(),
+                  standard=dibao_standard(county.id, today_local()),
+                  can_propose=current_user.role in chain.PROPOSERS, chain=chain, **extra)
 
+
+def propose_page(household: Household, **extra: Any):
+    """申请退出: choose the route, then fill in its facts."""
+    values = extra.setdefault("values", {})
+    extra.setdefault("errors", {})
+    route = values.get("route", "")
+    route = route if route in chain.ROUTES else ""
+    evidence = None
+    if route == "stable" and household.status == "enrolled":
+        evidence = exits.evaluate(Household.id == household.id).get(household.id)
+    return render("manage/exit_propose.html", household=household, counties=[], route=route,
+                  spec=chain.ROUTES.get(route), routes=chain.ROUTES, evidence=evidence,
+                  may_propose=chain.may_propose(current_user, household),
+                  deceased=chain.deceased_members(household),
+                  policy=policy_for_county(household.county_id), today=today_local(),
+                  chain=chain, **extra)
+
+
+def case_page(case: Case, **extra: Any):
+    household = case.household
+    evidence = None
+    if household.status == "enrolled" and (case.exit_route or "stable") == "stable":
+        evidence = exits.evaluate(Household.id == household.id).get(household.id)
+    extra.setdefault("errors", {})
+    extra.setdefault("values", {})
+    extra.setdefault("objection_errors", {})
+    extra.setdefault("objection_values", {})
+    holder = chain.HOLDERS.get(case.stage)
+    stage_ok = (case.state == "open" and holder is not None
+                and case.stage != chain.STAGE_PUBLICITY)
+    objections = list(db.session.scalars(
+        sa.select(Objection).where(Objection.case_id == case.id).order_by(Objection.id)))
+    publicised = case.state == "open" and case.stage == chain.STAGE_PUBLICITY
+    return render("manage/exit_case.html", case=case, household=household, counties=[],
+                  evidence=evidence, policy=policy_for_county(household.county_id),
+                  chain=chain, route=case.exit_route or "stable",
+                  detail=chain.facts(case),
+                  can_decide=chain.may_decide(current_user, case),
+                  four_eyes=chain.four_eyes_problem(current_user, case)
+                  if stage_ok and holds_step(current_user, case, holder or "") else None,
+                  can_resubmit=chain.may_resubmit(current_user, case),
+                  can_publicity=chain.may_handle_publicity(current_user, case),
+                  blockers=chain.finish_blockers(case) if publicised else [],
+                  objections=objections, outcomes=OBJECTION_OUTCOME_LABELS, **extra)
 
 
 def platform_page(county: Place, **extra: Any):
@@ -222,14 +284,3 @@ def policy_page(county: Place, **extra: Any):
                   row=row, updated_by=updated_by, history=history,
                   setters=standards.setters(history),
                   standard=dibao_standard(county.id, today_local()), **extra)
-
-
-def case_page(case: Case, **extra: Any):
-    household = case.household
-    evidence = None
-    if household.status == "enrolled":
-        evidence = exits.evaluate(Household.id == household.id).get(household.id)
-    extra.setdefault("errors", {})
-    extra.setdefault("values", {})
-    return render("manage/exit_case.html", case=case, household=household, counties=[],
-                   evidence=evidence, policy=policy_for_county(household.county_id), **extra)

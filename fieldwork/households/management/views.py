@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from fieldwork.access import roles
@@ -22,15 +23,19 @@ from fieldwork.access.scope import (
     get_case_or_404,
     get_household_or_404,
     get_measure_or_404,
+    get_objection_or_404,
     get_plan_measure_or_404,
 )
 from fieldwork.accounts.models import User
 from fieldwork.extensions import db
 from fieldwork.formflow import submit
 from fieldwork.forms_once import done, once
+from fieldwork.households.intake import publicity
 from fieldwork.households.management import assignments, pages, plans, platform, suggestions
 from fieldwork.households.management import exit as exits
+from fieldwork.households.management import exit_chain as chain
 from fieldwork.households.management import measures as measures_service
+from fieldwork.households.models import Case
 from fieldwork.places import policy as policy_service
 from fieldwork.places import standards
 from fieldwork.places.models import Place
@@ -261,55 +266,113 @@ def transfer(helper_id: int):
 
 # ---------------------------------------------------------------- exit
 
+EXIT_USERS = pages.EXIT_USERS
+
+
 @bp.get("/exit")
-@role_required(*VIEWERS)
+@role_required(*EXIT_USERS)
 def exit_list():
     return pages.exit_page(pages.county())
 
 
-@bp.post("/exit/households/<int:household_id>/propose")
-@role_required(*ACTORS)
+@bp.route("/exit/households/<int:household_id>/propose", methods=["GET", "POST"])
+@role_required(*EXIT_USERS)
 @once
 def propose_exit(household_id: int):
+    """申请退出: the route first, then its facts (GET ?route= shows the route's fields)."""
     household = get_household_or_404(current_user, household_id)
+    if request.method == "GET":
+        return pages.propose_page(household, values=request.args)
     return submit(
-        lambda: exits.propose(household, current_user, request.form),
-        failed=lambda exc: pages.exit_page(current_user.place, problem=exc.message,
-                                           problem_household=household),
+        lambda: chain.propose(household, current_user, request.form),
+        failed=lambda exc: pages.propose_page(household, errors=exc.errors,
+                                              values=request.form),
         to=lambda case: url_for("manage.exit_case", case_id=case.id),
-        message=_("已提出 %(name)s 的退出申请，待审核", name=household.head_name))
+        message=_("已提出 %(name)s 的退出申请，待社区签署意见", name=household.head_name))
 
 
 @bp.get("/exit/cases/<int:case_id>")
-@role_required(*VIEWERS)
+@role_required(*EXIT_USERS)
 def exit_case(case_id: int):
     return pages.case_page(get_case_or_404(current_user, case_id, kind=exits.KIND))
 
 
+DECIDED = {"approve": _l("已同意，转下一环节"), "return": _l("已退回上一环节"),
+           "reject": _l("已不同意退出，该户继续帮扶")}
+
+
+def _decided_message(case: Case, decision: str) -> str:
+    if decision == "approve" and case.stage == chain.STAGE_PUBLICITY:
+        return _("已批准退出，进入公示；公示期满无异议后由县级解困办确认生效")
+    if decision == "approve" and case.state == "approved":
+        return _("已批准退出：该户转为“已退出”，帮扶责任人和帮扶措施于退出日期结束")
+    return str(DECIDED[decision])
+
+
 @bp.post("/exit/cases/<int:case_id>/decide")
-@role_required(*ACTORS)
+@role_required(*EXIT_USERS)
 @once
 def decide_exit(case_id: int):
     case = get_case_or_404(current_user, case_id, kind=exits.KIND)
     return submit(
-        lambda: exits.decide(case, current_user, request.form),
+        lambda: chain.decide(case, current_user, request.form,
+                             expect_stage=request.form.get("stage") or None),
         failed=lambda exc: pages.case_page(case, errors=exc.errors, values=request.form),
         to=url_for("manage.exit_case", case_id=case.id),
-        message=lambda decision: {
-            "approve": _("已同意退出：该户已转为“已退出”，帮扶责任人和帮扶措施同日结束"),
-            "return": _("已退回，待补充后重新提交"),
-            "reject": _("已不同意退出，该户继续帮扶")}[decision.decision])
+        message=lambda decision: _decided_message(case, decision.decision))
 
 
 @bp.post("/exit/cases/<int:case_id>/resubmit")
-@role_required(*ACTORS)
+@role_required(*EXIT_USERS)
 @once
 def resubmit_exit(case_id: int):
     case = get_case_or_404(current_user, case_id, kind=exits.KIND)
     return submit(
-        lambda: exits.resubmit(case, current_user, request.form),
+        lambda: chain.resubmit(case, current_user, request.form),
         failed=lambda exc: pages.case_page(case, errors=exc.errors, values=request.form),
         to=url_for("manage.exit_case", case_id=case.id), message=_("已重新提交退出申请"))
+
+
+@bp.post("/exit/cases/<int:case_id>/objections")
+@role_required(*ACTORS)
+@once
+def exit_objection(case_id: int):
+    case = get_case_or_404(current_user, case_id, kind=exits.KIND)
+    return submit(
+        lambda: publicity.record_objection(current_user, case, request.form.get("text", ""),
+                                           request.form.get("raised_by", "")),
+        failed=lambda exc: pages.case_page(case, objection_errors=exc.errors,
+                                           objection_values=request.form),
+        to=url_for("manage.exit_case", case_id=case.id, _anchor="publicity"),
+        message=_("已登记异议，处理前退出不能生效"))
+
+
+@bp.post("/exit/cases/<int:case_id>/objections/<int:objection_id>/resolve")
+@role_required(*ACTORS)
+@once
+def resolve_exit_objection(case_id: int, objection_id: int):
+    case = get_case_or_404(current_user, case_id, kind=exits.KIND)
+    objection = get_objection_or_404(case, objection_id)
+    return submit(
+        lambda: publicity.resolve_objection(current_user, objection,
+                                            request.form.get("outcome", ""),
+                                            request.form.get("resolution", "")),
+        failed=lambda exc: pages.case_page(case, objection_errors=exc.errors,
+                                           objection_values=request.form),
+        to=url_for("manage.exit_case", case_id=case.id, _anchor="publicity"),
+        message=_("异议已处理"))
+
+
+@bp.post("/exit/cases/<int:case_id>/finish")
+@role_required(*ACTORS)
+@once
+def finish_exit(case_id: int):
+    case = get_case_or_404(current_user, case_id, kind=exits.KIND)
+    return submit(
+        lambda: chain.finish_publicity(case, current_user),
+        failed=lambda exc: pages.case_page(case, errors=exc.errors, values=request.form),
+        to=url_for("manage.exit_case", case_id=case.id),
+        message=_("公示期满无异议，退出已生效：该户转为“已退出”"))
 
 
 # ---------------------------------------------------------------- provincial platform
