@@ -19,7 +19,7 @@ from fieldwork.extensions import db
 from fieldwork.households import changes
 from fieldwork.households.constants import CATEGORIES, CAUSES, DIMENSIONS
 from fieldwork.households.file_changes import CATEGORY, CAUSES_KIND, EMPLOYER, INCOME, PHONE
-from fieldwork.households.management.exit import record_exit
+from fieldwork.households.management.exit_chain import record_exit
 from fieldwork.households.management.measures import default_amount, seed_catalogue
 from fieldwork.households.models import (
     Assignment,
@@ -692,8 +692,7 @@ def _record_exits(plans: dict[int, tuple[str, date, str]], households: list[Hous
                 case_id=case.id, step=step, decision="approve", opinion=EXIT_OPINIONS[step],
                 reviewer_id=reviewer.id,
                 decided_at=datetime.combine(at[step], time(15), CST)))
-        record_exit(hh, exit_on)
-        hh.exit_route = route
+        record_exit(hh, exit_on, route)
 
 
 # ---------------------------------------------------------------- 部门筛选认定
