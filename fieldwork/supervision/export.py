@@ -696,9 +696,9 @@ def _workbook_filters(data: bytes, counts: dict[str, int]) -> bytes:
     text = data.decode("utf-8")
     for sheet_id, part in enumerate((SHEET_PART, MEMBERS_PART)):
         last = str(max(FIRST_DATA_ROW - 1 + counts.get(part, 0), HEADER_ROW))
-        text = re.sub(
-            rf'(<definedName [^>]*localSheetId="{sheet_id}"[^>]*>[^<]*?\$){AUTOFILTER_PLACEHOLDER}',
-            lambda m, last=last: m.group(1) + last, text)
+        pattern = (rf'(<definedName [^>]*localSheetId="{sheet_id}"[^>]*>[^<]*?\$)'
+                   rf'{AUTOFILTER_PLACEHOLDER}')
+        text = re.sub(pattern, rf"\g<1>{last}", text)
     return text.encode("utf-8")
 
 
