@@ -1051,7 +1051,7 @@ def export_csv():
 
 # ---------------------------------------------------------------- the printed 附件5
 
-ROWS_PER_SHEET = 8  # households on one A4 landscape page of the printed ledger
+ROWS_PER_SHEET = 7  # households on one A4 landscape page of the printed ledger
 
 
 def _annex_request() -> LedgerRequest:
@@ -1084,5 +1084,6 @@ def print_annex():
         "printing/ledger_annex5.html", sheets=sheets, year=req.year, place=place,
         county=names.get(place.county_id() or 0, ""), street=names.get(place.street_id() or 0, ""),
         households=len(rows), members=sum(r["members"] or 0 for r in rows),
-        back=url_for("ledger.index", **_filter_args()), today=today_local()))
+        back=url_for("ledger.index", **_filter_args()), today=today_local(),
+        rows_per_sheet=ROWS_PER_SHEET))
     return _no_store(response)
