@@ -293,7 +293,7 @@ def test_bad_parameters_answer_400_with_a_message(client, auth, make_user, query
 
 def test_pages_of_rows_are_keyset_paginated_without_a_query_per_row(app, world, make_user,
                                                                     make_household, db):
-    from fieldwork.supervision.export import LedgerRequest, iter_rows
+    from fieldwork.supervision.ledger_rows import LedgerRequest, iter_rows
 
     helper = make_user("helper")
     officer = make_user("county_officer")

@@ -16,7 +16,7 @@ from fieldwork.audit.models import AuditEvent
 from fieldwork.households.models import Case, Measure, Member, PlanMeasure
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import protect_id
-from fieldwork.supervision.export import SCREEN_PAGE_SIZE, LedgerRequest, screen_page
+from fieldwork.supervision.ledger_rows import SCREEN_PAGE_SIZE, LedgerRequest, screen_page
 from fieldwork.timeutil import current_month, today_local
 from tests.factories import utc
 from tests.supervision.test_export import MONTHS, by_name, read_csv
@@ -322,7 +322,7 @@ def test_screen_pages_of_fifty_in_a_fixed_number_of_queries(app, world, make_use
 
 def test_members_sheet_is_paged_without_a_query_per_row(app, world, make_user, make_household,
                                                         db, count_statements):
-    from fieldwork.supervision.export import iter_members
+    from fieldwork.supervision.ledger_rows import iter_members
 
     officer = make_user("county_officer")
     req = LedgerRequest(officer, YEAR, ("enrolled", "exited"), False)
