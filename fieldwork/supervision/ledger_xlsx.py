@@ -221,28 +221,43 @@ def _number(value: Any) -> str:
 
 def sheet_rows(rows: Iterable[list[Any]], first_row: int, styles: dict[int, int],
                batch: int = 500) -> Iterator[bytes]:
-    """SpreadsheetML <row> elements for rows (None: no cell; bool, int, float, Decimal: a
-    number; anything else: an inline string), in UTF-8 chunks of `batch` rows."""
+    """SpreadsheetML <row> elements for rows (None or "": no cell; bool, int, float, Decimal:
+    a number; anything else: an inline string), in UTF-8 chunks of `batch` rows.
+
+    The inner loop runs for every cell of a county (millions): the column letters and style
+    attributes are computed once, and text is escaped only when it needs it."""
     letters: list[str] = []
+    style_attrs: list[str] = []
     out: list[str] = []
     r = first_row
     for row in rows:
         while len(letters) < len(row):
-            letters.append(get_column_letter(len(letters) + 1))
+            i = len(letters)
+            letters.append(get_column_letter(i + 1))
+            style_attrs.append(f' s="{styles[i]}"' if i in styles else "")
         cells = []
         for i, value in enumerate(row):
-            if value is None:
+            if value is None or value == "":
                 continue
-            ref = f"{letters[i]}{r}"
-            style = f' s="{styles[i]}"' if i in styles else ""
-            if isinstance(value, bool):
-                cells.append(f'<c r="{ref}"{style} t="b"><v>{int(value)}</v></c>')
+            at = f'<c r="{letters[i]}{r}"{style_attrs[i]}'
+            if isinstance(value, str):
+                text = value
+            elif isinstance(value, bool):
+                cells.append(f'{at} t="b"><v>{int(value)}</v></c>')
+                continue
             elif isinstance(value, int | float | Decimal):
-                cells.append(f'<c r="{ref}"{style} t="n"><v>{_number(value)}</v></c>')
+                cells.append(f'{at} t="n"><v>{_number(value)}</v></c>')
+                continue
             else:
-                text = xml_escape(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
-                space = ' xml:space="preserve"' if text != text.strip() else ""
-                cells.append(f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>')
+                text = str(value)
+            if not text.isprintable():  # control characters are not allowed in the XML
+                text = ILLEGAL_CHARACTERS_RE.sub("", text)
+                if not text:
+                    continue
+            if "&" in text or "<" in text or ">" in text:
+                text = xml_escape(text)
+            space = ' xml:space="preserve"' if text[0].isspace() or text[-1].isspace() else ""
+            cells.append(f'{at} t="inlineStr"><is><t{space}>{text}</t></is></c>')
         out.append(f'<row r="{r}">{"".join(cells)}</row>')
         r += 1
         if len(out) >= batch:

@@ -114,7 +114,7 @@ def test_the_new_columns_with_their_sources(client, auth, make_user, files):
     # The approved intake case names the channel, not a rejected earlier one.
     assert b["认定渠道"] == "行业认定" and c["认定渠道"] == "部门审核"
     assert a["纳入时间"] == f"{YEAR - 1}-03-01"
-    assert (a["退出时间"], a["退出方式"]) == ("", "")
+    assert (a["退出时间"], a["退出方式"]) == (None, None)  # empty cells
     assert (c["状态"], c["退出时间"], c["退出方式"]) == ("已退出", f"{YEAR}-06-30", "死亡")
     # The household's own amount wins over the catalogue's; no amount given, none printed.
     assert a["帮扶措施"] == ("城乡最低生活保障金（民政）640元/月；电费补贴（民政）12.5元/月；"
@@ -382,3 +382,14 @@ def test_annex5_needs_a_community(client, auth, make_user, world):
         response = client.get(f"/ledger/annex5?{query}")
         assert response.status_code == 400
         assert "请先选择一个社区(村)" in response.get_data(as_text=True)
+
+
+def test_sheet_rows_skip_empty_cells_and_clean_text():
+    from fieldwork.supervision.ledger_xlsx import sheet_rows
+
+    xml = b"".join(sheet_rows([["a\x01b", "", None, "x&<y>", " 前后 ", 3, Decimal("1.50"),
+                                "\x02"]], 3, {5: 7})).decode()
+    assert xml == ('<row r="3"><c r="A3" t="inlineStr"><is><t>ab</t></is></c>'
+                   '<c r="D3" t="inlineStr"><is><t>x&amp;&lt;y&gt;</t></is></c>'
+                   '<c r="E3" t="inlineStr"><is><t xml:space="preserve"> 前后 </t></is></c>'
+                   '<c r="F3" s="7" t="n"><v>3</v></c><c r="G3" t="n"><v>1.50</v></c></row>')
