@@ -192,12 +192,16 @@ def _render(req: LedgerRequest | None, error: str | None = None, status: int = 2
     data = screen_page(req, _page_number()) if req is not None else None
     month = data.month if data else None
     user = current_user._get_current_object()
+    annex_url = None
+    if req is not None and req.place is not None and req.place.level == "community":
+        annex_url = url_for("ledger.print_annex", community_id=req.place.id,
+                            **{k: v for k, v in _filter_args().items() if k != "place"})
     response = make_response(render_template(
         "ledger/_table.html" if partial else "ledger/index.html", partial=partial,
         years=_years(), error=error, args=request.args, filter_args=_filter_args(),
         can_full_ids=current_user.role in FULL_ID_ROLES, title=str(TITLE),
         columns=headers(), member_columns=member_headers(), data=data, req=req,
-        month=month, places=scope_places(user), categories=CATEGORY_LABELS,
+        month=month, places=scope_places(user), annex_url=annex_url, categories=CATEGORY_LABELS,
         statuses=STATUS_LABELS, status_codes=STATUSES,
     ), status)
     response.vary.add("HX-Request")
@@ -271,23 +275,29 @@ def export_csv():
 ROWS_PER_SHEET = 7  # households on one A4 landscape page of the printed ledger
 
 
-def _annex_request() -> LedgerRequest:
-    req = _parse()
-    if req.place is None or req.place.level != "community":
+def _annex_request(community_id: int) -> LedgerRequest:
+    """The community's ledger, narrowed by the other filters of the query; a place outside
+    the user's scope is not found (404), a place that is not a community is a 400."""
+    user = current_user._get_current_object()
+    place = db.session.get(Place, community_id)
+    if place is None or not place.is_within(user.place):
+        abort(404)
+    if place.level != "community":
         raise FormError.of(_("请先选择一个社区(村)，再打印该社区的台账"), "place", 400)
+    req = _parse()
     # Paper leaves the office too: masked numbers only, whatever was asked.
-    return LedgerRequest(req.user, req.year, req.statuses, False, place=req.place,
+    return LedgerRequest(req.user, req.year, req.statuses, False, place=place,
                          category=req.category, search=req.search, month=req.month,
                          visit=req.visit)
 
 
-@bp.get("/annex5")
+@bp.get("/annex5/<int:community_id>")
 @role_required(*LEDGER_ROLES)
-def print_annex():
+def print_annex(community_id: int):
     """附件5 县(市、区)城镇困难职工居民信息台账 for one community, A4 landscape, ROWS_PER_SHEET
     households a page, the header repeated on each; audited like an export (format "print")."""
     try:
-        req = _annex_request()
+        req = _annex_request(community_id)
     except FormError as exc:
         return _render(None, exc.message, exc.status)
     rows = [dict(zip(COLUMN_KEYS, row, strict=False)) | {"months": row[FIRST_MONTH_COLUMN:]}
@@ -301,6 +311,7 @@ def print_annex():
         "printing/ledger_annex5.html", sheets=sheets, year=req.year, place=place,
         county=names.get(place.county_id() or 0, ""), street=names.get(place.street_id() or 0, ""),
         households=len(rows), members=sum(r["members"] or 0 for r in rows),
-        back=url_for("ledger.index", **_filter_args()), today=today_local(),
+        back=url_for("ledger.index", **(_filter_args() | {"place": str(place.id)})),
+        today=today_local(),
         rows_per_sheet=ROWS_PER_SHEET))
     return _no_store(response)

@@ -62,7 +62,7 @@ def test_officer_filters_the_ledger_and_prints_annex5(new_page, login, busiest):
     link = page.get_by_test_id("print-annex")
     expect(link).to_contain_text(name)
     link.click()
-    page.wait_for_url(re.compile(r"/ledger/annex5\?"))
+    page.wait_for_url(re.compile(rf"/ledger/annex5/{pid}\?"))
     expect(page.get_by_test_id("annex5-sheet").first).to_be_visible()
     sheets = math.ceil(households / ROWS_PER_SHEET)
     expect(page.get_by_test_id("annex5-sheet")).to_have_count(sheets)

@@ -275,7 +275,8 @@ def test_export_audit_names_the_filters_but_not_the_searched_number(client, auth
 def test_bad_filters_answer_400_with_a_message(client, auth, make_user, world, query):
     auth.login(make_user("county_officer"))
     query = query.format(county_b=world.county_b.id)
-    for url in ("/ledger/", "/ledger/export.xlsx", "/ledger/export.csv", "/ledger/annex5"):
+    for url in ("/ledger/", "/ledger/export.xlsx", "/ledger/export.csv",
+                f"/ledger/annex5/{world.community.id}"):
         response = client.get(f"{url}?{query}")
         assert response.status_code == 400, url
         assert "flash-error" in response.get_data(as_text=True)
@@ -360,8 +361,8 @@ def test_annex5_prints_one_community_in_sheets_of_rows(client, auth, make_user, 
     auth.login(make_user("county_officer"))
     listing = client.get(f"/ledger/?place={world.community.id}&year={YEAR}").get_data(
         as_text=True)
-    assert f"/ledger/annex5?place={world.community.id}" in listing
-    response = client.get(f"/ledger/annex5?place={world.community.id}&year={YEAR}")
+    assert f"/ledger/annex5/{world.community.id}?year={YEAR}" in listing
+    response = client.get(f"/ledger/annex5/{world.community.id}?year={YEAR}")
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "附件5" in page and "宛城区城镇困难职工居民信息台账" in page
@@ -376,12 +377,13 @@ def test_annex5_prints_one_community_in_sheets_of_rows(client, auth, make_user, 
     assert event.detail["format"] == "print" and event.detail["full_ids"] is False
 
 
-def test_annex5_needs_a_community(client, auth, make_user, world):
+def test_annex5_needs_a_community_in_scope(client, auth, make_user, world):
     auth.login(make_user("county_officer"))
-    for query in ("", f"place={world.street.id}"):
-        response = client.get(f"/ledger/annex5?{query}")
-        assert response.status_code == 400
-        assert "请先选择一个社区(村)" in response.get_data(as_text=True)
+    response = client.get(f"/ledger/annex5/{world.street.id}")
+    assert response.status_code == 400
+    assert "请先选择一个社区(村)" in response.get_data(as_text=True)
+    assert client.get(f"/ledger/annex5/{world.community_b.id}").status_code == 404
+    assert client.get("/ledger/annex5/999999").status_code == 404
 
 
 def test_sheet_rows_skip_empty_cells_and_clean_text():
