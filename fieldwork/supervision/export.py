@@ -174,7 +174,7 @@ def _parse() -> LedgerRequest:
     return req
 
 
-def _filter_args() -> dict[str, str]:
+def _filter_args() -> dict[str, Any]:
     """The filters of the request, to carry into the export and page links."""
     keep = ("year", "status", "place", "category", "q", "month", "visit")
     return {k: v for k in keep if (v := (request.args.get(k) or "").strip())}
