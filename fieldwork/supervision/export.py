@@ -1,438 +1,71 @@
-"""The county ledger (县(市、区)城镇困难职工居民信息台账) as streamed XLSX and CSV.
+"""The ledger's pages: the on-screen table with its filters (/ledger/), the XLSX and CSV
+downloads of what the filters select, and the printed 附件5 of one community.
 
-One row per household in the user's scope (access.scope.household_clause), by default those
-enrolled or exited, ordered by community code and household id. Rows are built page by page
-(keyset pagination on (community code, household id)) with a fixed number of queries per page:
-the households, their valid visits per month of the year (one grouped query), their measures in
-force and their assignments (one query each). Never one query per row.
-
-The helper and the measures are those in force on the last day of the year (today for the
-current year); an exited household shows the last helper it had.
-
-Every export is audited ("ledger.export": format, year, rows, statuses, full_ids). Full ID
-numbers only for county officers who ask for them; the event then says how many left.
-
-The 12-month matrix: the number of valid visits (not rejected, not superseded) in each
-Asia/Shanghai month of the year; "—" for a month in which the household was not enrolled (the
-month ended before enrolment, or began after the exit: the same rule as the compliance "due"
-test); blank for months still to come.
+Every export is audited ("ledger.export": format, year, rows, statuses, filters, full_ids).
+Full ID and phone numbers only for county officers who ask for them; the event then says how
+many left. Columns, masking and filters: docs/ledger.md.
 """
 
 from __future__ import annotations
 
-import io
-import zipfile
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
+from collections.abc import Iterator
 from tempfile import SpooledTemporaryFile
 from typing import IO, Any
 from urllib.parse import quote
-from xml.sax.saxutils import escape as xml_escape
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     Response,
     abort,
+    make_response,
     render_template,
     request,
     stream_with_context,
+    url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from fieldwork import csvsafe
 from fieldwork.access import roles
 from fieldwork.access.decorators import role_required
-from fieldwork.access.scope import household_clause
-from fieldwork.access.validity import valid_visit_clause
-from fieldwork.accounts.models import User
 from fieldwork.audit import services as audit
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
-from fieldwork.households.constants import CATEGORY_LABELS, CAUSE_LABELS, STATUS_LABELS
-from fieldwork.households.models import (
-    Assignment,
-    Household,
-    Measure,
-    Member,
-    PlanMeasure,
-    current_head_clause,
+from fieldwork.households.constants import (
+    CATEGORIES,
+    CATEGORY_LABELS,
+    STATUS_LABELS,
+    STATUSES,
 )
 from fieldwork.places.models import Place
-from fieldwork.privacy.service import reveal_id
-from fieldwork.timeutil import current_month, month_first_day, month_last_day, today_local
-from fieldwork.visits.models import Visit
+from fieldwork.supervision.ledger_rows import (
+    COLUMN_KEYS,
+    DEFAULT_STATUSES,
+    FIRST_MONTH_COLUMN,
+    FIRST_YEAR,
+    SEARCH_MAX,
+    TITLE,
+    VISIT_FILTERS,
+    LedgerRequest,
+    count_rows,
+    headers,
+    iter_members,
+    iter_rows,
+    member_headers,
+    place_names,
+    scope_places,
+    screen_month,
+    screen_page,
+)
+from fieldwork.supervision.ledger_xlsx import csv_chunks, write_xlsx
+from fieldwork.timeutil import current_month, today_local
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
 
 LEDGER_ROLES = (roles.STREET_REVIEWER, roles.COUNTY_OFFICER, roles.CITY_SUPERVISOR)
-# Full identity numbers in a file that leaves the system: the county office keeps the ledger.
+# Full identity and phone numbers in a file that leaves the system: the county office keeps
+# the ledger.
 FULL_ID_ROLES = (roles.COUNTY_OFFICER,)
-DEFAULT_STATUSES = ("enrolled", "exited")
-FIRST_YEAR = 2023  # the programme began in December 2023 (宛政办〔2023〕50号)
-PAGE_SIZE = 1000
-NOT_ENROLLED = "—"
-
-TITLE = _l("县(市、区)城镇困难职工居民信息台账")
-
-# (header, column width in characters)
-COLUMNS: list[tuple[Any, float]] = [
-    (_l("序号"), 7),
-    (_l("县(市、区)"), 10),
-    (_l("街道(乡镇)"), 12),
-    (_l("社区(村)"), 12),
-    (_l("档案编号"), 18),
-    (_l("户主姓名"), 9),
-    (_l("身份证号"), 21),
-    (_l("家庭人口"), 6),
-    (_l("困难类别"), 16),
-    (_l("致困原因"), 16),
-    (_l("人均月收入(元)"), 10),
-    (_l("帮扶措施"), 36),
-    (_l("帮扶责任人"), 10),
-    (_l("帮扶责任人电话"), 14),
-    (_l("状态"), 9),
-]
-MONTH_COLUMN_WIDTH = 5.5
-INCOME_COLUMN = 10  # index of 人均月收入 in a row
-FROZEN_COLUMNS = 6  # 序号 … 户主姓名 stay in view when scrolling right
-
-
-def headers() -> list[str]:
-    return [str(h) for h, _w in COLUMNS] + [_("%(m)d月", m=m) for m in range(1, 13)]
-
-
-def column_widths() -> list[float]:
-    return [w for _h, w in COLUMNS] + [MONTH_COLUMN_WIDTH] * 12
-
-
-@dataclass(frozen=True)
-class LedgerRequest:
-    user: User
-    year: int
-    statuses: tuple[str, ...] | None  # None: every status
-    full_ids: bool
-
-    def where(self) -> sa.ColumnElement[bool]:
-        clause = household_clause(self.user)
-        if self.statuses is not None:
-            clause = sa.and_(clause, Household.status.in_(self.statuses))
-        return clause
-
-    @property
-    def as_of(self) -> date:
-        """The day whose measures and helper the ledger shows: today, or a past year's end."""
-        return min(today_local(), date(self.year, 12, 31))
-
-
-def count_rows(req: LedgerRequest) -> int:
-    return db.session.scalar(sa.select(sa.func.count(Household.id)).where(req.where())) or 0
-
-
-def _place_names(user: User) -> dict[int, str]:
-    query = sa.select(Place.id, Place.name)
-    if user.place.level != "city":
-        # The user's own ancestors too: a street reviewer's rows name their county.
-        query = query.where(sa.or_(Place.path.startswith(user.place.path, autoescape=True),
-                                   Place.id.in_(user.place.ancestor_ids())))
-    return dict(db.session.execute(query).all())
-
-
-def _visit_counts(ids: list[int], year: int) -> dict[int, dict[int, int]]:
-    out: dict[int, dict[int, int]] = defaultdict(dict)
-    rows = db.session.execute(
-        sa.select(Visit.household_id, Visit.month, sa.func.count())
-        .where(Visit.household_id.in_(ids), Visit.month.between(year * 100 + 1, year * 100 + 12),
-               valid_visit_clause())
-        .group_by(Visit.household_id, Visit.month)
-    )
-    for hid, month, n in rows:
-        out[hid][month] = n
-    return out
-
-
-def _measures(ids: list[int], on: date) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = defaultdict(list)
-    rows = db.session.execute(
-        sa.select(PlanMeasure.household_id, Measure.name)
-        .join(Measure, Measure.id == PlanMeasure.measure_id)
-        .where(PlanMeasure.household_id.in_(ids), PlanMeasure.start_date <= on,
-               sa.or_(PlanMeasure.end_date.is_(None), PlanMeasure.end_date >= on))
-        .order_by(PlanMeasure.household_id, PlanMeasure.id)
-    )
-    for hid, name in rows:
-        out[hid].append(name)
-    return out
-
-
-def _helpers(ids: list[int], on: date) -> dict[int, tuple[str, str]]:
-    """(name, phone) of the helper in charge on the day; failing that (an exited household),
-    the last helper who was."""
-    best: dict[int, tuple[tuple, tuple[str, str]]] = {}
-    rows = db.session.execute(
-        sa.select(Assignment.household_id, Assignment.id, Assignment.start_date,
-                  Assignment.end_date, User.display_name, User.username, User.phone)
-        .join(User, User.id == Assignment.helper_id)
-        .where(Assignment.household_id.in_(ids), Assignment.start_date <= on)
-    )
-    for hid, aid, start, end, display, username, phone in rows:
-        in_force = end is None or end >= on
-        rank = (in_force, end or date.max, start, aid)
-        if hid not in best or rank > best[hid][0]:
-            best[hid] = (rank, (display or username, phone or ""))
-    return {hid: v for hid, (_r, v) in best.items()}
-
-
-def _pages(req: LedgerRequest, columns: list[Any],
-           page_size: int) -> Iterator[Sequence[sa.Row[Any]]]:
-    """The scope's households in pages of about page_size, ordered by community code then id.
-
-    Keyset pagination on (community, id): one grouped query lists the communities in code order
-    with their number of households; a page then takes whole communities by their ids (an
-    index look-up, no sort of the whole county per page), and a community larger than a page is
-    walked by id. A fixed number of queries per page, whatever the number of rows."""
-    where = req.where()
-    places = db.session.execute(
-        sa.select(Household.place_id, sa.func.count())
-        .join(Place, Place.id == Household.place_id).where(where)
-        .group_by(Household.place_id, Place.code).order_by(Place.code)).all()
-    rank = {pid: i for i, (pid, _n) in enumerate(places)}
-    base = sa.select(*columns).where(where)
-
-    def fetch(place_ids: list[int]) -> list[sa.Row[Any]]:
-        rows = db.session.execute(base.where(Household.place_id.in_(place_ids))).all()
-        return sorted(rows, key=lambda r: (rank[r.place_id], r.id))
-
-    batch: list[int] = []
-    size = 0
-    for pid, n in places:
-        if n > page_size:
-            if batch:
-                yield fetch(batch)
-                batch, size = [], 0
-            last = 0
-            while True:
-                page = db.session.execute(
-                    base.where(Household.place_id == pid, Household.id > last)
-                    .order_by(Household.id).limit(page_size)).all()
-                if not page:
-                    break
-                yield page
-                last = page[-1].id
-            continue
-        if size + n > page_size and batch:
-            yield fetch(batch)
-            batch, size = [], 0
-        batch.append(pid)
-        size += n
-    if batch:
-        yield fetch(batch)
-
-
-def _head(column: Any) -> Any:
-    """A column of the household's head member (户主: one person, one ID)."""
-    return (sa.select(column).where(Member.household_id == Household.id, current_head_clause())
-            .order_by(Member.id).limit(1).scalar_subquery().label(f"head_{column.key}"))
-
-
-def iter_rows(req: LedgerRequest, page_size: int = PAGE_SIZE) -> Iterator[list[Any]]:
-    """The ledger's data rows, in order, as lists of cell values (None: empty cell)."""
-    names = _place_names(req.user)
-    now_month = current_month()
-    # (month, first day, last day) of each month of the year, computed once.
-    months = [(m, month_first_day(m), month_last_day(m))
-              for m in (req.year * 100 + i for i in range(1, 13))]
-    as_of = req.as_of
-    categories = {k: str(v) for k, v in CATEGORY_LABELS.items()}
-    causes = {k: str(v) for k, v in CAUSE_LABELS.items()}
-    statuses = {k: str(v) for k, v in STATUS_LABELS.items()}
-    columns = [Household.id, Household.file_no, Household.head_name, _head(Member.id_mask),
-               Household.members_count, Household.category, Household.causes,
-               Household.per_capita_income, Household.status, Household.enrolled_on,
-               Household.exited_on, Household.place_id, Household.street_id,
-               Household.county_id]
-    if req.full_ids:
-        columns.append(_head(Member.id_enc))
-    n = 0
-    for page in _pages(req, columns, page_size):
-        ids = [r.id for r in page]
-        visits = _visit_counts(ids, req.year)
-        measures = _measures(ids, as_of)
-        helpers = _helpers(ids, as_of)
-        for r in page:
-            n += 1
-            helper, phone = helpers.get(r.id, ("", ""))
-            community = names.get(r.place_id, "") if r.place_id not in (
-                r.street_id, r.county_id) else ""
-            id_number = r.head_id_mask or ""
-            if req.full_ids and r.head_id_enc:
-                id_number = reveal_id(r.head_id_enc)
-            counts = visits.get(r.id, {})
-            enrolled, exited = r.enrolled_on, r.exited_on
-            matrix: list[Any] = []
-            for m, first, last in months:
-                # The matrix rule of the module docstring (twelve times a row: kept inline).
-                if enrolled is None or enrolled > last or (exited is not None and exited < first):
-                    matrix.append(NOT_ENROLLED)
-                elif m > now_month:
-                    matrix.append(None)
-                else:
-                    matrix.append(counts.get(m, 0))
-            yield [
-                n,
-                names.get(r.county_id, ""),
-                names.get(r.street_id, "") if r.street_id else "",
-                community,
-                r.file_no or "",
-                r.head_name,
-                id_number,
-                r.members_count,
-                categories.get(r.category, r.category),
-                "、".join(causes.get(c, c) for c in (r.causes or [])),
-                r.per_capita_income,
-                "；".join(measures.get(r.id, [])),
-                helper,
-                phone,
-                statuses.get(r.status, r.status),
-                *matrix,
-            ]
-
-
-def title_for(req: LedgerRequest) -> str:
-    return _("%(title)s（%(place)s，%(year)d年）", title=str(TITLE), place=req.user.place.name,
-             year=req.year)
-
-
-SHEET_PART = "xl/worksheets/sheet1.xml"
-FIRST_DATA_ROW = 3  # row 1: title, row 2: header
-
-
-def write_xlsx(req: LedgerRequest, rows: Iterable[list[Any]], out: IO[bytes]) -> int:
-    """Write the ledger workbook to out; returns the number of data rows.
-
-    openpyxl (write-only mode) builds the workbook: styles, column widths, the frozen header,
-    print titles, the title and header rows. The data rows are then streamed into the same
-    sheet part by sheet_rows(), as plain SpreadsheetML cells of the kinds openpyxl itself
-    writes in write-only mode (numbers, inline strings): openpyxl spends about 5 µs of Python
-    per cell, 7 s of CPU for a county of 50,000 households (1.3 million cells), this writer a
-    tenth of that. Memory stays flat: rows are consumed one at a time and the package goes to
-    out (a spooled temporary file) as it is written."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=_("台账"))
-    for i, width in enumerate(column_widths(), start=1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-    # The header row (row 2) and the first columns stay in view.
-    ws.freeze_panes = f"{get_column_letter(FROZEN_COLUMNS + 1)}{FIRST_DATA_ROW}"
-    ws.print_title_rows = f"1:{FIRST_DATA_ROW - 1}"
-    title = WriteOnlyCell(ws, value=title_for(req))
-    title.font = Font(bold=True, size=14)
-    ws.append([title])
-    bold, fill = Font(bold=True), PatternFill("solid", fgColor="E3F1EC")
-    centred = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    header = []
-    for text in headers():
-        cell = WriteOnlyCell(ws, value=text)
-        cell.font, cell.fill, cell.alignment = bold, fill, centred
-        header.append(cell)
-    ws.append(header)
-    # The income column's "0.00" format, registered in the workbook's styles: its index is
-    # what the data cells refer to.
-    income = WriteOnlyCell(ws, value=0)
-    income.number_format = "0.00"
-    styles = {INCOME_COLUMN: income.style_id}
-
-    shell = io.BytesIO()
-    wb.save(shell)
-    count = 0
-    with zipfile.ZipFile(shell) as src, \
-            zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename != SHEET_PART:
-                dst.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
-                continue
-            head, tail = data.split(b"</sheetData>", 1)
-            part = zipfile.ZipInfo(SHEET_PART, date_time=info.date_time)
-            part.compress_type = zipfile.ZIP_DEFLATED
-            with dst.open(part, "w", force_zip64=True) as sheet:
-                sheet.write(head)
-                for chunk in sheet_rows(rows, FIRST_DATA_ROW, styles):
-                    count += chunk.count(b"</row>")
-                    sheet.write(chunk)
-                sheet.write(b"</sheetData>" + tail)
-    return count
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def sheet_rows(rows: Iterable[list[Any]], first_row: int, styles: dict[int, int],
-               batch: int = 500) -> Iterator[bytes]:
-    """SpreadsheetML <row> elements for rows (None: no cell; bool, int, float, Decimal: a
-    number; anything else: an inline string), in UTF-8 chunks of `batch` rows."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.utils import get_column_letter
-
-    letters: list[str] = []
-    out: list[str] = []
-    r = first_row
-    for row in rows:
-        while len(letters) < len(row):
-            letters.append(get_column_letter(len(letters) + 1))
-        cells = []
-        for i, value in enumerate(row):
-            if value is None:
-                continue
-            ref = f"{letters[i]}{r}"
-            style = f' s="{styles[i]}"' if i in styles else ""
-            if isinstance(value, bool):
-                cells.append(f'<c r="{ref}"{style} t="b"><v>{int(value)}</v></c>')
-            elif isinstance(value, int | float | Decimal):
-                cells.append(f'<c r="{ref}"{style} t="n"><v>{_number(value)}</v></c>')
-            else:
-                text = xml_escape(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
-                space = ' xml:space="preserve"' if text != text.strip() else ""
-                cells.append(f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>')
-        out.append(f'<row r="{r}">{"".join(cells)}</row>')
-        r += 1
-        if len(out) >= batch:
-            yield "".join(out).encode("utf-8")
-            out.clear()
-    if out:
-        yield "".join(out).encode("utf-8")
-
-
-def csv_chunks(req: LedgerRequest) -> Iterator[bytes]:
-    """The ledger as UTF-8 CSV with a byte-order mark (Excel then reads the Chinese right),
-    one chunk per page of rows. Text that a spreadsheet would run as a formula (a head name
-    "=HYPERLINK(...)") is neutralised by csvsafe; numbers stay numbers."""
-    buffer = io.StringIO()
-    writer = csvsafe.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow(headers())
-    count = 0
-    for row in iter_rows(req):
-        writer.writerow(row)
-        count += 1
-        if count % PAGE_SIZE == 0:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode("utf-8")
-
 
 def _audit(req: LedgerRequest, fmt: str, rows: int) -> None:
     place = req.user.place
@@ -441,10 +74,19 @@ def _audit(req: LedgerRequest, fmt: str, rows: int) -> None:
         "statuses": list(req.statuses) if req.statuses else "all",
         "scope_place": place.code,
     }
+    if req.filtered:
+        # What the on-screen filters narrowed the file to; a searched ID number is not
+        # written into the log, only that there was a search.
+        detail["filters"] = {
+            "place": req.place.code if req.place else None, "category": req.category or None,
+            "search": bool(req.search), "month": req.month if req.visit else None,
+            "visit": req.visit or None,
+        }
     if req.full_ids:
-        # Full identity numbers left the system: say how many, so a reviewer of the audit log
-        # sees the size of the disclosure without opening the file.
+        # Full identity and phone numbers left the system: say how many, so a reviewer of
+        # the audit log sees the size of the disclosure without opening the file.
         detail["full_id_numbers"] = rows
+        detail["full_phone_numbers"] = rows
     audit.record("ledger.export", target_type="place", target_id=place.id,
                  place_id=place.county_id() or place.id,
                  **detail)
@@ -453,8 +95,10 @@ def _audit(req: LedgerRequest, fmt: str, rows: int) -> None:
 def filename(req: LedgerRequest, ext: str) -> tuple[str, str]:
     """(ASCII fallback, Chinese name) of the download."""
     suffix = _("-含身份证号") if req.full_ids else ""
-    chinese = _("%(place)s台账-%(year)d", place=req.user.place.name, year=req.year)
-    return (f"ledger-{req.user.place.code}-{req.year}.{ext}", f"{chinese}{suffix}.{ext}")
+    where = req.place.name if req.place else req.user.place.name
+    code = req.place.code if req.place else req.user.place.code
+    chinese = _("%(place)s台账-%(year)d", place=where, year=req.year)
+    return (f"ledger-{code}-{req.year}.{ext}", f"{chinese}{suffix}.{ext}")
 
 
 def content_disposition(req: LedgerRequest, ext: str) -> str:
@@ -470,8 +114,13 @@ def _years() -> list[int]:
     return list(range(this, FIRST_YEAR - 1, -1))
 
 
+STATUS_CHOICES = ("enrolled_exited", "all", *STATUSES)
+
+
 def _parse() -> LedgerRequest:
-    raw_year = (request.args.get("year") or "").strip()
+    """The request's filters, checked; a FormError (400) names what is wrong."""
+    args = request.args
+    raw_year = (args.get("year") or "").strip()
     if not raw_year:
         year = today_local().year
     elif not raw_year.isdigit() or int(raw_year) not in _years():
@@ -479,28 +128,94 @@ def _parse() -> LedgerRequest:
                              b=today_local().year), "year", 400)
     else:
         year = int(raw_year)
-    status = request.args.get("status", "")
-    if status not in ("", "enrolled_exited", "all"):
+    status = args.get("status", "")
+    if status not in ("", *STATUS_CHOICES):
         raise FormError.of(_("户状态选项不正确"), "status", 400)
-    full_ids = request.args.get("full_ids") in ("1", "on", "y")
+    statuses: tuple[str, ...] | None = DEFAULT_STATUSES
+    if status == "all":
+        statuses = None
+    elif status in STATUSES:
+        statuses = (status,)
+    full_ids = args.get("full_ids") in ("1", "on", "y")
     if full_ids and current_user.role not in FULL_ID_ROLES:
         abort(403)
-    return LedgerRequest(current_user._get_current_object(), year,
-                         None if status == "all" else DEFAULT_STATUSES, full_ids)
+    user = current_user._get_current_object()
+    place = None
+    raw_place = (args.get("place") or "").strip()
+    if raw_place:
+        place = db.session.get(Place, int(raw_place)) if raw_place.isdigit() else None
+        if place is None or not place.is_within(user.place):
+            raise FormError.of(_("所选地区不存在或不在您的管辖范围内"), "place", 400)
+        if place.id == user.place.id:
+            place = None
+    category = (args.get("category") or "").strip()
+    if category and category not in CATEGORIES:
+        raise FormError.of(_("困难类别选项不正确"), "category", 400)
+    search = " ".join((args.get("q") or "").split())
+    if len(search) > SEARCH_MAX:
+        raise FormError.of(_("搜索内容不能超过 %(n)d 个字", n=SEARCH_MAX), "q", 400)
+    month = None
+    raw_month = (args.get("month") or "").strip()
+    if raw_month:
+        if not raw_month.isdigit() or not 1 <= int(raw_month) <= 12:
+            raise FormError.of(_("月份应为 1 至 12"), "month", 400)
+        month = year * 100 + int(raw_month)
+        if month > current_month():
+            raise FormError.of(_("%(y)d年%(m)d月还没有到，请选择本月或以前的月份",
+                                 y=year, m=int(raw_month)), "month", 400)
+    visit = args.get("visit", "")
+    if visit not in VISIT_FILTERS:
+        raise FormError.of(_("走访情况选项不正确"), "visit", 400)
+    req = LedgerRequest(user, year, statuses, full_ids, place=place, category=category,
+                        search=search, month=month, visit=visit)
+    if visit and month is None:
+        req = LedgerRequest(user, year, statuses, full_ids, place=place, category=category,
+                            search=search, month=screen_month(req), visit=visit)
+    return req
 
 
-def _form(error: str | None = None, status: int = 200):
-    return render_template(
-        "ledger/index.html", years=_years(), error=error, args=request.args,
+def _filter_args() -> dict[str, Any]:
+    """The filters of the request, to carry into the export and page links."""
+    keep = ("year", "status", "place", "category", "q", "month", "visit")
+    return {k: v for k in keep if (v := (request.args.get(k) or "").strip())}
+
+
+def _page_number() -> int:
+    raw = (request.args.get("page") or "1").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
+
+
+def _render(req: LedgerRequest | None, error: str | None = None, status: int = 200
+            ) -> Response:
+    partial = (request.headers.get("HX-Request") == "true"
+               and request.headers.get("HX-History-Restore-Request") != "true")
+    data = screen_page(req, _page_number()) if req is not None else None
+    month = data.month if data else None
+    user = current_user._get_current_object()
+    annex_url = None
+    if req is not None and req.place is not None and req.place.level == "community":
+        annex_url = url_for("ledger.print_annex", community_id=req.place.id,
+                            **{k: v for k, v in _filter_args().items() if k != "place"})
+    response = make_response(render_template(
+        "ledger/_table.html" if partial else "ledger/index.html", partial=partial,
+        years=_years(), error=error, args=request.args, filter_args=_filter_args(),
         can_full_ids=current_user.role in FULL_ID_ROLES, title=str(TITLE),
-        columns=headers(),
-    ), status
+        columns=headers(), member_columns=member_headers(), data=data, req=req,
+        month=month, places=scope_places(user), annex_url=annex_url, categories=CATEGORY_LABELS,
+        statuses=STATUS_LABELS, status_codes=STATUSES,
+    ), status)
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.get("/")
 @role_required(*LEDGER_ROLES)
 def index():
-    return _form()
+    try:
+        req = _parse()
+    except FormError as exc:
+        return _render(None, exc.message, exc.status)
+    return _render(req)
 
 
 def _no_store(response: Response) -> Response:
@@ -514,11 +229,11 @@ def export_xlsx():
     try:
         req = _parse()
     except FormError as exc:
-        return _form(exc.message, exc.status)
+        return _render(None, exc.message, exc.status)
     # Built before the answer starts, so a failure is an error page and not a truncated file;
     # past 2 MB the workbook spills to disk.
     out: IO[bytes] = SpooledTemporaryFile(max_size=2 * 1024 * 1024)
-    rows = write_xlsx(req, iter_rows(req), out)
+    rows = write_xlsx(req, iter_rows(req), out, iter_members(req))
     _audit(req, "xlsx", rows)
     db.session.commit()
     size = out.tell()
@@ -544,7 +259,7 @@ def export_csv():
     try:
         req = _parse()
     except FormError as exc:
-        return _form(exc.message, exc.status)
+        return _render(None, exc.message, exc.status)
     # Streamed as it is built: the audit entry (with the row count of the same query) is
     # committed first, so an interrupted download is still on record.
     _audit(req, "csv", count_rows(req))
@@ -552,4 +267,51 @@ def export_csv():
     response = Response(stream_with_context(csv_chunks(req)), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = content_disposition(req, "csv")
+    return _no_store(response)
+
+
+# ---------------------------------------------------------------- the printed 附件5
+
+ROWS_PER_SHEET = 7  # households on one A4 landscape page of the printed ledger
+
+
+def _annex_request(community_id: int) -> LedgerRequest:
+    """The community's ledger, narrowed by the other filters of the query; a place outside
+    the user's scope is not found (404), a place that is not a community is a 400."""
+    user = current_user._get_current_object()
+    place = db.session.get(Place, community_id)
+    if place is None or not place.is_within(user.place):
+        abort(404)
+    if place.level != "community":
+        raise FormError.of(_("请先选择一个社区(村)，再打印该社区的台账"), "place", 400)
+    req = _parse()
+    # Paper leaves the office too: masked numbers only, whatever was asked.
+    return LedgerRequest(req.user, req.year, req.statuses, False, place=place,
+                         category=req.category, search=req.search, month=req.month,
+                         visit=req.visit)
+
+
+@bp.get("/annex5/<int:community_id>")
+@role_required(*LEDGER_ROLES)
+def print_annex(community_id: int):
+    """附件5 县(市、区)城镇困难职工居民信息台账 for one community, A4 landscape, ROWS_PER_SHEET
+    households a page, the header repeated on each; audited like an export (format "print")."""
+    try:
+        req = _annex_request(community_id)
+    except FormError as exc:
+        return _render(None, exc.message, exc.status)
+    rows = [dict(zip(COLUMN_KEYS, row, strict=False)) | {"months": row[FIRST_MONTH_COLUMN:]}
+            for row in iter_rows(req)]
+    _audit(req, "print", len(rows))
+    db.session.commit()
+    sheets = [rows[i:i + ROWS_PER_SHEET] for i in range(0, len(rows), ROWS_PER_SHEET)] or [[]]
+    names = place_names(req.user)
+    place = req.place or req.user.place
+    response = make_response(render_template(
+        "printing/ledger_annex5.html", sheets=sheets, year=req.year, place=place,
+        county=names.get(place.county_id() or 0, ""), street=names.get(place.street_id() or 0, ""),
+        households=len(rows), members=sum(r["members"] or 0 for r in rows),
+        back=url_for("ledger.index", **(_filter_args() | {"place": str(place.id)})),
+        today=today_local(),
+        rows_per_sheet=ROWS_PER_SHEET))
     return _no_store(response)

@@ -173,6 +173,7 @@ EXPECT: dict[str, Expectation] = {
     "ledger.index": MANAGE_VIEWERS,
     "ledger.export_csv": MANAGE_VIEWERS,
     "ledger.export_xlsx": MANAGE_VIEWERS,
+    "ledger.print_annex": MANAGE_VIEWERS,
     # county management: viewers read, the county office acts
     "manage.index": MANAGE_VIEWERS,
     "manage.measures": MANAGE_VIEWERS,

@@ -92,7 +92,8 @@ def read_xlsx(response):
     rows = [list(r) for r in ws.iter_rows(values_only=True)]
     header_at = next(i for i, r in enumerate(rows) if r and r[0] == "序号")
     header = rows[header_at]
-    data = [dict(zip(header, r, strict=True)) for r in rows[header_at + 1:]]
+    assert rows[-1][0] == "合计"  # the totals row closes the sheet
+    data = [dict(zip(header, r, strict=True)) for r in rows[header_at + 1:-1]]
     return ws, header_at, header, data
 
 
@@ -167,15 +168,16 @@ def test_xlsx_reads_back_in_read_only_mode_with_types_and_formats(client, auth, 
     auth.login(make_user("county_officer"))
     response = client.get(f"/ledger/export.xlsx?year={YEAR}")
     full = load_workbook(io.BytesIO(response.data)).worksheets[0]
-    assert full["K3"].number_format == "0.00" and full["K3"].value == 630
+    assert full["N3"].number_format == "0.00" and full["N3"].value == 630
     assert full["A2"].font.bold
-    assert full.column_dimensions["L"].width == 36
+    assert full.column_dimensions["P"].width == 44
     streamed = load_workbook(io.BytesIO(response.data), read_only=True).worksheets[0]
     rows = [list(r) for r in streamed.iter_rows(values_only=True)]
     assert rows[0][0] == f"县(市、区)城镇困难职工居民信息台账（宛城区，{YEAR}年）"
-    assert rows[1][0] == "序号" and len(rows) == 3
+    assert rows[1][0] == "序号" and len(rows) == 4  # title, header, one household, totals
     assert rows[2][:6] == [1, "宛城区", "东关街道", "和平社区", "F-1", " 赵<&>\"一 "]
     assert rows[2][-12:] == [0] * 12
+    assert rows[3][0] == "合计" and rows[3][-12:] == [0] * 12
 
 
 def test_street_reviewer_csv_has_bom_and_only_the_street(client, auth, make_user, world,
@@ -291,7 +293,7 @@ def test_bad_parameters_answer_400_with_a_message(client, auth, make_user, query
 
 def test_pages_of_rows_are_keyset_paginated_without_a_query_per_row(app, world, make_user,
                                                                     make_household, db):
-    from fieldwork.supervision.export import LedgerRequest, iter_rows
+    from fieldwork.supervision.ledger_rows import LedgerRequest, iter_rows
 
     helper = make_user("helper")
     officer = make_user("county_officer")
@@ -321,7 +323,7 @@ def test_pages_of_rows_are_keyset_paginated_without_a_query_per_row(app, world, 
     whole_30, queries_30 = run()
     # The same queries for 15 rows as for 30: nothing is fetched row by row.
     assert len(whole) == 15 and len(whole_30) == 30
-    assert queries_30 == queries_15 <= 4 + 4
+    assert queries_30 == queries_15 <= 4 + 5
     # Pages smaller than a community (walked by id) or holding several give the same rows.
     for size in (4, 11, 25):
         paged, _queries = run(page_size=size)
