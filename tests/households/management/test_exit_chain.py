@@ -472,6 +472,25 @@ def test_an_upheld_objection_returns_or_ends_the_exit(app, world, people, househ
     assert [d.step for d in case.decisions][-1] == "exit_publicity"
 
 
+def test_the_case_page_lists_objections_and_resolves_them(client, auth, people, household):
+    """The exit case page shows the publicity's objections (the list enrolment uses too) and,
+    for the county, the form to resolve an open one with the exit's own outcomes."""
+    case = chain.propose(household, people["community"], STABLE)
+    for who in ("community", "street", "county"):
+        chain.decide(case, people[who], {"decision": "approve"})
+    objection = chain.intake_publicity.record_objection(people["county2"], case, "仍有大病负担")
+    _db.session.commit()
+    as_user(client, auth, people["county2"])
+    html = client.get(f"/manage/exit/cases/{case.id}").get_data(as_text=True)
+    assert "仍有大病负担" in html and "待处理" in html
+    assert (f'action="/manage/exit/cases/{case.id}/objections/{objection.id}'
+            in html), "the resolve form posts to the exit's own endpoint"
+    assert "异议成立，不予退出" in html
+    as_user(client, auth, people["community"])
+    html = client.get(f"/manage/exit/cases/{case.id}").get_data(as_text=True)
+    assert "仍有大病负担" in html and "提交处理结果" not in html
+
+
 def test_legacy_open_case_is_decided_by_the_county(app, world, people, household):
     case = Case(household_id=household.id, kind="exit", channel="territorial",
                 stage="exit_review", state="open", opened_by_id=people["county"].id)
