@@ -239,21 +239,28 @@ def seed_demo() -> str:
     db.session.add_all(households)
     db.session.flush()
 
-    # Helpers: demo-helper takes the first 16; the others share the rest evenly (14–15 each)
-    # in community order.
-    ordered = households[:16] + sorted(households[16:], key=lambda h: h.place.code)
-    chunks: list[list[Household]] = [ordered[:16]]
-    rest = ordered[16:]
-    per, extra = divmod(len(rest), len(helpers) - 1)
+    # Helpers: demo-helper takes the first 16; the others share the rest in community order,
+    # the households that stay enrolled evenly (a workable load of 10-20 each), and each
+    # household that is leaving or not enrolled goes to a helper of its community.
+    exits = _plan_exits(households, first_street, today)
+    ordered = sorted(households[16:], key=lambda h: h.place.code)
+    stay = [h for h in ordered if h.status == "enrolled" and id(h) not in exits]
+    chunks: list[list[Household]] = [households[:16]]
+    per, extra = divmod(len(stay), len(helpers) - 1)
     start = 0
     for i in range(len(helpers) - 1):
         size = per + (1 if i < extra else 0)
-        chunks.append(rest[start:start + size])
+        chunks.append(stay[start:start + size])
         start += size
+    staying = {id(h) for h in stay}
+    for hh in ordered:
+        if id(hh) in staying:
+            continue
+        same = [c for c in chunks[1:] if any(h.place_id == hh.place_id for h in c)]
+        min(same or chunks[1:], key=len).append(hh)
     # The position in creation order, not the database id: PostgreSQL sequences do not restart
     # after `demo --reset`, and the demo must come out the same every time.
     position = {id(hh): n for n, hh in enumerate(households, start=1)}
-    exits = _plan_exits(households, first_street, today)
     standard = {code: DIBAO_STANDARDS[places[code].kind or "district"][-1][1]
                 for code in DEMO_COUNTIES}
     visits = 0

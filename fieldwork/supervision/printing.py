@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
+from fieldwork.access import roles
 from fieldwork.access.scope import (
     get_household_or_404,
     get_place_or_404,
@@ -341,7 +342,10 @@ def card(household_id: int):
 @bp.get("/places/<int:place_id>/publicity")
 @login_required
 def publicity_list(place_id: int):
-    """公示名单: to post on the community's notice board (A4)."""
+    """公示名单: to post on the community's notice board (A4). For the offices: a helper's
+    scope holds households, not places."""
+    if current_user.role == roles.HELPER:
+        abort(404)
     place = get_place_or_404(current_user, place_id)
     if place.level not in ("community", "street", "county"):
         abort(404)

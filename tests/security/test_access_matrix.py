@@ -181,6 +181,9 @@ EXPECT: dict[str, Expectation] = {
     "manage.edit_measure": COUNTY,
     "manage.measure_active": COUNTY,
     "manage.plan": MANAGE_VIEWERS,
+    # Taking or hiding a suggested measure: the street drafts the plan, the county approves
+    # (management/pages.py SUGGESTION_ACTORS).
+    "manage.plan_suggestion": VISIT_DECIDERS,
     "manage.add_plan_measure": COUNTY,
     "manage.end_plan_measure": COUNTY,
     "manage.assignments_index": MANAGE_VIEWERS,
@@ -210,6 +213,10 @@ EXPECT: dict[str, Expectation] = {
     "printing.visit_form": ALL,
     "printing.review_form": ALL,
     "printing.card": ALL,
+    # The 入户调查表 filled from the file, as the other forms of a household in scope.
+    "printing.household_visit_form": ALL,
+    # The 公示名单 of a place in scope: the offices (a helper's scope holds no place).
+    "printing.publicity_list": OFFICE,
     # review chains, publicity, enrolment (the case objects are in the state each needs)
     "reviews.queue": REVIEW_ACTORS,
     "reviews.new_entry": ENTRANTS,

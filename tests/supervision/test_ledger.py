@@ -110,9 +110,9 @@ def test_the_new_columns_with_their_sources(client, auth, make_user, files):
     # Masked like everywhere else on the office pages: the first 3 and last 4 digits.
     assert a["联系电话"] == "139****5678"
     assert (a["家庭人口"], b["家庭人口"], c["家庭人口"]) == (3, 2, 1)
-    assert a["认定渠道"] == "辖区审核"
+    assert a["认定渠道"] == "辖区筛选认定"
     # The approved intake case names the channel, not a rejected earlier one.
-    assert b["认定渠道"] == "行业认定" and c["认定渠道"] == "部门审核"
+    assert b["认定渠道"] == "行业筛选认定" and c["认定渠道"] == "部门筛选认定"
     assert a["纳入时间"] == f"{YEAR - 1}-03-01"
     assert (a["退出时间"], a["退出方式"]) == (None, None)  # empty cells
     assert (c["状态"], c["退出时间"], c["退出方式"]) == ("已退出", f"{YEAR}-06-30", "死亡")
@@ -202,7 +202,7 @@ def test_csv_has_the_new_columns_and_no_totals(client, auth, make_user, files):
         assert column in header
     a = by_name(rows)["赵一"]
     assert (a["联系电话"], a["月帮扶金额(元)"], a["认定渠道"]) == ("139****5678", "652.50",
-                                                                 "辖区审核")
+                                                                 "辖区筛选认定")
 
 
 # ---------------------------------------------------------------- the on-screen ledger

@@ -467,11 +467,11 @@ def test_publicity_list_of_a_community_for_a_period(client, auth, world, notice,
     got = publicity_rows(html)
     masks = {k: notice[k][2].mask for k in ("in", "exit", "overlap")}
     assert got == [
-        ["1", "周某某", masks["overlap"], "低保未充分就业", "3", "纳入",
+        ["1", "周某某", masks["overlap"], "纳入城镇低保未充分就业", "3", "纳入",
          "2026-02-25 至 2026-03-04"],
-        ["2", "欧某某", masks["in"], "低保未充分就业", "3", "纳入",
+        ["2", "欧某某", masks["in"], "纳入城镇低保未充分就业", "3", "纳入",
          "2026-03-02 至 2026-03-09"],
-        ["3", "钱某某", masks["exit"], "低保未充分就业", "3", "退出（平稳退出）",
+        ["3", "钱某某", masks["exit"], "纳入城镇低保未充分就业", "3", "退出（平稳退出）",
          "2026-03-20 至 2026-03-27"],
     ]
     # Names masked, no income figures, the objection channel with the county's phone.
