@@ -141,7 +141,7 @@ def paper(live_server: Any) -> dict[str, Any]:
             answers[f"{d}_note"] = LONG
         at = datetime(2026, 3, 5, 2, 30, tzinfo=UTC)
         visit = Visit(id=str(uuid.uuid4()), household_id=hh.id, helper_id=helper.id,
-                      visited_at=at, month="2026-03", recorded_at=at, answers=answers,
+                      visited_at=at, month=202603, recorded_at=at, answers=answers,
                       lat=33.0, lon=112.5, accuracy_m=12.0, distance_m=35.0,
                       per_capita_income=Decimal("330.00"))
         db.session.add(visit)
