@@ -85,7 +85,7 @@ WITH per AS (
     WHERE {scope}
       AND h.status IN ('enrolled', 'exited')
       AND h.enrolled_on IS NOT NULL AND h.enrolled_on <= :last
-      AND (h.exited_on IS NULL OR h.exited_on >= :first)
+      AND (h.exited_on IS NULL OR h.exited_on > :first)
     GROUP BY h.id, h.county_id, h.street_id, h.place_id
 ),
 r AS (

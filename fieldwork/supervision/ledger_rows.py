@@ -14,9 +14,10 @@ The helper and the measures are those in force on the last day of the year (toda
 current year); an exited household shows the last helper it had.
 
 The 12-month matrix: the number of valid visits (not rejected, not superseded) in each
-Asia/Shanghai month of the year; "—" for a month in which the household was not enrolled (the
-month ended before enrolment, or began after the exit: the same rule as the compliance "due"
-test); blank for months still to come. Columns, sources and masking: docs/ledger.md.
+Asia/Shanghai month of the year; "—" for a month in which no visit was due (the month ended
+before enrolment, or the household exited on its first day or before: the same rule as the
+compliance "due" test); blank for months still to come. Columns, sources and masking:
+docs/ledger.md.
 """
 
 from __future__ import annotations
@@ -397,7 +398,7 @@ def iter_rows(req: LedgerRequest, page_size: int = PAGE_SIZE) -> Iterator[list[A
             matrix: list[Any] = []
             for m, first, last in months:
                 # The matrix rule of the module docstring (twelve times a row: kept inline).
-                if enrolled is None or enrolled > last or (exited is not None and exited < first):
+                if enrolled is None or enrolled > last or (exited is not None and exited <= first):
                     matrix.append(NOT_ENROLLED)
                 elif m > now_month:
                     matrix.append(None)
@@ -560,7 +561,7 @@ def screen_page(req: LedgerRequest, page: int) -> ScreenPage:
     out = []
     for i, r in enumerate(rows, start=(page - 1) * SCREEN_PAGE_SIZE + 1):
         due = (r.status in DEFAULT_STATUSES and r.enrolled_on is not None
-               and r.enrolled_on <= last and (r.exited_on is None or r.exited_on >= first))
+               and r.enrolled_on <= last and (r.exited_on is None or r.exited_on > first))
         community = names.get(r.place_id, "")
         out.append(ScreenRow(
             n=i, id=r.id, community=community, file_no=r.file_no or "", head_name=r.head_name,

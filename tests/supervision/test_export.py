@@ -331,3 +331,21 @@ def test_pages_of_rows_are_keyset_paginated_without_a_query_per_row(app, world, 
     # Ordered by community code: 和平社区 (…001001), 幸福社区 (…001002), 民主社区 (…002001).
     assert [r[3] for r in whole_30] == ["和平社区"] * 10 + ["幸福社区"] * 10 + ["民主社区"] * 10
     assert [r[0] for r in whole_30] == list(range(1, 31))
+
+
+def test_an_exit_on_the_first_of_a_month_leaves_that_month_without_duty(
+        client, auth, make_user, world, make_household, make_visit, db):
+    """The compliance due rule (docs/exit.md): a household that exited on the 1st is not due
+    that month, one that exited on the 2nd is; the matrix shows "—" where nothing was due."""
+    helper = make_user("helper")
+    for n, day in ((28, 1), (29, 2)):
+        pid = protect_id(ident(n))
+        make_household(place=world.community, helper=helper, head_id_enc=pid.enc,
+                       head_id_index=pid.index, head_id_mask=pid.mask,
+                       assigned_on=date(YEAR - 1, 1, 1), enrolled_on=date(YEAR - 1, 1, 1),
+                       exited_on=date(YEAR, 3, day), status="exited", head_name=f"退出{day}日")
+    auth.login(make_user("county_officer"))
+    _ws, _at, _header, data = read_xlsx(client.get(f"/ledger/export.xlsx?year={YEAR}"))
+    rows = by_name(data)
+    assert [rows["退出1日"][m] for m in MONTHS[:4]] == [0, 0, "—", "—"]
+    assert [rows["退出2日"][m] for m in MONTHS[:4]] == [0, 0, 0, "—"]
