@@ -14,6 +14,7 @@ from fieldwork.households import changes
 from fieldwork.households.models import HouseholdChange, Member
 from fieldwork.privacy.idnumber import make_test_id_number
 from fieldwork.privacy.service import protect_id
+from fieldwork.timeutil import today_local
 
 HEAD_ID = make_test_id_number("411302", date(1950, 5, 6), 11)  # a man over 65
 WIFE_ID = make_test_id_number("411302", date(1980, 8, 9), 22)  # a woman of screening age
@@ -100,17 +101,17 @@ def test_a_death_recorded_by_the_street_shows_apart_and_a_future_date_is_refused
     auth.login(make_user("street_reviewer"))
     client.post(f"/households/{hh.id}/members/new",
                 data=_add_form(id_number="", name="小宝", relation="grandchild",
-                               birth_date=(date.today() - timedelta(days=40)).isoformat(),
+                               birth_date=(today_local() - timedelta(days=40)).isoformat(),
                                gender="male", reason="出生"))
     db.session.expire_all()
     hh = db.session.get(type(hh), hh.id)
     assert hh.members_count == 2
     head = next(m for m in hh.members if m.relation == "self")
     url = f"/households/{hh.id}/members/{head.id}/leave"
-    future = client.post(url, data={"left_on": (date.today() + timedelta(days=1)).isoformat(),
+    future = client.post(url, data={"left_on": (today_local() + timedelta(days=1)).isoformat(),
                                     "left_reason": "died"})
     assert future.status_code == 422 and "离开日期不能晚于今天" in future.get_data(as_text=True)
-    assert client.post(url, data={"left_on": date.today().isoformat(),
+    assert client.post(url, data={"left_on": today_local().isoformat(),
                                   "left_reason": "died"}).status_code == 302
     db.session.expire_all()
     hh = db.session.get(type(hh), hh.id)
