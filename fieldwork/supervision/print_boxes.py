@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 
 from fieldwork.access import roles
 from fieldwork.extensions import db
+from fieldwork.households.intake.publicity import publicity_started
 from fieldwork.households.models import Case, Objection, ReviewDecision
 from fieldwork.timeutil import local
 
@@ -53,8 +54,6 @@ ROLE_BOX = {
 }
 # Decisions at these steps are the publicity's (objections resolved), not an opinion box.
 PUBLICITY_STEPS = ("publicity", "exit_publicity")
-# Approvals after which the publicity starts (the county's decision).
-PUBLICITY_OPENERS = ("county_confirm", "exit_county", "exit_review")
 
 
 def box_of(decision: ReviewDecision, kind: str = "intake") -> str | None:
@@ -75,10 +74,10 @@ def box_of(decision: ReviewDecision, kind: str = "intake") -> str | None:
 
 
 def publicity_start(case: Case) -> date | None:
-    """The day the case's (current) publicity began: the county's last approval."""
-    times = [d.decided_at for d in case.decisions
-             if d.step in PUBLICITY_OPENERS and d.decision == "approve"]
-    return local(max(times)).date() if times else None
+    """The day the case's (current) publicity began: the county's last approval, as the
+    publicity itself counts it (intake.publicity.publicity_started)."""
+    started = publicity_started(case)
+    return local(started).date() if started else None
 
 
 @dataclass
