@@ -49,6 +49,7 @@ from fieldwork.households.constants import (
     SCHOOLING_LABELS,
     STATUS_LABELS,
 )
+from fieldwork.households.members import age_on
 from fieldwork.households.models import (
     Assignment,
     Case,
@@ -471,7 +472,7 @@ def iter_members(req: LedgerRequest, page_size: int = PAGE_SIZE) -> Iterator[lis
                 yield [
                     n, community, r.file_no or "", r.head_name, m.name,
                     relations.get(m.relation, m.relation), m.id_mask or "",
-                    genders.get(m.gender or "", ""), _age(m.birth_date, as_of),
+                    genders.get(m.gender or "", ""), age_on(m.birth_date, as_of),
                     illnesses.get(m.illness, m.illness) if m.illness else "",
                     disability,
                     schooling.get(m.schooling_stage, m.schooling_stage)
@@ -479,12 +480,6 @@ def iter_members(req: LedgerRequest, page_size: int = PAGE_SIZE) -> Iterator[lis
                     employment.get(m.employment_status, m.employment_status)
                     if m.employment_status else "",
                 ]
-
-
-def _age(birth: date | None, on: date) -> int | None:
-    if birth is None:
-        return None
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
 def title_for(req: LedgerRequest) -> str:

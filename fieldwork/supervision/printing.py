@@ -30,6 +30,7 @@ from fieldwork.access.scope import (
 )
 from fieldwork.extensions import db
 from fieldwork.households.constants import EXIT_ROUTE_LABELS
+from fieldwork.households.members import age_on
 from fieldwork.households.models import (
     Case,
     CaseIncome,
@@ -125,12 +126,6 @@ def office_phone(county_id: int | None = None) -> str:
 
 
 # ---------------------------------------------------------------- 附件3: members and income
-
-def age_on(birth: date | None, on: date) -> int | None:
-    if birth is None:
-        return None
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
-
 
 @dataclass
 class IncomeSources:
