@@ -74,42 +74,39 @@ MONTHLY_UNIT = "元/月"  # the measures whose amounts add up to the monthly ass
 
 TITLE = _l("县(市、区)城镇困难职工居民信息台账")
 
-# (header, column width in characters)
-COLUMNS: list[tuple[Any, float]] = [
-    (_l("序号"), 7),
-    (_l("县(市、区)"), 10),
-    (_l("街道(乡镇)"), 12),
-    (_l("社区(村)"), 12),
-    (_l("档案编号"), 18),
-    (_l("户主姓名"), 9),
-    (_l("身份证号"), 21),
-    (_l("家庭住址"), 28),
-    (_l("联系电话"), 14),
-    (_l("家庭人口"), 6),
-    (_l("困难类别"), 16),
-    (_l("致困原因"), 16),
-    (_l("认定渠道"), 12),
-    (_l("人均月收入(元)"), 10),
-    (_l("纳入时间"), 11),
-    (_l("帮扶措施"), 44),
-    (_l("月帮扶金额(元)"), 10),
-    (_l("帮扶责任人"), 10),
-    (_l("帮扶责任人电话"), 14),
-    (_l("状态"), 9),
-    (_l("退出时间"), 11),
-    (_l("退出方式"), 14),
+# (key, header, column width in characters); the keys name the columns for templates (the
+# printed 附件5 picks some of them) and give the indexes the totals row needs.
+COLUMNS: list[tuple[str, Any, float]] = [
+    ("n", _l("序号"), 7),
+    ("county", _l("县(市、区)"), 10),
+    ("street", _l("街道(乡镇)"), 12),
+    ("community", _l("社区(村)"), 12),
+    ("file_no", _l("档案编号"), 18),
+    ("head_name", _l("户主姓名"), 9),
+    ("id_number", _l("身份证号"), 21),
+    ("address", _l("家庭住址"), 28),
+    ("phone", _l("联系电话"), 14),
+    ("members", _l("家庭人口"), 6),
+    ("category", _l("困难类别"), 16),
+    ("causes", _l("致困原因"), 16),
+    ("channel", _l("认定渠道"), 12),
+    ("income", _l("人均月收入(元)"), 10),
+    ("enrolled_on", _l("纳入时间"), 11),
+    ("measures", _l("帮扶措施"), 44),
+    ("amount", _l("月帮扶金额(元)"), 10),
+    ("helper", _l("帮扶责任人"), 10),
+    ("helper_phone", _l("帮扶责任人电话"), 14),
+    ("status", _l("状态"), 9),
+    ("exited_on", _l("退出时间"), 11),
+    ("exit_route", _l("退出方式"), 14),
 ]
-# Names of the columns, for templates (the printed 附件5) that pick some of them.
-COLUMN_KEYS = ["n", "county", "street", "community", "file_no", "head_name", "id_number",
-               "address", "phone", "members", "category", "causes", "channel", "income",
-               "enrolled_on", "measures", "amount", "helper", "helper_phone", "status",
-               "exited_on", "exit_route"]
+COLUMN_KEYS = [k for k, _h, _w in COLUMNS]
 MONTH_COLUMN_WIDTH = 5.5
 # Indexes of columns in a row.
-NAME_COLUMN = 5
-MEMBERS_COLUMN = 9
-INCOME_COLUMN = 13
-AMOUNT_COLUMN = 16
+NAME_COLUMN = COLUMN_KEYS.index("head_name")
+MEMBERS_COLUMN = COLUMN_KEYS.index("members")
+INCOME_COLUMN = COLUMN_KEYS.index("income")
+AMOUNT_COLUMN = COLUMN_KEYS.index("amount")
 FIRST_MONTH_COLUMN = len(COLUMNS)
 FROZEN_COLUMNS = 6  # 序号 … 户主姓名 stay in view when scrolling right
 
@@ -132,11 +129,11 @@ GENDER_LABELS = {"male": _l("男"), "female": _l("女")}
 
 
 def headers() -> list[str]:
-    return [str(h) for h, _w in COLUMNS] + [_("%(m)d月", m=m) for m in range(1, 13)]
+    return [str(h) for _k, h, _w in COLUMNS] + [_("%(m)d月", m=m) for m in range(1, 13)]
 
 
 def column_widths() -> list[float]:
-    return [w for _h, w in COLUMNS] + [MONTH_COLUMN_WIDTH] * 12
+    return [w for _k, _h, w in COLUMNS] + [MONTH_COLUMN_WIDTH] * 12
 
 
 def member_headers() -> list[str]:
