@@ -241,7 +241,8 @@ def households_json(ids: list[int], *, file_pages: bool) -> list[dict[str, Any]]
                     "id": pm.measure_id, "name": pm.measure.name, "area": pm.measure.area,
                     "amount": float(pm.amount) if pm.amount is not None else None,
                     "unit": pm.measure.unit, "department": pm.measure.department,
-                    "start_date": pm.start_date.isoformat()})
+                    "start_date": pm.start_date.isoformat(),
+                    "end_date": pm.end_date.isoformat() if pm.end_date else None})
         recent = _recent_visits(chunk) if file_pages else {}
         waiting = pending_for(chunk) if file_pages else {}
         required: dict[int, int] = {}
@@ -266,6 +267,9 @@ def households_json(ids: list[int], *, file_pages: bool) -> list[dict[str, Any]]
                 "members_count": h.members_count,
                 # Extensions for the offline pages.
                 "visit_state": state.state,
+                # The task list's duty line: valid visits this month of those required.
+                "visits_this_month": state.visits,
+                "visits_required": state.required,
                 "category": h.category,
                 "category_label": str(CATEGORY_LABELS.get(h.category, h.category)),
                 "open_problems": registry.open_problems(last),

@@ -53,7 +53,7 @@ async function fromShell(request) {
 
 // The field pages draw on the phone from IndexedDB (static/js/field-app.js): for them the
 // cached shell answers at once, with no network wait; the page then pulls in the background.
-const HELPER_PAGES = [/^\/$/, /^\/households\/mine$/, /^\/households\/\d+$/, /^\/households\/\d+\/visits\/new$/];
+const HELPER_PAGES = [/^\/$/, /^\/households\/mine$/, /^\/households\/mine\/tasks$/, /^\/households\/\d+$/, /^\/households\/\d+\/visits\/new$/];
 
 async function localFirst(url) {
   if (url.pathname === "/device") return true;

@@ -47,6 +47,15 @@ def mine():
     return field_shell()
 
 
+@bp.get("/mine/tasks")
+@login_required
+def tasks():
+    """帮扶人任务清单 on the phone (static/js/pages/tasks.js); printed: printing.helper_tasks."""
+    if current_user.role != roles.HELPER:
+        abort(404)
+    return field_shell()
+
+
 @bp.get("/<int:household_id>")
 @login_required
 def detail(household_id: int):

@@ -35,6 +35,8 @@ SHELL_ASSETS = [
     "js/pages/common.js",
     "js/pages/mine.js",
     "js/pages/household.js",
+    "js/pages/tasks.js",
+    "js/task-rows.js",
     "js/pages/visit.js",
     "js/pages/discovery.js",
     "js/pages/device.js",

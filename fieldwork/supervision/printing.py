@@ -28,6 +28,8 @@ from fieldwork.access.scope import (
     get_visit_or_404,
     household_clause,
 )
+from fieldwork.accounts.models import User
+from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.constants import EXIT_ROUTE_LABELS
 from fieldwork.households.members import age_on
@@ -40,6 +42,7 @@ from fieldwork.households.models import (
     PlanMeasure,
 )
 from fieldwork.places.models import Place, PolicySettings
+from fieldwork.supervision import tasks
 from fieldwork.supervision.print_boxes import (
     EXIT_BOXES,
     INTAKE_BOXES,
@@ -47,7 +50,8 @@ from fieldwork.supervision.print_boxes import (
     case_sheet,
     publicity_start,
 )
-from fieldwork.timeutil import local, today_local
+from fieldwork.supervision.views import parse_month
+from fieldwork.timeutil import current_month, local, today_local
 from fieldwork.visits import form as visit_form_schema
 from fieldwork.visits.services import accepted_income, per_capita
 
@@ -359,3 +363,40 @@ def publicity_list(place_id: int):
                            rows=publicity_rows(current_user, place, start, end), error=None,
                            start=start, end=end, office_phone=office_phone(county_id),
                            today=today, full_names=full_names, args=request.args)
+
+
+# ---------------------------------------------------------------- 帮扶人任务清单
+
+TASK_READERS = (roles.STREET_REVIEWER, roles.COUNTY_OFFICER)
+
+
+def _task_helper_or_404(helper_id: int) -> User:
+    """The helper whose list it is: the helper themself, or a street or county officer whose
+    place holds the helper's; anyone else (another helper, other offices) a 404."""
+    helper = db.session.get(User, helper_id)
+    if helper is None or helper.role != roles.HELPER:
+        abort(404)
+    if current_user.id == helper.id:
+        return helper
+    if current_user.role not in TASK_READERS or not helper.place.is_within(current_user.place):
+        abort(404)
+    return helper
+
+
+@bp.get("/helpers/<int:helper_id>/tasks")
+@login_required
+def helper_tasks(helper_id: int):
+    """帮扶人任务清单 (A4 portrait) of a month (?month=YYYY-MM, the current one by default)."""
+    helper = _task_helper_or_404(helper_id)
+    county_id = helper.place.id if helper.place.level == "county" else helper.place.county_id()
+    county = db.session.get(Place, county_id) if county_id else None
+    context: dict[str, Any] = {"helper": helper, "county": county, "today": today_local()}
+    try:
+        month = parse_month(request.args.get("month")) or current_month()
+    except FormError as exc:
+        return render_template("printing/helper_tasks.html", rows=[], month=None,
+                               error=exc.message, **context), 400
+    # An officer reads the households of their own place only (a helper's list is their own).
+    scope = None if current_user.id == helper.id else household_clause(current_user)
+    return render_template("printing/helper_tasks.html", month=month, error=None,
+                           rows=tasks.task_list(helper, month, scope=scope), **context)

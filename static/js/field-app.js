@@ -16,6 +16,7 @@ export function pageFor(path) {
   let m;
   if (path === "/device") return { name: "device", args: [] };
   if (path === "/" || path === "/households/mine") return { name: "mine", args: [], live: true };
+  if (path === "/households/mine/tasks") return { name: "tasks", args: [], live: true };
   if ((m = path.match(/^\/households\/(\d+)\/visits\/new$/))) return { name: "visit", args: [m[1]] };
   if ((m = path.match(/^\/households\/(\d+)$/))) return { name: "household", args: [m[1]], live: true };
   if (path === "/discovery/new") return { name: "discovery", args: [] };
@@ -25,6 +26,7 @@ export function pageFor(path) {
 const modules = {
   mine: () => import("./pages/mine.js"),
   household: () => import("./pages/household.js"),
+  tasks: () => import("./pages/tasks.js"),
   visit: () => import("./pages/visit.js"),
   discovery: () => import("./pages/discovery.js"),
   device: () => import("./pages/device.js"),

@@ -133,6 +133,7 @@ EXPECT: dict[str, Expectation] = {
     # This browser's own queued flash messages (a logged-out session may hold some too).
     "accounts.flashes": ALL,
     "households.mine": frozenset({"helper"}),
+    "households.tasks": frozenset({"helper"}),
     "households.detail": ALL,
     "households.confirm_reference": frozenset({"county_officer"}),
     # Changes of the file (households/views.py EDITORS, CONFIRMERS): the office roles change
@@ -217,6 +218,8 @@ EXPECT: dict[str, Expectation] = {
     "printing.household_visit_form": ALL,
     # The 公示名单 of a place in scope: the offices (a helper's scope holds no place).
     "printing.publicity_list": OFFICE,
+    # 帮扶人任务清单: the helper themself and the street or county office over the helper's place
+    "printing.helper_tasks": frozenset({"helper", "street_reviewer", "county_officer"}),
     # review chains, publicity, enrolment (the case objects are in the state each needs)
     "reviews.queue": REVIEW_ACTORS,
     "reviews.new_entry": ENTRANTS,

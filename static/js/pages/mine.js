@@ -2,19 +2,12 @@
 // outbox, online and offline alike (the server only serves the shell and the sync API).
 import { META } from "../keys.js";
 import { getMeta } from "../db.js";
+import { monthOf } from "../task-rows.js";
 import {
   DIM_SHORT, STATE_CHIP, STATE_LABEL, el, fmtDate, householdsOf, monthLabel, offlineNote,
   pendingVisits, t,
 } from "./common.js";
 
-/** The month (202612) the pulled visit states are about: the server's, in Nanyang time. */
-function monthOf(iso) {
-  if (!iso) return null;
-  const parts = new Intl.DateTimeFormat("en", { timeZone: "Asia/Shanghai", year: "numeric", month: "numeric" })
-    .formatToParts(new Date(iso));
-  const get = (type) => Number(parts.find((p) => p.type === type).value);
-  return get("year") * 100 + get("month");
-}
 
 const STATE_ORDER = { overdue: 0, due: 1, visited: 2 };
 const EARTH_RADIUS_M = 6371008.8;
@@ -107,7 +100,8 @@ export async function render(root, user) {
       el("h1", { text: t("我的帮扶户") }),
       el("p", { class: "progress-line", "data-testid": "my-progress",
         text: t("{month}：已走访 {done} / {total} 户", { month: monthLabel(monthOf(pulledAt)), done, total: households.length }) }),
-      el("progress", { max: households.length || 1, value: done, "aria-label": t("本月走访进度") })),
+      el("progress", { max: households.length || 1, value: done, "aria-label": t("本月走访进度") }),
+      el("p", {}, el("a", { class: "btn btn-small", href: "/households/mine/tasks", "data-testid": "tasks-link", text: t("帮扶人任务清单") }))),
     form, listBox].filter(Boolean));
   if (focused) input.focus();
 }
