@@ -76,3 +76,25 @@ def test_the_task_list_is_drawn_from_the_phone_online_and_offline(
     expect(page.locator("h1")).to_contain_text(by_id[first["id"]]["head_name"])
     context.set_offline(False)
     forget_console_errors(page, "ERR_FAILED", *OFFLINE_CONSOLE)
+
+
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}, "is_mobile": False,
+                           "has_touch": False, "device_scale_factor": 1}
+
+
+def test_the_county_prints_a_helpers_list_from_the_helpers_page(live_server, new_page, login):
+    from test_offline import user_id
+    from test_print_forms import _print, _squeezed
+
+    helper = user_id(live_server, "demo-helper")
+    page = new_page(**DESKTOP)
+    login(page, "demo-county")
+    page.goto(f"/manage/assignments/helpers/{helper}")
+    page.get_by_test_id("helper-tasks-link").click()
+    page.wait_for_url(f"**/print/helpers/{helper}/tasks")
+    rows = page.locator("[data-testid=task-row]")
+    assert rows.count() > 0
+    states = [rows.nth(i).get_attribute("data-state") for i in range(rows.count())]
+    assert states == sorted(states, key=STATE_ORDER.__getitem__)
+    assert _print(page, page.url) >= 1
+    assert _squeezed(page) == []
