@@ -105,7 +105,8 @@ def open_xlsx(data: bytes, *, max_bytes: int, max_unzipped: int) -> Any:
               "Excel 工作簿（.xlsx），去掉密码后再上传。"))
     buffer = io.BytesIO(data)
     if not zipfile.is_zipfile(buffer):
-        raise XlsxRefused(_("不是 Excel（.xlsx）文件（CSV、文本或其他格式不能导入）。") + _accepted())
+        raise XlsxRefused(
+            _("不是 Excel（.xlsx）文件（CSV、文本或其他格式不能导入）。") + _accepted())
     try:
         with zipfile.ZipFile(buffer) as archive:
             infos = archive.infolist()
@@ -126,7 +127,8 @@ def open_xlsx(data: bytes, *, max_bytes: int, max_unzipped: int) -> Any:
     try:
         return load_workbook(buffer, read_only=True, data_only=False)
     except Exception:  # openpyxl raises many kinds for a broken package: never a 500
-        raise XlsxRefused(_("文件已损坏或不是有效的 Excel 工作簿，无法读取。") + _accepted()) from None
+        raise XlsxRefused(
+            _("文件已损坏或不是有效的 Excel 工作簿，无法读取。") + _accepted()) from None
 
 
 def cell_text(value: Any) -> str:
