@@ -39,10 +39,11 @@ def fail(message: str) -> None:
 @click.option("--place", "place_code", required=True, help="所属地区的行政区划代码")
 @click.option("--name", "display_name", default="", help="姓名")
 @click.option("--phone", default=None)
+@click.option("--organisation", default="", help="工作单位")
 @click.option("--password", default=None, help="初始密码（不提供则提示输入）")
 @click.option("--no-force-change", is_flag=True, help="不要求首次登录修改密码")
-def create_user_command(username, role, place_code, display_name, phone, password,
-                        no_force_change):
+def create_user_command(username, role, place_code, display_name, phone, organisation,
+                        password, no_force_change):
     """Create an account."""
     if password is None:
         password = click.prompt("初始密码 / initial password", hide_input=True,
@@ -51,7 +52,7 @@ def create_user_command(username, role, place_code, display_name, phone, passwor
         place = find_place(place_code)
         user = create_user(
             username=username, password=password, role=role, place=place,
-            display_name=display_name, phone=phone,
+            display_name=display_name, phone=phone, organisation=organisation,
             must_change_password=not no_force_change,
         )
         db.session.commit()

@@ -223,8 +223,8 @@ def update_staff(actor: User, user: User, form: Mapping[str, Any]) -> User:
     db.session.flush()
     audit.record("user.update", target_type="user", target_id=user.id, place_id=place.id,
                  user=actor, fields=changed,
-                 **{k: [before[k], after[k]] for k in changed
-                    if k in ("role", "place_id", "organisation")})
+                 changes={k: [before[k], after[k]] for k in changed
+                          if k in ("role", "place_id", "organisation")})
     return user
 
 
