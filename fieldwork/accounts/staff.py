@@ -34,7 +34,9 @@ from fieldwork.accounts.services import role_place_problem as level_problem
 from fieldwork.audit import services as audit
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
+from fieldwork.households.models import Assignment, Household
 from fieldwork.places.models import Place
+from fieldwork.timeutil import today_local
 
 # Roles a county officer may give, within the county: everything at or below it.
 COUNTY_ROLES = (roles.HELPER, roles.COMMUNITY_WORKER, roles.STREET_REVIEWER,
@@ -124,6 +126,22 @@ def organisation_problem(role: str | None, organisation: str, errors: dict[str, 
         errors[key] = _("部门/行业审核人须填写工作单位（所在部门，如：民政局、残联、商务局）")
 
 
+def held_elsewhere(user: User, role: str, place: Place) -> int:
+    """How many households a helper holds (now or scheduled) that the account would no longer
+    reach as their helper with this role and place: all of them when it stops being a helper,
+    those of other counties when it moves county. The transfer page finds a helper by role
+    and county, so these must be handed over first."""
+    if user.role != roles.HELPER:
+        return 0
+    query = (sa.select(sa.func.count(sa.distinct(Assignment.household_id)))
+             .join(Household, Household.id == Assignment.household_id)
+             .where(Assignment.helper_id == user.id,
+                    sa.or_(Assignment.end_date.is_(None), Assignment.end_date >= today_local())))
+    if role == roles.HELPER:
+        query = query.where(Household.county_id != (place.county_id() or place.id))
+    return db.session.scalar(query) or 0
+
+
 def _text(form: Mapping[str, Any], key: str, errors: dict[str, str], label: str, *,
           required: bool = False, max_length: int = MAX_NAME) -> str:
     value = " ".join(str(form.get(key) or "").split())
@@ -205,6 +223,13 @@ def update_staff(actor: User, user: User, form: Mapping[str, Any]) -> User:
         errors["role"] = _("不能修改自己的角色")
     if user.id == actor.id and place is not None and place.id != user.place_id:
         errors["place"] = _("不能修改自己的所属单位")
+    if not errors and role is not None and place is not None and (
+            role != user.role or place.id != user.place_id):
+        if held := held_elsewhere(user, role, place):
+            errors["role" if role != user.role else "place"] = _(
+                "%(name)s 名下还有 %(n)d 户帮扶户，请先在“帮扶责任人”页面整体移交，"
+                "再修改角色或所属单位",
+                name=user.name, n=held)
     if errors or role is None or place is None:
         raise FormError(errors)
     before = {"display_name": user.display_name, "phone": user.phone, "role": user.role,

@@ -274,3 +274,24 @@ def test_the_list_filters(client, officer, make_user, world):
     assert names(q="%") == set()
     assert "beta-worker" in names(place_id=str(world.community.id))
     assert names(place_id=str(world.community_b.id)) == set()
+
+
+def test_a_helper_holding_households_keeps_the_role_until_they_are_handed_over(
+        client, make_user, make_household, world):
+    admin = make_user("admin", username="city-admin")
+    helper = make_user("helper", username="busy-helper", display_name="忙碌帮扶人")
+    make_household(place=world.community, helper=helper)
+    login(client, admin)
+    base = {"display_name": "忙碌帮扶人", "phone": "", "organisation": ""}
+    response = post(client, f"/manage/staff/{helper.id}", {
+        **base, "role": "community_worker", "place_id": str(world.community.id)})
+    assert response.status_code == 422
+    assert "忙碌帮扶人 名下还有 1 户帮扶户" in response.get_data(as_text=True)
+    response = post(client, f"/manage/staff/{helper.id}", {
+        **base, "role": "helper", "place_id": str(world.street_b.id)})
+    assert response.status_code == 422
+    # Within the same county the helper may move.
+    response = post(client, f"/manage/staff/{helper.id}", {
+        **base, "role": "helper", "place_id": str(world.street_2.id)})
+    assert response.status_code == 302
+    assert by_username("busy-helper").place_id == world.street_2.id
