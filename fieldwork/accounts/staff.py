@@ -158,7 +158,7 @@ def _place_from_form(actor: User, form: Mapping[str, Any], errors: dict[str, str
     if not raw:
         errors["place"] = _("请选择所属单位")
         return None
-    place = db.session.get(Place, int(raw)) if raw.isdigit() else None
+    place = db.session.get(Place, int(raw)) if raw.isdigit() and len(raw) < 10 else None
     if place is None:
         errors["place"] = _("所选的所属单位不存在")
     return place
@@ -304,7 +304,7 @@ def parse_filter(args: Mapping[str, Any]) -> StaffFilter:
     place = str(args.get("place_id") or "")
     active = str(args.get("active") or "")
     return StaffFilter(role=role if role in roles.ROLES else "",
-                       place_id=int(place) if place.isdigit() else None,
+                       place_id=int(place) if place.isdigit() and len(place) < 10 else None,
                        active=active if active in ("1", "0") else "",
                        q=" ".join(str(args.get("q") or "").split())[:MAX_QUERY])
 

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, make_response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 
 from fieldwork.access import roles
 from fieldwork.access.decorators import role_required
@@ -29,6 +30,11 @@ from fieldwork.forms_once import done, once
 
 bp = Blueprint("staff", __name__, url_prefix="/manage/staff")
 MANAGERS = staff.MANAGERS
+
+
+def RACE() -> FormError:  # noqa: N802 - reads as the refusal's name
+    return FormError.conflict(
+        _("保存时发现用户名已被他人同时占用，没有创建任何账号，请检查后重新提交"), "username")
 
 
 def _actor() -> User:
@@ -66,6 +72,8 @@ def _issue(action: Callable[[], list[staff.Issued]], failed: Callable[[FormError
         issued = action()
     except FormError as exc:
         return refused(exc, failed)
+    except IntegrityError:  # the same username saved by someone else a moment ago
+        return refused(RACE(), failed)
     done(result_url(issued))
     db.session.commit()
     return slips(issued, title)
@@ -151,6 +159,11 @@ def import_accounts():
     dry_run = request.form.get("mode") != "apply"
     try:
         report = staff_import.run(_actor(), data, dry_run=dry_run)
+    except IntegrityError:
+        db.session.rollback()
+        exc = RACE()
+        return render_template("accounts/staff_import.html", report=None,
+                               refused=exc.message), exc.status
     except FormError as exc:
         db.session.rollback()
         return render_template("accounts/staff_import.html", report=None,

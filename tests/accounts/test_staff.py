@@ -295,3 +295,15 @@ def test_a_helper_holding_households_keeps_the_role_until_they_are_handed_over(
         **base, "role": "helper", "place_id": str(world.street_2.id)})
     assert response.status_code == 302
     assert by_username("busy-helper").place_id == world.street_2.id
+
+
+def test_nonsense_input_gets_a_message_not_a_500(client, officer, world):
+    login(client, officer)
+    for place_id in ("99999999999999999999", "abc", ""):
+        response = post(client, "/manage/staff/new", new_account(world, place_id=place_id))
+        assert response.status_code == 422, place_id
+    response = post(client, "/manage/staff/new", new_account(world, role="村长"))
+    assert "未知角色：村长" in response.get_data(as_text=True)
+    assert client.get("/manage/staff/", query_string={
+        "place_id": "99999999999999999999", "role": "x", "active": "2"}).status_code == 200
+    assert by_username("wangli01") is None
