@@ -60,6 +60,7 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     register_error_handlers(app)
     init_security(app)
 
+    from fieldwork.accounts.staff_views import bp as staff_bp
     from fieldwork.accounts.views import bp as accounts_bp
     from fieldwork.audit.views import bp as audit_bp
     from fieldwork.discovery.views import bp as discovery_bp
@@ -90,7 +91,7 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     app.register_blueprint(discovery_bp)
     app.register_blueprint(pwa_bp)
     for blueprint in (supervision_bp, ledger_bp, printing_bp, reviews_bp, manage_bp, audit_bp,
-                      privacy_bp, members_bp):
+                      privacy_bp, members_bp, staff_bp):
         app.register_blueprint(blueprint)
 
     from fieldwork.cli import register_cli

@@ -218,3 +218,21 @@ def get_measure_or_404(measure_id: int, county: Place | None) -> Measure:
     if measure.county_id is not None and (county is None or measure.county_id != county.id):
         abort(404)
     return measure
+
+
+# ---------------------------------------------------------------- staff accounts
+
+def staff_clause(user: User) -> ColumnElement[bool]:
+    """Accounts the user administers: an administrator, every account; a county officer,
+    the accounts whose home place lies within the county (never an administrator's)."""
+    if user.role == roles.ADMIN:
+        return sa.true()
+    if user.role != roles.COUNTY_OFFICER:
+        return sa.false()
+    return sa.and_(User.role != roles.ADMIN, User.place_id.in_(
+        sa.select(Place.id).where(Place.path.startswith(user.place.path, autoescape=True))))
+
+
+def get_staff_or_404(user: User, user_id: int) -> User:
+    """An account the user administers (staff_clause), else 404."""
+    return db.first_or_404(sa.select(User).where(User.id == user_id, staff_clause(user)))

@@ -30,7 +30,9 @@ class User(UserMixin, Model):
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(64), default="")
     phone: Mapped[str | None] = mapped_column(sa.String(20))
-    # The department or sector body of a department reviewer (e.g. 民政局, 残联, 工会).
+    # 工作单位: the body the person works for, for every role -- a department reviewer's
+    # department or sector body (民政局, 残联, 工会), a helper's 单位 (which, by the policy,
+    # names the successor when the helper is transferred; policy-zh.txt line 159).
     organisation: Mapped[str] = mapped_column(sa.String(64), default="")
     role: Mapped[str] = mapped_column(sa.String(24))
     place_id: Mapped[int] = mapped_column(sa.ForeignKey("places.id"), index=True)

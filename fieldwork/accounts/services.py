@@ -22,6 +22,12 @@ from fieldwork.extensions import db
 from fieldwork.places.models import Place
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,63}$")
+# A mainland mobile number, or a landline with its area code (0377-63123456).
+PHONE_RE = re.compile(r"^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$")
+MAX_NAME = 64
+# Initial passwords are read off a printed slip: no 0/O, 1/l/I, 5/S, 2/Z look-alikes.
+SLIP_ALPHABET = "ABCDEFGHJKMNPQRTUVWXYabcdefghjkmnpqrstuvwxy346789"
+SLIP_LENGTH = 10
 DEMO_PREFIX = "demo-"
 MIN_PASSWORD = 8
 
@@ -41,11 +47,45 @@ def password_problem(password: str, username: str = "") -> str | None:
     return None
 
 
+def initial_password(username: str = "") -> str:
+    """A one-time password for a slip: 10 characters from SLIP_ALPHABET, at least one letter
+    and one digit, so it passes password_problem. Only its hash is ever stored."""
+    while True:
+        password = "".join(secrets.choice(SLIP_ALPHABET) for _i in range(SLIP_LENGTH))
+        if password_problem(password, username) is None:
+            return password
+
+
+def normalise_phone(raw: str | None) -> str | None:
+    """The phone number as stored (spaces dropped), None when empty; FormError when it is
+    not a mobile or landline number."""
+    text = re.sub(r"[\s\u3000]", "", raw or "")
+    if not text:
+        return None
+    if not PHONE_RE.match(text):
+        raise FormError.of(
+            _("手机号 %(p)s 格式不正确：应为 11 位手机号或带区号的固定电话", p=text[:20]), "phone")
+    return text
+
+
 def find_place(code: str) -> Place:
     place = db.session.scalar(sa.select(Place).where(Place.code == code.strip()))
     if place is None:
         raise FormError.of(_("找不到行政区划代码为 %(code)s 的地区", code=code), "place")
     return place
+
+
+def role_place_problem(role: str, place: Place) -> str | None:
+    """Why a role cannot have this home place (a street reviewer belongs to a street...)."""
+    if place.level in roles.ROLE_PLACE_LEVELS[role]:
+        return None
+    return _(
+        "%(role)s 的所属地区应为 %(levels)s 级，而 %(place)s 是 %(level)s 级",
+        role=role,
+        levels="/".join(roles.ROLE_PLACE_LEVELS[role]),
+        place=place.name,
+        level=place.level,
+    )
 
 
 def create_user(
@@ -56,6 +96,7 @@ def create_user(
     place: Place,
     display_name: str = "",
     phone: str | None = None,
+    organisation: str = "",
     must_change_password: bool = True,
 ) -> User:
     """Create a user after checking every field; raises FormError with a clear reason."""
@@ -68,17 +109,8 @@ def create_user(
         raise FormError.of(
             _("未知角色 %(role)s，可选：%(all)s", role=role, all=", ".join(roles.ROLES)), "role"
         )
-    if place.level not in roles.ROLE_PLACE_LEVELS[role]:
-        raise FormError.of(
-            _(
-                "%(role)s 的所属地区应为 %(levels)s 级，而 %(place)s 是 %(level)s 级",
-                role=role,
-                levels="/".join(roles.ROLE_PLACE_LEVELS[role]),
-                place=place.name,
-                level=place.level,
-            ),
-            "place",
-        )
+    if problem := role_place_problem(role, place):
+        raise FormError.of(problem, "place")
     if db.session.scalar(sa.select(User.id).where(User.username == username)):
         raise FormError.of(_("用户名 %(u)s 已存在", u=username), "username")
     problem = password_problem(password, username)
@@ -90,6 +122,7 @@ def create_user(
         place=place,
         display_name=display_name,
         phone=phone,
+        organisation=organisation,
         must_change_password=must_change_password,
     )
     user.set_password(password)
@@ -165,6 +198,10 @@ def end_session(user: User, token: str) -> None:
 
 
 def deactivate_user(user: User) -> None:
+    """Deactivate an account: what the office does when a helper leaves or loses a phone.
+    Rotating the session token ends every session and remember-me cookie, so the phone's
+    next sync answers 401 `account_disabled` (accounts/auth.py: unauthorized) and the phone
+    forgets its households while keeping its sealed, unsent records."""
     user.active = False
     user.rotate_sessions()
     audit.record("user.deactivate", target_type="user", target_id=user.id, place_id=user.place_id)

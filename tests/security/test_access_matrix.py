@@ -120,6 +120,7 @@ REVIEW_ACTORS = frozenset({"community_worker", "street_reviewer", "county_office
 REVIEW_READERS = REVIEW_ACTORS | {"city_supervisor", "admin"}
 ENTRANTS = frozenset({"community_worker", "county_officer", "department_reviewer"})
 REPORT_VIEWERS = REPORTERS | {"city_supervisor", "admin"}
+STAFF_ADMINS = frozenset({"county_officer", "admin"})
 
 # Which roles may use an endpoint on an in-scope object: one set for every method, or a set
 # per method. Every endpoint of the app must be here (no defaults).
@@ -193,6 +194,16 @@ EXPECT: dict[str, Expectation] = {
     "manage.reassign": COUNTY,
     "manage.helper": MANAGE_VIEWERS,
     "manage.transfer": COUNTY,
+    # Staff accounts (accounts/staff_views.py): the county office within its county, the
+    # administrator everywhere.
+    "staff.index": STAFF_ADMINS,
+    "staff.create": STAFF_ADMINS,
+    "staff.edit": STAFF_ADMINS,
+    "staff.deactivate": STAFF_ADMINS,
+    "staff.reactivate": STAFF_ADMINS,
+    "staff.reset_password": STAFF_ADMINS,
+    "staff.import_accounts": STAFF_ADMINS,
+    "staff.import_template": STAFF_ADMINS,
     # exits (issue 14): the community reads and proposes too; the case is at the community's
     # opinion, so only the community decides it; the publicity is the county office's
     "manage.exit_list": MANAGE_VIEWERS | {"community_worker"},
