@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, bool, list[str]]] = [
         "fieldwork.extensions", "fieldwork.dbtypes", "fieldwork.timeutil", "fieldwork.errors",
         "fieldwork.records", "fieldwork.config", "fieldwork.csvsafe", "fieldwork.forms_once",
         "fieldwork.formflow", "fieldwork.i18n", "fieldwork.security", "fieldwork.dbsetup",
-        "fieldwork.static_delivery",
+        "fieldwork.static_delivery", "fieldwork.xlsxin",
         # Pure functions without a project import that core modules need: the key files
         # (config) and coordinate checks (records).
         "fieldwork.privacy.crypto", "fieldwork.places.coords",
