@@ -120,6 +120,7 @@ REVIEW_ACTORS = frozenset({"community_worker", "street_reviewer", "county_office
 REVIEW_READERS = REVIEW_ACTORS | {"city_supervisor", "admin"}
 ENTRANTS = frozenset({"community_worker", "county_officer", "department_reviewer"})
 REPORT_VIEWERS = REPORTERS | {"city_supervisor", "admin"}
+IMPORTERS = frozenset({"county_officer", "admin"})
 
 # Which roles may use an endpoint on an in-scope object: one set for every method, or a set
 # per method. Every endpoint of the app must be here (no defaults).
@@ -207,6 +208,12 @@ EXPECT: dict[str, Expectation] = {
     # offices that read the plans, entries are recorded by the county office (policy line 67)
     "manage.set_dibao_standard": COUNTY,
     "manage.platform_list": MANAGE_VIEWERS,
+    # Household import (households/imports/views.py USERS): the county office, the admin.
+    "imports.index": IMPORTERS,
+    "imports.template": IMPORTERS,
+    "imports.check": IMPORTERS,
+    "imports.confirm": IMPORTERS,
+    "imports.undo": IMPORTERS,
     "manage.record_platform_entry": COUNTY,
     # printed forms: whoever may see the household (or visit) may print it
     "printing.blank_visit_form": ALL,
@@ -282,6 +289,7 @@ PARAMS: dict[str, Callable[[Scene], tuple[Any, Any]]] = {
     "year": lambda s: (current_month() // 100, None),
     "filename": lambda s: ("css/app.css", None),
     "locale": lambda s: ("en", None),
+    "batch_id": lambda s: (s.import_batch_a.id, s.import_batch_b.id),
 }
 
 # URL parameters that mean another object for some endpoints: one in the state the action
