@@ -144,3 +144,27 @@ def test_template(app) -> None:
     with app.test_request_context():
         sheet = read_sheet(open_xlsx(data, **LIMITS), "家庭", COLUMNS, max_rows=10)
     assert sheet.missing == [] and sheet.rows == [] and sheet.extra == []
+
+
+def test_entity_expansion_bomb_refused(app) -> None:
+    import pyexpat
+
+    assert tuple(int(x) for x in pyexpat.EXPAT_VERSION.split("_")[1].split(".")) >= (2, 4, 0)
+    good = _book([["身份证号", "姓名"], ["1", "2"]])
+    def entity(i: int) -> str:
+        inner = (f"&lol{i - 1};" if i else "&lol;") * 10
+        return f'<!ENTITY lol{i} "{inner}">'
+
+    laughs = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+              + "".join(entity(i) for i in range(10))
+              + ']><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+              '<si><t>&lol9;</t></si></sst>')
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(bomb, "w") as dst:
+        for info in src.infolist():
+            if info.filename != "xl/sharedStrings.xml":
+                dst.writestr(info, src.read(info))
+        dst.writestr("xl/sharedStrings.xml", laughs)
+    with app.test_request_context():
+        with pytest.raises(XlsxRefused):
+            open_xlsx(bomb.getvalue(), **LIMITS)

@@ -68,7 +68,6 @@ from fieldwork.places.coords import normalize_crs, to_wgs84, validate_lat_lon
 from fieldwork.places.models import Place
 from fieldwork.privacy.idnumber import (
     IdNumberError,
-    birth_date_of,
     gender_of,
     mask_id_number,
     validate_id_number,
@@ -204,6 +203,11 @@ class _Vocabs:
         return vocab.get(key, vocab.get(key.lower()))
 
 
+def _birth(number: str) -> date:
+    """The birth date of an already validated ID number."""
+    return date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+
+
 def parse_date(text: str) -> date | None:
     for form in DATE_FORMS:
         m = form.match(text)
@@ -253,7 +257,15 @@ class _Reader:
         self.data = data
         self.today = today
         self.v = _Vocabs()
-        self.blind = cipher().blind_index
+        self._blind = cipher().blind_index
+        self._ids: dict[str, tuple[str, str]] = {}  # text -> (number, message); heads repeat
+        self._indexes: dict[str, str] = {}
+
+    def blind(self, number: str) -> str:
+        index = self._indexes.get(number)
+        if index is None:
+            index = self._indexes[number] = self._blind(number)
+        return index
 
     def cell(self, sheet: str, row: int, header: str, text: str) -> str | None:
         """The text, or None (reported) when the cell holds a formula."""
@@ -263,17 +275,23 @@ class _Reader:
         return text
 
     def id_number(self, sheet: str, row: int, header: str, text: str) -> str:
+        known = self._ids.get(text)
+        if known is None:
+            known = self._ids[text] = self._check_id(text)
+        number, message = known
+        if message:
+            self.report.add(sheet, row, header, message)
+        return number
+
+    def _check_id(self, text: str) -> tuple[str, str]:
         if xlsxin.is_scientific(text) or (text.isdigit() and len(text) in (15, 16, 17)
                                           and text.endswith("0")):
-            self.report.add(sheet, row, header, _(
-                "身份证号被 Excel 存成了数字（%(text)s），末几位已丢失；请把该列设为文本格式后"
-                "重新填写", text=text))
-            return ""
+            return "", _("身份证号被 Excel 存成了数字（%(text)s），末几位已丢失；请把该列设为文本"
+                         "格式后重新填写", text=text)
         try:
-            return validate_id_number(text, today=self.today)
+            return validate_id_number(text, today=self.today), ""
         except IdNumberError as exc:
-            self.report.add(sheet, row, header, exc.message)
-            return ""
+            return "", exc.message
 
     def text(self, sheet: str, row: int, header: str, text: str, limit: int, *,
              required: bool = False) -> str:
@@ -435,7 +453,7 @@ class _Reader:
             rep.add(sheet, row, h["relation"], _("必填项“%(h)s”未填写", h=h["relation"]))
         birth = None
         if number:
-            birth = birth_date_of(number)
+            birth = _birth(number)
         elif raw["birth_date"]:
             birth = parse_date(raw["birth_date"])
             if birth is None:
@@ -910,7 +928,7 @@ def _create(new: list[HouseholdRow], county: Place, batch: ImportBatch, user: Us
             head_row = _member_dict(hid, head, hh.enrolled_on, encrypt) if head is not None \
                 else _member_dict(hid, MemberRow(
                     hh.row, hh.index, hh.head_name, hh.number, hh.index, "self",
-                    birth_date_of(hh.number), "", "", None, "", False, "", None, ""),
+                    _birth(hh.number), "", "", None, "", False, "", None, ""),
                     hh.enrolled_on, encrypt)
             head_row["name"] = hh.head_name
             member_rows.append(head_row)
