@@ -899,37 +899,43 @@ def _create(new: list[HouseholdRow], county: Place, batch: ImportBatch, user: Us
         sa.select(Place).where(Place.id.in_({hh.place_id for hh in new})))}
     numbers = _file_numbers(new, county)
     reason = _("批量导入（批次 %(n)d）时结对帮扶", n=batch.id)
+    file_nos: list[str] = []
+    # Core executemany (no RETURNING, no ORM bookkeeping): the ids are read back by file
+    # number in one query afterwards.
     for chunk in _chunks(new):
         rows = []
         for hh in chunk:
-            count = 1 + sum(1 for m in hh.members)
+            count = 1 + len(hh.members)
             intake = hh.income * count if hh.income is not None else None
+            file_no = next(numbers)
+            file_nos.append(file_no)
+            located = hh.lat is not None
             rows.append({
-                "file_no": next(numbers), "head_name": hh.head_name, "phone": hh.phone or None,
+                "file_no": file_no, "head_name": hh.head_name, "phone": hh.phone or None,
                 "employer": "", "person_type": None, "address": hh.address,
                 "place_id": hh.place_id, "county_id": county.id,
                 "street_id": streets.get(hh.place_id), "category": hh.category, "groups": [],
                 "causes": hh.causes, "status": "enrolled", "members_count": count,
                 "intake_income": intake, "per_capita_income": per_capita(intake, count),
                 "ref_lat": hh.lat, "ref_lon": hh.lon,
-                "ref_source": "manual" if hh.lat is not None else None,
-                "ref_source_crs": hh.crs if hh.lat is not None else None,
-                "ref_confirmed": hh.lat is not None,
-                "ref_updated_at": now if hh.lat is not None else None, "notes": "",
-                "version": 1, "created_at": now, "updated_at": now,
-                "enrolled_on": hh.enrolled_on, "import_batch_id": batch.id,
+                "ref_source": "manual" if located else None,
+                "ref_source_crs": hh.crs if located else None, "ref_confirmed": located,
+                "ref_updated_at": now if located else None, "notes": "", "version": 1,
+                "created_at": now, "updated_at": now, "enrolled_on": hh.enrolled_on,
+                "import_batch_id": batch.id,
             })
-        ids = {no: hid for no, hid in db.session.execute(
-            sa.insert(Household).returning(Household.file_no, Household.id), rows)}
+        db.session.execute(sa.insert(Household.__table__), rows)
+    ids = {no: hid for no, hid in db.session.execute(
+        sa.select(Household.file_no, Household.id).where(Household.import_batch_id == batch.id))}
+    for start in range(0, len(new), CHUNK):
         member_rows, assignments = [], []
-        for hh, values in zip(chunk, rows, strict=True):
-            hid = ids[values["file_no"]]
-            head = hh.head_facts
-            head_row = _member_dict(hid, head, hh.enrolled_on, encrypt) if head is not None \
-                else _member_dict(hid, MemberRow(
-                    hh.row, hh.index, hh.head_name, hh.number, hh.index, "self",
-                    _birth(hh.number), "", "", None, "", False, "", None, ""),
-                    hh.enrolled_on, encrypt)
+        for hh, file_no in zip(new[start:start + CHUNK], file_nos[start:start + CHUNK],
+                               strict=True):
+            hid = ids[file_no]
+            head = hh.head_facts or MemberRow(
+                hh.row, hh.index, hh.head_name, hh.number, hh.index, "self",
+                _birth(hh.number), "", "", None, "", False, "", None, "")
+            head_row = _member_dict(hid, head, hh.enrolled_on, encrypt)
             head_row["name"] = hh.head_name
             member_rows.append(head_row)
             member_rows.extend(_member_dict(hid, m, hh.enrolled_on, encrypt)
@@ -940,16 +946,17 @@ def _create(new: list[HouseholdRow], county: Place, batch: ImportBatch, user: Us
                                     "reason": reason,
                                     "assigned_by_id": user.id if user else None,
                                     "created_at": now})
-        db.session.execute(sa.insert(Member), member_rows)
+        db.session.execute(sa.insert(Member.__table__), member_rows)
         if assignments:
-            db.session.execute(sa.insert(Assignment), assignments)
+            db.session.execute(sa.insert(Assignment.__table__), assignments)
 
 
 def _member_dict(household_id: int, m: MemberRow, joined: date | None,
                  encrypt: Any) -> dict[str, Any]:
     return {
         "household_id": household_id, "name": m.name, "relation": m.relation,
-        "gender": gender_of(m.number) if m.number else None, "birth_date": m.birth_date,
+        "gender": ("male" if int(m.number[16]) % 2 else "female") if m.number else None,
+        "birth_date": m.birth_date,
         "id_enc": encrypt(m.number) if m.number else None, "id_index": m.index or None,
         "id_mask": mask_id_number(m.number) if m.number else None, "health": m.note,
         "monthly_income": m.monthly_income, "illness": m.illness,
