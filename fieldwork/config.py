@@ -215,7 +215,8 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "IMPORT_MAX_BYTES": int(os.environ.get("FIELDWORK_IMPORT_MAX_BYTES", 30 * 1024 * 1024)),
         "IMPORT_MAX_UNZIPPED": int(os.environ.get("FIELDWORK_IMPORT_MAX_UNZIPPED",
                                                   300 * 1024 * 1024)),
-        "IMPORT_MAX_ROWS": int(os.environ.get("FIELDWORK_IMPORT_MAX_ROWS", 100000)),
+        # 150,000: one file of a county (50,000 households, 120,000 members) must fit.
+        "IMPORT_MAX_ROWS": int(os.environ.get("FIELDWORK_IMPORT_MAX_ROWS", 150000)),
         # Endpoints allowed a larger body than MAX_CONTENT_LENGTH: endpoint -> config key.
         "UPLOAD_LIMITS": {"imports.check": "IMPORT_MAX_BYTES"},
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
