@@ -78,7 +78,7 @@ def generate(path: Path, households: int, members: int) -> None:
     for j in range(members):
         head = j * households // members
         ws2.append([id_number(head, 1950 + head // 3650 % 40), f"成员{j}",
-                    id_number(j, 1995 + j // 3650 % 25) if j % 10 else "",
+                    id_number(j, 1995 + j // 3650 % 15) if j % 10 else "",
                     RELATIONS[j % 4], "2015-06-01" if j % 10 == 0 else "",
                     "慢性病" if j % 7 == 0 else "", "", "", "小学" if j % 4 == 1 else "",
                     "", "灵活就业" if j % 5 == 0 else "", str(j % 2000) if j % 3 == 0 else "",

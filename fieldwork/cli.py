@@ -1,4 +1,6 @@
-"""Command line: `flask --app app user ...`, `demo`, `bootstrap`, and the registration of
+"""Command line: `flask --app app user ...`, `demo`, `bootstrap`, `import households FILE
+--county CODE [--dry-run]` and `import template households OUT.xlsx` (households/imports),
+and the registration of
 `backup`, `restore` (backup.py), `rotate-keys` (privacy/rotation.py) and `seed-scale`
 (devdata/scale.py)."""
 

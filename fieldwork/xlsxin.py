@@ -147,7 +147,8 @@ def open_xlsx(data: bytes, *, max_bytes: int, max_unzipped: int) -> Any:
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
-_C, _V, _F, _IS, _T, _ROW = (f"{_NS}{t}" for t in ("c", "v", "f", "is", "t", "row"))
+_C, _V, _F, _IS, _T, _ROW, _SHEET_DATA = (
+    f"{_NS}{t}" for t in ("c", "v", "f", "is", "t", "row", "sheetData"))
 _LETTERS = re.compile(r"^([A-Z]+)(\d*)$")
 
 
@@ -182,8 +183,13 @@ class StreamSheet:
         next_col = 0
         value = self._value
         with book.archive.open(self.path) as src:
-            for _event, el in iterparse(src):  # noqa: S314  (see _NS)
+            parent = None  # sheetData: its finished rows are removed, not just cleared
+            for event, el in iterparse(src, events=("start", "end")):  # noqa: S314  (see _NS)
                 tag = el.tag
+                if event == "start":
+                    if tag == _SHEET_DATA:
+                        parent = el
+                    continue
                 if tag == _C:
                     ref = el.get("r")
                     if ref:
@@ -212,6 +218,8 @@ class StreamSheet:
                     values = {}
                     next_col = 0
                     el.clear()
+                    if parent is not None:
+                        parent.remove(el)
 
     def _value(self, el: Any, shared: list[str], dates: set[int]) -> Any:
         text = None

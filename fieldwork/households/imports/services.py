@@ -257,15 +257,10 @@ class _Reader:
         self.data = data
         self.today = today
         self.v = _Vocabs()
-        self._blind = cipher().blind_index
-        self._ids: dict[str, tuple[str, str]] = {}  # text -> (number, message); heads repeat
-        self._indexes: dict[str, str] = {}
-
-    def blind(self, number: str) -> str:
-        index = self._indexes.get(number)
-        if index is None:
-            index = self._indexes[number] = self._blind(number)
-        return index
+        self.blind = cipher().blind_index
+        # The heads' ID numbers as the 家庭 sheet gave them: the 成员 sheet repeats them on
+        # every member row (text -> (number, blind index)); other IDs are not kept.
+        self._heads: dict[str, tuple[str, str]] = {}
 
     def cell(self, sheet: str, row: int, header: str, text: str) -> str | None:
         """The text, or None (reported) when the cell holds a formula."""
@@ -275,10 +270,7 @@ class _Reader:
         return text
 
     def id_number(self, sheet: str, row: int, header: str, text: str) -> str:
-        known = self._ids.get(text)
-        if known is None:
-            known = self._ids[text] = self._check_id(text)
-        number, message = known
+        number, message = self._check_id(text)
         if message:
             self.report.add(sheet, row, header, message)
         return number
@@ -419,9 +411,11 @@ class _Reader:
                 normalize_crs(raw["crs"])
             except ValueError as exc:
                 rep.add(sheet, row, h["crs"], str(exc))
-        return HouseholdRow(row, file_no, place_id, head_name, number,
-                            self.blind(number) if number else "", category, causes, address,
-                            phone, income, enrolled_on, helper_id, lat, lon, crs)
+        index = self.blind(number) if number else ""
+        if number:
+            self._heads.setdefault(raw["head_id"], (number, index))
+        return HouseholdRow(row, file_no, place_id, head_name, number, index, category, causes,
+                            address, phone, income, enrolled_on, helper_id, lat, lon, crs)
 
     def member(self, row: int, values: list[str], columns: list[xlsxin.Column]) -> MemberRow:
         sheet, rep, v = cols.MEMBER_SHEET, self.report, self.v
@@ -433,9 +427,14 @@ class _Reader:
             raw[c.key] = "" if cell is None else cell
             if cell is None:
                 bad.add(c.key)
-        head_number = ""
+        head_index = ""
         if raw["head_id"]:
-            head_number = self.id_number(sheet, row, h["head_id"], raw["head_id"])
+            known = self._heads.get(raw["head_id"])
+            if known is not None:
+                head_index = known[1]
+            else:
+                head_number = self.id_number(sheet, row, h["head_id"], raw["head_id"])
+                head_index = self.blind(head_number) if head_number else ""
         elif "head_id" not in bad:
             rep.add(sheet, row, h["head_id"], _("必填项“%(h)s”未填写", h=h["head_id"]))
         name = self.text(sheet, row, h["name"], raw["name"], NAME_MAX,
@@ -508,7 +507,7 @@ class _Reader:
                         _("月收入应为 0 到 999999.99 之间的金额（元）"))
                 income = None
         note = self.text(sheet, row, h["note"], raw["note"], NOTE_MAX)
-        return MemberRow(row, self.blind(head_number) if head_number else "", name, number,
+        return MemberRow(row, head_index, name, number,
                          self.blind(number) if number else "", relation, birth, illness, kind,
                          grade, stage, boarding, employment, income, note)
 
