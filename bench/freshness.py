@@ -38,6 +38,8 @@ COVERS: dict[str, list[str]] = {
     "load": ["bench/load.py", "bench/prod_app.py", "bench/prod_server.py", "gunicorn.conf.py",
              "offline_sync/", "fieldwork/accounts/", "fieldwork/visits/", "fieldwork/photos/",
              "fieldwork/records.py"],
+    "imports": ["bench/imports.py", "fieldwork/households/imports/", "fieldwork/xlsxin.py",
+                "fieldwork/privacy/", "fieldwork/households/models.py"],
     "growth": ["bench/growth.py", "offline_sync/", "fieldwork/supervision/compliance.py",
                "fieldwork/supervision/export.py", "fieldwork/access/",
                "fieldwork/visits/services.py"],

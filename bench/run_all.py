@@ -42,6 +42,8 @@ SCRIPTS: list[tuple[str, list[str], int, str]] = [
      "200 visits with photos through a connection that drops"),
     ("supervision", ["bench/supervision.py"], 2400,
      "dashboard, drill-down and ledger export at county scale (50,000 households)"),
+    ("imports", ["bench/imports.py"], 1800,
+     "household import from one XLSX: 50,000 households, 120,000 members (dry run, import)"),
     ("weight", ["bench/weight.py"], 300,
      "bytes over the wire for a phone (Chromium, Pixel 7 emulation)"),
     ("field_nav", ["bench/field_nav.py"], 300,

@@ -65,6 +65,7 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     from fieldwork.audit.views import bp as audit_bp
     from fieldwork.discovery.views import bp as discovery_bp
     from fieldwork.home.views import bp as home_bp
+    from fieldwork.households.imports.views import bp as imports_bp
     from fieldwork.households.intake.views import bp as reviews_bp
     from fieldwork.households.management.views import bp as manage_bp
     from fieldwork.households.member_views import bp as members_bp
@@ -91,7 +92,7 @@ def _create_app(config: dict[str, Any] | None) -> Flask:
     app.register_blueprint(discovery_bp)
     app.register_blueprint(pwa_bp)
     for blueprint in (supervision_bp, ledger_bp, printing_bp, reviews_bp, manage_bp, audit_bp,
-                      privacy_bp, members_bp, staff_bp):
+                      privacy_bp, members_bp, staff_bp, imports_bp):
         app.register_blueprint(blueprint)
 
     from fieldwork.cli import register_cli

@@ -1,9 +1,12 @@
-"""Command line: `flask --app app user ...`, `demo`, `bootstrap`, and the registration of
+"""Command line: `flask --app app user ...`, `demo`, `bootstrap`, `import households FILE
+--county CODE [--dry-run]` and `import template households OUT.xlsx` (households/imports),
+and the registration of
 `backup`, `restore` (backup.py), `rotate-keys` (privacy/rotation.py) and `seed-scale`
 (devdata/scale.py)."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -23,6 +26,7 @@ from fieldwork.devdata.scale import seed_scale_command
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.management.measures import seed_catalogue
+from fieldwork.places.models import Place
 from fieldwork.privacy.rotation import rotate_keys_command
 
 user_cli = AppGroup("user", help="管理账号 / manage accounts")
@@ -171,6 +175,68 @@ def _load_reference_data() -> None:
         click.echo(f"已载入帮扶措施目录 {added} 项 / loaded {added} measures")
 
 
+import_cli = AppGroup("import", help="批量导入 / import from XLSX")
+import_template_cli = AppGroup("template", help="下载导入模板 / write an import template")
+import_cli.add_command(import_template_cli)
+
+
+@import_template_cli.command("households")
+@click.argument("out", type=click.Path(dir_okay=False, writable=True))
+def import_template_households(out):
+    """Write the household import template (sheets 家庭, 成员, 说明) to OUT.xlsx."""
+    from fieldwork.households.imports.columns import template_bytes
+
+    with open(out, "wb") as f:
+        f.write(template_bytes())
+    click.echo(f"已写出模板 / template written: {out}")
+
+
+@import_cli.command("households")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--county", "county_code", required=True, help="县（市、区）行政区划代码")
+@click.option("--dry-run", is_flag=True, help="只检查，不写入")
+def import_households(file, county_code, dry_run):
+    """Import households from FILE.xlsx into the county (all or nothing)."""
+    from fieldwork.households.imports import services as imports
+    from fieldwork.xlsxin import XlsxRefused
+
+    county = db.session.scalar(sa.select(Place).where(Place.code == county_code,
+                                                      Place.level == "county"))
+    if county is None:
+        fail(f"找不到县（市、区）{county_code}")
+    with open(file, "rb") as f:
+        data = f.read()
+    try:
+        if dry_run:
+            report = imports.check(data, county)
+        else:
+            report = imports.run(data, county, user=None, filename=os.path.basename(file))
+    except XlsxRefused as exc:
+        db.session.rollback()
+        fail(exc.message)
+    except FormError as exc:
+        db.session.rollback()
+        fail(exc.message)
+    for sheet, header in report.extra:
+        click.echo(f"忽略的列 / ignored column: {sheet}·{header}")
+    for p in report.problems:
+        where = f"{p.sheet} 第{p.row}行" if p.row else p.sheet
+        click.echo(f"{where} {p.column}：{p.message}" if p.column else f"{where}：{p.message}")
+    if not report.ok:
+        db.session.rollback()
+        more = report.problem_count - len(report.problems)
+        if more:
+            click.echo(f"另有 {more} 个问题未列出")
+        fail(f"发现 {report.problem_count} 个问题，未导入任何数据")
+    summary = (f"新建 {report.created} 户，更新 {report.updated} 户，无变化 {report.unchanged} 户，"
+               f"新增成员 {report.members} 人")
+    if dry_run:
+        click.echo(f"检查通过（未写入）/ dry run OK: {summary}")
+        return
+    db.session.commit()
+    click.echo(f"已导入 批次 {report.batch_id} / imported: {summary}")
+
+
 def register_cli(app: Flask) -> None:
     register_backup_cli(app)
     app.cli.add_command(rotate_keys_command)
@@ -178,3 +244,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(user_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(bootstrap_command)
+    app.cli.add_command(import_cli)

@@ -210,6 +210,15 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_SSL_STRICT": production,
         "MAX_CONTENT_LENGTH": int(os.environ.get("FIELDWORK_MAX_UPLOAD_BYTES", 16 * 1024 * 1024)),
+        # Household import (households/imports): the uploaded XLSX, its unzipped size and
+        # the data rows of one sheet.
+        "IMPORT_MAX_BYTES": int(os.environ.get("FIELDWORK_IMPORT_MAX_BYTES", 30 * 1024 * 1024)),
+        "IMPORT_MAX_UNZIPPED": int(os.environ.get("FIELDWORK_IMPORT_MAX_UNZIPPED",
+                                                  300 * 1024 * 1024)),
+        # 150,000: one file of a county (50,000 households, 120,000 members) must fit.
+        "IMPORT_MAX_ROWS": int(os.environ.get("FIELDWORK_IMPORT_MAX_ROWS", 150000)),
+        # Endpoints allowed a larger body than MAX_CONTENT_LENGTH: endpoint -> config key.
+        "UPLOAD_LIMITS": {"imports.check": "IMPORT_MAX_BYTES"},
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "MAP_TILES_URL": os.environ.get("FIELDWORK_MAP_TILES_URL", ""),

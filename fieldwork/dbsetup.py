@@ -86,6 +86,9 @@ def configure_engine(app: Flask, engine: Engine) -> None:
             event.listen(engine, "connect", restrict_after_connect)
 
 
+UPLOAD_FRAMING = 1024 * 1024  # room for the form's other fields and the multipart framing
+
+
 def read_body_before_database(app: Flask) -> None:
     """Read a request's body before anything touches the database.
 
@@ -97,6 +100,11 @@ def read_body_before_database(app: Flask) -> None:
 
     def buffer_body() -> None:
         if request.method in ("POST", "PUT", "PATCH"):
+            # An endpoint that takes larger uploads (the household import) names its own
+            # limit in UPLOAD_LIMITS: endpoint -> config key of the file's limit in bytes.
+            key = app.config.get("UPLOAD_LIMITS", {}).get(request.endpoint or "")
+            if key:
+                request.max_content_length = app.config[key] + UPLOAD_FRAMING
             request.get_data(cache=True)
 
     app.before_request_funcs.setdefault(None, []).insert(0, buffer_body)

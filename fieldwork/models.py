@@ -4,6 +4,7 @@ from fieldwork.accounts.models import User
 from fieldwork.audit.models import AuditEvent
 from fieldwork.discovery.models import DiscoveryReport
 from fieldwork.forms_once import FormSubmission
+from fieldwork.households.imports.models import ImportBatch
 from fieldwork.households.models import (
     Assignment,
     Case,
@@ -27,6 +28,7 @@ __all__ = [
     "Device",
     "DibaoStandard",
     "DiscoveryReport",
+    "ImportBatch",
     "FormSubmission",
     "Household",
     "Measure",

@@ -4,9 +4,11 @@ Core layer: nothing of the project is imported here. Used by the household impor
 (households/imports) and the staff-account import (账号 sheet).
 
 - ``open_xlsx`` refuses anything that is not a genuine, reasonably sized XLSX *before*
-  openpyxl parses it: size, zip structure, declared unzipped size, compression ratio (zip
-  bombs). openpyxl then opens it read-only with ``data_only=False``: formulas are seen as
-  formulas and never evaluated (nor their cached results trusted).
+  anything parses it: size, zip structure, declared unzipped size, compression ratio (zip
+  bombs). It then opens it with a streaming reader (StreamWorkbook below; openpyxl's
+  read-only mode was too slow for 2 million cells), as openpyxl would with
+  ``read_only=True, data_only=False``: formulas are seen as formulas and never evaluated (nor
+  their cached results trusted).
 - ``read_sheet`` streams one sheet: the first non-blank row is the header row, matched to
   ``Column``s after ``normalise_header`` (NFKC: full-width → half-width, all spaces removed);
   every data row becomes ``(excel row number, {key: cell text})`` with every column key
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import gettext as _
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
@@ -125,10 +127,201 @@ def open_xlsx(data: bytes, *, max_bytes: int, max_unzipped: int) -> Any:
             _("文件解压后过大（%(size)s MB），上限为 %(limit)s MB。",
               size=f"{total / 1048576:.0f}", limit=f"{max_unzipped / 1048576:.0f}"))
     try:
-        return load_workbook(buffer, read_only=True, data_only=False)
-    except Exception:  # openpyxl raises many kinds for a broken package: never a 500
+        return StreamWorkbook(buffer)
+    except Exception:  # a broken package raises many kinds of error: never a 500
         raise XlsxRefused(
             _("文件已损坏或不是有效的 Excel 工作簿，无法读取。") + _accepted()) from None
+
+
+# ---------------------------------------------------------------- the streaming reader
+# openpyxl's read-only mode spends ~30 µs of Python per cell (and scans a whole sheet for its
+# <dimension> when the writer put none): 2 million cells took over a minute. This reader parses
+# the package itself with the C XML parser (iterparse, elements cleared as they pass): the
+# sheet list and paths (workbook.xml + its rels), shared strings, the styles that are dates;
+# then each sheet's rows on demand. Values come as openpyxl would give them with
+# data_only=False: formulas as "=..." text (never evaluated, cached results ignored).
+# XML attacks: ElementTree never fetches external entities, and the expat it is built on
+# (≥ 2.4, checked in tests/test_xlsxin.py) refuses entity-expansion bombs ("billion laughs");
+# the parts' unzipped sizes are capped before this runs (open_xlsx).
+
+_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+_C, _V, _F, _IS, _T, _ROW, _SHEET_DATA = (
+    f"{_NS}{t}" for t in ("c", "v", "f", "is", "t", "row", "sheetData"))
+_LETTERS = re.compile(r"^([A-Z]+)(\d*)$")
+
+
+def _column_index(letters: str) -> int:
+    """0-based column of the letters of a cell reference ("B" of "B7")."""
+    if not letters or not letters.isalpha() or not letters.isupper() or len(letters) > 3:
+        raise ValueError(letters)
+    col = 0
+    for ch in letters:
+        col = col * 26 + ord(ch) - 64
+    return col - 1
+
+
+class StreamSheet:
+    def __init__(self, book: StreamWorkbook, title: str, path: str) -> None:
+        self.parent = book
+        self.title = title
+        self.path = path
+
+    def reset_dimensions(self) -> None:  # the openpyxl call iter_sheet makes; nothing to do
+        return None
+
+    def iter_rows(self, min_row: int = 1, values_only: bool = True) -> Iterator[tuple]:
+        """Every row from 1 (blank rows as empty tuples), values only."""
+        from xml.etree.ElementTree import iterparse
+
+        book = self.parent
+        shared, dates = book.shared_strings, book.date_styles
+        cache: dict[str, int] = {}
+        expected = 1
+        values: dict[int, Any] = {}
+        next_col = 0
+        value = self._value
+        with book.archive.open(self.path) as src:
+            parent = None  # sheetData: its finished rows are removed, not just cleared
+            for event, el in iterparse(src, events=("start", "end")):  # noqa: S314  (see _NS)
+                tag = el.tag
+                if event == "start":
+                    if tag == _SHEET_DATA:
+                        parent = el
+                    continue
+                if tag == _C:
+                    ref = el.get("r")
+                    if ref:
+                        letters = ref.rstrip("0123456789")
+                        col = cache.get(letters)
+                        if col is None:
+                            col = _column_index(letters)
+                            cache[letters] = col
+                    else:
+                        col = next_col
+                    next_col = col + 1
+                    values[col] = value(el, shared, dates)
+                    el.clear()
+                elif tag == _ROW:
+                    number = int(el.get("r") or expected)
+                    while expected < number:  # rows the file leaves out
+                        if expected >= min_row:
+                            yield ()
+                        expected += 1
+                    row = [None] * (max(values) + 1 if values else 0)
+                    for c, v in values.items():
+                        row[c] = v
+                    if number >= min_row:
+                        yield tuple(row)
+                    expected = number + 1
+                    values = {}
+                    next_col = 0
+                    el.clear()
+                    if parent is not None:
+                        parent.remove(el)
+
+    def _value(self, el: Any, shared: list[str], dates: set[int]) -> Any:
+        text = None
+        inline = None
+        for child in el:
+            tag = child.tag
+            if tag == _V:
+                text = child.text
+            elif tag == _F:
+                return "=" + (child.text or "")
+            elif tag == _IS:
+                inline = child
+        kind = el.get("t", "n")
+        if kind == "inlineStr":
+            return "".join(t.text or "" for t in inline.iter(_T)) if inline is not None else ""
+        if text is None:
+            return None
+        if kind == "s":
+            return shared[int(text)]
+        if kind in ("str", "e"):
+            return text
+        if kind == "b":
+            return text.strip() in ("1", "true")
+        if kind == "d":
+            try:
+                return dt.datetime.fromisoformat(text)
+            except ValueError:
+                return text
+        number: Any = float(text) if ("." in text or "E" in text or "e" in text) else int(text)
+        style = el.get("s")
+        if style is not None and int(style) in dates:
+            from openpyxl.utils.datetime import from_excel
+
+            try:
+                return from_excel(number, self.parent.epoch)
+            except (ValueError, OverflowError):
+                return number
+        return number
+
+
+class StreamWorkbook:
+    """An XLSX package read as a stream: ``sheetnames``, ``wb[name]``, ``close()``."""
+
+    def __init__(self, buffer: io.BytesIO) -> None:
+        from xml.etree.ElementTree import fromstring, iterparse
+
+        from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
+        from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900
+
+        self.archive = zipfile.ZipFile(buffer)
+        names = set(self.archive.namelist())
+        workbook = fromstring(self.archive.read("xl/workbook.xml"))  # noqa: S314
+        pr = workbook.find(f"{_NS}workbookPr")
+        self.epoch = CALENDAR_MAC_1904 if pr is not None and pr.get("date1904") in (
+            "1", "true") else CALENDAR_WINDOWS_1900
+        targets: dict[str, str] = {}
+        if "xl/_rels/workbook.xml.rels" in names:
+            rels = fromstring(self.archive.read("xl/_rels/workbook.xml.rels"))  # noqa: S314
+            for rel in rels.iter(_PKG_REL):
+                target = rel.get("Target", "")
+                target = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+                targets[rel.get("Id", "")] = target
+        self._sheets: dict[str, str] = {}
+        sheets = workbook.find(f"{_NS}sheets")
+        for sheet in (sheets if sheets is not None else []):
+            path = targets.get(sheet.get(f"{_REL_NS}id", ""), "")
+            if path in names:
+                self._sheets[sheet.get("name", "")] = path
+        self.shared_strings: list[str] = []
+        if "xl/sharedStrings.xml" in names:
+            with self.archive.open("xl/sharedStrings.xml") as src:
+                for _event, el in iterparse(src):  # noqa: S314
+                    if el.tag == f"{_NS}si":
+                        # the text runs, without the phonetic guide (rPh) of East Asian text
+                        parts = [t.text or "" for t in el.iter(_T)]
+                        for rph in el.iter(f"{_NS}rPh"):
+                            for t in rph.iter(_T):
+                                parts.remove(t.text or "")
+                        self.shared_strings.append("".join(parts))
+                        el.clear()
+        self.date_styles: set[int] = set()
+        if "xl/styles.xml" in names:
+            styles = fromstring(self.archive.read("xl/styles.xml"))  # noqa: S314
+            custom = {int(n.get("numFmtId", "0")): n.get("formatCode", "")
+                      for n in styles.iter(f"{_NS}numFmt")}
+            xfs = styles.find(f"{_NS}cellXfs")
+            for i, xf in enumerate(xfs if xfs is not None else []):
+                fmt = int(xf.get("numFmtId", "0"))
+                code = custom.get(fmt, BUILTIN_FORMATS.get(fmt, ""))
+                if (14 <= fmt <= 22 or 27 <= fmt <= 36 or 45 <= fmt <= 47 or 50 <= fmt <= 58
+                        or (code and is_date_format(code))):
+                    self.date_styles.add(i)
+
+    @property
+    def sheetnames(self) -> list[str]:
+        return list(self._sheets)
+
+    def __getitem__(self, name: str) -> StreamSheet:
+        return StreamSheet(self, name, self._sheets[name])
+
+    def close(self) -> None:
+        self.archive.close()
 
 
 def cell_text(value: Any) -> str:

@@ -61,6 +61,8 @@ ACTION_LABELS = {
     "discovery.opened": _l("受理新发现上报"),
     "discovery.same_household": _l("新发现上报与已有住户合并"),
     "household.enrol": _l("纳入帮扶"),
+    "household.import": _l("批量导入困难家庭"),
+    "household.import_undo": _l("撤销批量导入"),
     "visit.review": _l("审核存疑走访"),
     "plan.change": _l("调整帮扶计划"),
     "measure.change": _l("调整帮扶措施目录"),

@@ -70,6 +70,9 @@ class Household(Model):
     enrolled_on: Mapped[date | None]
     exited_on: Mapped[date | None]
     exit_route: Mapped[str | None] = mapped_column(sa.String(16))  # EXIT_ROUTES, set on exit
+    # The import batch (households.imports) that created the file, if one did.
+    import_batch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("import_batches.id"),
+                                                        index=True)
 
     place: Mapped[Place] = relationship(foreign_keys=[place_id], lazy="joined")
     members: Mapped[list[Member]] = relationship(

@@ -90,6 +90,8 @@ class Scene:
     assignment_b: Any = None
     change_a: Any = None
     change_b: Any = None
+    import_batch_a: Any = None
+    import_batch_b: Any = None
 
     # Strings of county B that no county-A user may ever see.
     @property
@@ -214,6 +216,13 @@ def scene(world, make_user, make_household) -> Scene:
                                  reason="再就业", requested_by_id=s.users["community_worker"].id)
         _db.session.add(change)
         setattr(s, attr, change)
+    from fieldwork.households.imports.models import ImportBatch
+
+    for county, attr in ((s.world.county, "import_batch_a"), (s.world.county_b, "import_batch_b")):
+        # A household import batch of each county (households/imports), nothing depending on it.
+        batch = ImportBatch(county_id=county.id, sha256="0" * 64, filename="matrix.xlsx")
+        _db.session.add(batch)
+        setattr(s, attr, batch)
     _db.session.commit()
     for case, attr in ((s.case_a, "document_a"), (s.case_b, "document_b")):
         # An application material (a scan) on each side.

@@ -120,7 +120,8 @@ REVIEW_ACTORS = frozenset({"community_worker", "street_reviewer", "county_office
 REVIEW_READERS = REVIEW_ACTORS | {"city_supervisor", "admin"}
 ENTRANTS = frozenset({"community_worker", "county_officer", "department_reviewer"})
 REPORT_VIEWERS = REPORTERS | {"city_supervisor", "admin"}
-STAFF_ADMINS = frozenset({"county_officer", "admin"})
+# Who runs a county's accounts and imports: its office and the administrator.
+COUNTY_ADMINS = frozenset({"county_officer", "admin"})
 
 # Which roles may use an endpoint on an in-scope object: one set for every method, or a set
 # per method. Every endpoint of the app must be here (no defaults).
@@ -196,14 +197,14 @@ EXPECT: dict[str, Expectation] = {
     "manage.transfer": COUNTY,
     # Staff accounts (accounts/staff_views.py): the county office within its county, the
     # administrator everywhere.
-    "staff.index": STAFF_ADMINS,
-    "staff.create": STAFF_ADMINS,
-    "staff.edit": STAFF_ADMINS,
-    "staff.deactivate": STAFF_ADMINS,
-    "staff.reactivate": STAFF_ADMINS,
-    "staff.reset_password": STAFF_ADMINS,
-    "staff.import_accounts": STAFF_ADMINS,
-    "staff.import_template": STAFF_ADMINS,
+    "staff.index": COUNTY_ADMINS,
+    "staff.create": COUNTY_ADMINS,
+    "staff.edit": COUNTY_ADMINS,
+    "staff.deactivate": COUNTY_ADMINS,
+    "staff.reactivate": COUNTY_ADMINS,
+    "staff.reset_password": COUNTY_ADMINS,
+    "staff.import_accounts": COUNTY_ADMINS,
+    "staff.import_template": COUNTY_ADMINS,
     # exits (issue 14): the community reads and proposes too; the case is at the community's
     # opinion, so only the community decides it; the publicity is the county office's
     "manage.exit_list": MANAGE_VIEWERS | {"community_worker"},
@@ -219,6 +220,12 @@ EXPECT: dict[str, Expectation] = {
     # offices that read the plans, entries are recorded by the county office (policy line 67)
     "manage.set_dibao_standard": COUNTY,
     "manage.platform_list": MANAGE_VIEWERS,
+    # Household import (households/imports/views.py USERS): the county office, the admin.
+    "imports.index": COUNTY_ADMINS,
+    "imports.template": COUNTY_ADMINS,
+    "imports.check": COUNTY_ADMINS,
+    "imports.confirm": COUNTY_ADMINS,
+    "imports.undo": COUNTY_ADMINS,
     "manage.record_platform_entry": COUNTY,
     # printed forms: whoever may see the household (or visit) may print it
     "printing.blank_visit_form": ALL,
@@ -296,6 +303,7 @@ PARAMS: dict[str, Callable[[Scene], tuple[Any, Any]]] = {
     "year": lambda s: (current_month() // 100, None),
     "filename": lambda s: ("css/app.css", None),
     "locale": lambda s: ("en", None),
+    "batch_id": lambda s: (s.import_batch_a.id, s.import_batch_b.id),
 }
 
 # URL parameters that mean another object for some endpoints: one in the state the action
