@@ -183,6 +183,20 @@ def _phone(form: Mapping[str, Any], errors: dict[str, str]) -> str | None:
         return None
 
 
+def _account_fields(actor: User, form: Mapping[str, Any], errors: dict[str, str]
+                    ) -> tuple[str, str, str | None, str | None, Place | None]:
+    """What the create and edit forms share: name, work unit, phone, role and home place,
+    each checked (problems into errors), the role against the place and the actor's reach."""
+    display_name = _text(form, "display_name", errors, _("姓名"), required=True)
+    organisation = _text(form, "organisation", errors, _("工作单位"))
+    phone = _phone(form, errors)
+    role = _role_from_form(form, errors)
+    place = _place_from_form(actor, form, errors)
+    role_place_problem(actor, role, place, errors)
+    organisation_problem(role, organisation, errors)
+    return display_name, organisation, phone, role, place
+
+
 # ---------------------------------------------------------------- actions
 
 def create_staff(actor: User, form: Mapping[str, Any]) -> Issued:
@@ -192,13 +206,7 @@ def create_staff(actor: User, form: Mapping[str, Any]) -> Issued:
     username = str(form.get("username") or "").strip()
     if not username:
         errors["username"] = _("请填写用户名")
-    display_name = _text(form, "display_name", errors, _("姓名"), required=True)
-    organisation = _text(form, "organisation", errors, _("工作单位"))
-    phone = _phone(form, errors)
-    role = _role_from_form(form, errors)
-    place = _place_from_form(actor, form, errors)
-    role_place_problem(actor, role, place, errors)
-    organisation_problem(role, organisation, errors)
+    display_name, organisation, phone, role, place = _account_fields(actor, form, errors)
     if errors or role is None or place is None:
         raise FormError(errors)
     password = initial_password(username)
@@ -212,13 +220,7 @@ def update_staff(actor: User, user: User, form: Mapping[str, Any]) -> User:
     """Edit an account's name, phone, role, home place and work unit (never its password).
     The caller commits."""
     errors: dict[str, str] = {}
-    display_name = _text(form, "display_name", errors, _("姓名"), required=True)
-    organisation = _text(form, "organisation", errors, _("工作单位"))
-    phone = _phone(form, errors)
-    role = _role_from_form(form, errors)
-    place = _place_from_form(actor, form, errors)
-    role_place_problem(actor, role, place, errors)
-    organisation_problem(role, organisation, errors)
+    display_name, organisation, phone, role, place = _account_fields(actor, form, errors)
     if user.id == actor.id and role is not None and role != user.role:
         errors["role"] = _("不能修改自己的角色")
     if user.id == actor.id and place is not None and place.id != user.place_id:

@@ -296,6 +296,19 @@ class _Reader:
             self.report.add(sheet, row, header, problem)
         return text[:limit]
 
+    def _past_day(self, rep: Report, sheet: str, row: int, header: str, text: str
+                  ) -> date | None:
+        """A date cell that cannot lie in the future (纳入日期, 出生日期); None, with the
+        problem reported, when it is unreadable or after today."""
+        day = parse_date(text)
+        if day is None:
+            rep.add(sheet, row, header, _("%(h)s“%(v)s”无法识别，格式应为 2024-03-01",
+                                          h=header, v=text))
+        elif day > self.today:
+            rep.add(sheet, row, header, _("%(h)s不能晚于今天", h=header))
+            return None
+        return day
+
     def household(self, row: int, values: list[str], columns: list[xlsxin.Column]) -> HouseholdRow:
         sheet, rep = cols.HOUSEHOLD_SHEET, self.report
         h = {c.key: c.header for c in columns}
@@ -374,14 +387,8 @@ class _Reader:
                 income = None
         enrolled_on = None
         if need("enrolled_on"):
-            enrolled_on = parse_date(raw["enrolled_on"])
-            if enrolled_on is None:
-                rep.add(sheet, row, h["enrolled_on"], _(
-                    "纳入日期“%(v)s”无法识别，格式应为 2024-03-01", v=raw["enrolled_on"]))
-            elif enrolled_on > self.today:
-                rep.add(sheet, row, h["enrolled_on"], _("纳入日期不能晚于今天"))
-                enrolled_on = None
-            elif enrolled_on.year < 2000:
+            enrolled_on = self._past_day(rep, sheet, row, h["enrolled_on"], raw["enrolled_on"])
+            if enrolled_on is not None and enrolled_on.year < 2000:
                 rep.add(sheet, row, h["enrolled_on"], _("纳入日期不能早于2000年"))
                 enrolled_on = None
         helper_id = None
@@ -454,13 +461,7 @@ class _Reader:
         if number:
             birth = _birth(number)
         elif raw["birth_date"]:
-            birth = parse_date(raw["birth_date"])
-            if birth is None:
-                rep.add(sheet, row, h["birth_date"], _(
-                    "出生日期“%(v)s”无法识别，格式应为 2024-03-01", v=raw["birth_date"]))
-            elif birth > self.today:
-                rep.add(sheet, row, h["birth_date"], _("出生日期不能晚于今天"))
-                birth = None
+            birth = self._past_day(rep, sheet, row, h["birth_date"], raw["birth_date"])
         elif not raw["id_number"] and "id_number" not in bad:
             rep.add(sheet, row, h["id_number"], _("未填写身份证号时（如尚未登记户口的新生儿），"
                                                    "请填写出生日期"))
