@@ -425,3 +425,28 @@ def test_page_over_size_upload_answers_in_chinese(app, client, auth, world, offi
 def test_other_roles_get_404(app, client, auth, make_user):
     auth.login(make_user("street_reviewer"))
     assert client.get("/manage/import").status_code == 404
+
+
+def test_checked_upload_expires_unconfirmed(app, client, auth, world, officer, helper):
+    """A checked file holds ID numbers in the clear: one nobody confirmed within the TTL is
+    removed, and its 确认导入 then asks for a new upload instead of importing it."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    from fieldwork.households.imports.views import UPLOAD_TTL_SECONDS
+
+    auth.login(officer)
+    good = book([hh_row(1, **{"帮扶责任人": "zhang-helper"})])
+    r = client.post("/manage/import/check", data={"file": (io.BytesIO(good), "a.xlsx")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 200
+    sha = hashlib.sha256(good).hexdigest()
+    stored = Path(app.instance_path) / "imports" / f"{sha}.xlsx"
+    assert stored.is_file()
+    old = stored.stat().st_mtime - UPLOAD_TTL_SECONDS - 60
+    os.utime(stored, (old, old))
+    r = client.post("/manage/import/confirm", data={"sha256": sha, "filename": "a.xlsx"})
+    assert r.status_code == 409 and "重新上传" in r.get_data(as_text=True)
+    assert not stored.exists()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Household)) == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,22 @@ def _county() -> Place:
     return counties[0]
 
 
+# A checked file waits this long for its 确认导入; it holds ID numbers in the clear, so an
+# upload nobody confirmed is not kept longer.
+UPLOAD_TTL_SECONDS = 2 * 3600
+
+
 def _upload_dir() -> Path:
+    """instance/imports, after removing checked files older than UPLOAD_TTL_SECONDS."""
     path = Path(current_app.instance_path) / "imports"
     path.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - UPLOAD_TTL_SECONDS
+    for old in path.glob("*.xlsx"):
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:  # another request removed it first
+            pass
     return path
 
 
