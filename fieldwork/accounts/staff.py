@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from fieldwork.access import roles
 from fieldwork.access.scope import staff_clause
@@ -42,8 +43,8 @@ from fieldwork.timeutil import today_local
 COUNTY_ROLES = (roles.HELPER, roles.COMMUNITY_WORKER, roles.STREET_REVIEWER,
                 roles.COUNTY_OFFICER, roles.DEPARTMENT_REVIEWER)
 MANAGERS = (roles.COUNTY_OFFICER, roles.ADMIN)
-LEVEL_LABELS = {"city": "市", "county": "县（市、区）", "street": "街道（乡镇）",
-                "community": "社区（村）"}
+LEVEL_LABELS = {"city": _l("市"), "county": _l("县（市、区）"), "street": _l("街道（乡镇）"),
+                "community": _l("社区（村）")}
 LIST_LIMIT = 300
 MAX_QUERY = 64
 
@@ -113,9 +114,9 @@ def role_place_problem(actor: User | None, role: str | None, place: Place | None
             and "place" not in errors and level_problem(role, place):
         errors["place"] = _("%(role)s 的所属单位应为%(levels)s，而 %(place)s 是%(level)s",
                             role=roles.ROLE_LABELS[role],
-                            levels="或".join(LEVEL_LABELS[x]
+                            levels=_("或").join(str(LEVEL_LABELS[x])
                                             for x in roles.ROLE_PLACE_LEVELS[role]),
-                            place=place.name, level=LEVEL_LABELS[place.level])
+                            place=place.name, level=str(LEVEL_LABELS[place.level]))
 
 
 def organisation_problem(role: str | None, organisation: str, errors: dict[str, str],

@@ -31,10 +31,10 @@ function item({ household: h, measures }, local) {
         el("span", { class: `chip ${STATE_CHIP[h.visit_state] || ""}`, text: states[h.visit_state] || "" }),
         local ? el("span", { class: "chip chip-ok", "data-pending": "1", text: t("已保存在本机，待上传") }) : null,
         duty ? el("span", { class: "muted", "data-duty": "1", text: duty }) : null,
-        el("span", { class: "muted", text: `${t("上次走访")}：${h.last_visit_at ? fmtDate(h.last_visit_at) : t("无")}` })),
+        el("span", { class: "muted", text: t("上次走访：{date}", { date: h.last_visit_at ? fmtDate(h.last_visit_at) : t("无") }) })),
       h.open_problems?.length
         ? el("span", { class: "list-meta" }, el("span", { class: "chip chip-warn", "data-problems": "1",
-          text: `${t("待解决")}：${h.open_problems.map((d) => dims[d] || d).join("、")}` })) : null),
+          text: t("待解决：{items}", { items: h.open_problems.map((d) => dims[d] || d).join(t("、")) }) })) : null),
     measures.length
       ? el("ul", { class: "plain task-measures", "aria-label": t("帮扶措施") }, measures.map((m) => measureLine(m, dims)))
       : el("p", { class: "muted", text: t("暂无帮扶措施") }));
