@@ -87,6 +87,9 @@ RISING_CATEGORIES = ("dibao_unemployed", "below_dibao", "edge", "restructuring")
 VISIT_MONTHS = 12  # full months of visits before the current one
 RISEN_MONTHS_AGO = 9  # a rising household's income is above the standard since then
 DEMO_DEPARTMENT = "宛城区商务局"
+# Helpers' work units (工作单位): when a helper changes jobs, the unit names the successor
+# (policy line 159), so the helper's page shows it. Given by index, not drawn from the seed.
+HELPER_UNITS = ("民政局", "人社局", "总工会", "残联", "教育局")  # of the helper's county
 
 
 def _data(name: str) -> Any:
@@ -183,7 +186,8 @@ def seed_demo() -> str:
     in_first_county = sum(c.code.startswith(DEMO_COUNTIES[0]) for c in communities)
     first_street = cast(Place, first_community.parent)
     accounts: list[tuple[str, str, Place, str, str | None, str]] = [
-        ("demo-helper", roles.HELPER, first_street, "张红梅", "13837701234", ""),
+        ("demo-helper", roles.HELPER, first_street, "张红梅", "13837701234",
+         cast(Place, first_street.parent).name + HELPER_UNITS[0]),
         ("demo-community", roles.COMMUNITY_WORKER, first_community, "李建国", "13837705678", ""),
         ("demo-street", roles.STREET_REVIEWER, first_street, "王秀英", "13937709876", ""),
         ("demo-county", roles.COUNTY_OFFICER, places["411302"], "刘志强", "0377-63112345", ""),
@@ -216,8 +220,11 @@ def seed_demo() -> str:
     helpers = [users["demo-helper"]]
     for n in range(2, 21):
         community = communities[(n * 7) % len(communities)]
-        user = User(username=f"helper{n:02d}", role=roles.HELPER, place=community.parent,
-                    display_name=_person_name(rng), phone=f"139{rng.randrange(10**8):08d}")
+        street = cast(Place, community.parent)
+        user = User(username=f"helper{n:02d}", role=roles.HELPER, place=street,
+                    display_name=_person_name(rng), phone=f"139{rng.randrange(10**8):08d}",
+                    organisation=cast(Place, street.parent).name
+                    + HELPER_UNITS[n % len(HELPER_UNITS)])
         demo_password(user)
         helpers.append(user)
     db.session.add_all(list(users.values()) + helpers)

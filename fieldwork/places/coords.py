@@ -187,7 +187,7 @@ def normalize_crs(crs: str) -> str:
         raise ValueError(f"不支持的坐标系：{crs!r}（应为 wgs84、gcj02 或 bd09）") from None
 
 
-def validate_lat_lon(lat: float, lon: float) -> tuple[float, float]:
+def validate_lat_lon(lat: float | str, lon: float | str) -> tuple[float, float]:
     """Check lat/lon are finite and in range; return them as floats or raise ValueError."""
     values = []
     for name, value, limit in (("纬度", lat, 90.0), ("经度", lon, 180.0)):

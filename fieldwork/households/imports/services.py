@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -633,28 +633,28 @@ def _link(households: list[HouseholdRow], member_rows: list[MemberRow], report: 
             else:
                 file_nos[hh.file_no] = hh.row
     for m in member_rows:
-        hh = heads.get(m.head_index) if m.head_index else None
-        if m.head_index and hh is None:
+        owner = heads.get(m.head_index) if m.head_index else None
+        if m.head_index and owner is None:
             report.add(M, m.row, "户主身份证号", _("“家庭”表中没有该户主身份证号的家庭"))
         if m.index:
             first = seen_ids.get(m.index)
-            if first is not None and not (first[0] == H and hh is not None and
-                                          first[1] == hh.row and m.relation == "self"):
+            if first is not None and not (first[0] == H and owner is not None and
+                                          first[1] == owner.row and m.relation == "self"):
                 report.add(M, m.row, "身份证号", _(
                     "身份证号与“%(sheet)s”表第 %(n)d 行重复", sheet=first[0], n=first[1]))
                 continue
             if first is None:
                 seen_ids[m.index] = (M, m.row)
-        if hh is None:
+        if owner is None:
             continue
         if m.relation == "self":
-            if m.index and m.index == hh.index and hh.head_facts is None:
-                hh.head_facts = m
+            if m.index and m.index == owner.index and owner.head_facts is None:
+                owner.head_facts = m
             else:
                 report.add(M, m.row, "与户主关系", _(
                     "一户只能有一位户主：户主已在“家庭”表登记，成员表中的户主行须与其身份证号相同"))
             continue
-        hh.members.append(m)
+        owner.members.append(m)
 
 
 def _holders(indexes: list[str]) -> dict[str, tuple[int, int, str, str]]:
@@ -668,7 +668,8 @@ def _holders(indexes: list[str]) -> dict[str, tuple[int, int, str, str]]:
                 .join(Household, Household.id == Member.household_id)
                 .join(Place, Place.id == Household.place_id)
                 .where(Member.id_index.in_(chunk), Member.left_on.is_(None))):
-            out[index] = (hh_id, county_id, relation, place)
+            if index is not None:
+                out[index] = (hh_id, county_id, relation, place)
     return out
 
 
@@ -711,7 +712,8 @@ def _against_database(households: list[HouseholdRow], member_rows: list[MemberRo
     taken: dict[str, int] = {}
     for chunk in _chunks(given):
         taken.update((no, hid) for no, hid in db.session.execute(
-            sa.select(Household.file_no, Household.id).where(Household.file_no.in_(chunk))))
+            sa.select(Household.file_no, Household.id).where(Household.file_no.in_(chunk)))
+            if no is not None)
     for hh in households:
         if hh.file_no and hh.file_no in taken and taken[hh.file_no] != hh.target_id:
             report.add(H, hh.row, "档案编号", _("档案编号“%(no)s”已被另一户使用", no=hh.file_no))
@@ -924,7 +926,7 @@ def _create(new: list[HouseholdRow], county: Place, batch: ImportBatch, user: Us
                 "created_at": now, "updated_at": now, "enrolled_on": hh.enrolled_on,
                 "import_batch_id": batch.id,
             })
-        db.session.execute(sa.insert(Household.__table__), rows)
+        db.session.execute(sa.insert(cast(sa.Table, Household.__table__)), rows)
     ids = {no: hid for no, hid in db.session.execute(
         sa.select(Household.file_no, Household.id).where(Household.import_batch_id == batch.id))}
     for start in range(0, len(new), CHUNK):
@@ -946,9 +948,9 @@ def _create(new: list[HouseholdRow], county: Place, batch: ImportBatch, user: Us
                                     "reason": reason,
                                     "assigned_by_id": user.id if user else None,
                                     "created_at": now})
-        db.session.execute(sa.insert(Member.__table__), member_rows)
+        db.session.execute(sa.insert(cast(sa.Table, Member.__table__)), member_rows)
         if assignments:
-            db.session.execute(sa.insert(Assignment.__table__), assignments)
+            db.session.execute(sa.insert(cast(sa.Table, Assignment.__table__)), assignments)
 
 
 def _member_dict(household_id: int, m: MemberRow, joined: date | None,
@@ -1050,10 +1052,10 @@ def blockers(batch: ImportBatch) -> list[str]:
         out.append(_("本批次新建的家庭已调整过 %(n)d 次帮扶责任人", n=extra))
     if batch.change_ids:
         last = max(batch.change_ids)
-        households = sa.select(HouseholdChange.household_id).where(
+        touched = sa.select(HouseholdChange.household_id).where(
             HouseholdChange.id.in_(batch.change_ids))
         later = _count(sa.select(sa.func.count()).select_from(HouseholdChange).where(
-            HouseholdChange.household_id.in_(households), HouseholdChange.id > last,
+            HouseholdChange.household_id.in_(touched), HouseholdChange.id > last,
             live_change))
         if later:
             out.append(_("本批次更新的家庭之后又有 %(n)d 项档案变更（含其他批次导入）", n=later))
