@@ -57,15 +57,28 @@ def initial_password(username: str = "") -> str:
 
 
 def normalise_phone(raw: str | None) -> str | None:
-    """The phone number as stored (spaces dropped), None when empty; FormError when it is
-    not a mobile or landline number."""
+    """The phone number as stored, None when empty; FormError when it is not a mobile or
+    landline number. A mobile is kept as its 11 digits whatever way it was typed (spaces,
+    dashes, +86 or 0086 in front: 138-0013-8000, +86 13800138000); a landline keeps the dash
+    after its area code."""
     text = re.sub(r"[\s\u3000]", "", raw or "")
     if not text:
         return None
+    mobile = re.sub(r"^(\+86|0086)-?", "", text)
+    if re.fullmatch(r"1[0-9]{2}-?[0-9]{4}-?[0-9]{4}", mobile):
+        text = mobile.replace("-", "")
     if not PHONE_RE.match(text):
         raise FormError.of(
             _("手机号 %(p)s 格式不正确：应为 11 位手机号或带区号的固定电话", p=text[:20]), "phone")
     return text
+
+
+def username_taken(username: str) -> bool:
+    """Whether an account already has this username in any letter case: demo-helper and
+    DEMO-HELPER would be two accounts that people (and the login rate limit, which folds
+    case) take for one."""
+    return db.session.scalar(sa.select(User.id).where(
+        sa.func.lower(User.username) == username.lower()).limit(1)) is not None
 
 
 def find_place(code: str) -> Place:
@@ -111,7 +124,7 @@ def create_user(
         )
     if problem := role_place_problem(role, place):
         raise FormError.of(problem, "place")
-    if db.session.scalar(sa.select(User.id).where(User.username == username)):
+    if username_taken(username):
         raise FormError.of(_("用户名 %(u)s 已存在", u=username), "username")
     problem = password_problem(password, username)
     if problem:

@@ -47,7 +47,7 @@ def columns(actor: User | None = None) -> list[Column]:
         Column("role", "角色", required=True, choices=role_choices, width=20),
         Column("place_code", "所属单位代码", aliases=("所属地区代码", "行政区划代码", "单位代码"),
                required=True, width=16,
-               note="所属社区（村）、街道（乡镇）或县（市、区）的行政区划代码"),
+               note="所属社区（村）、街道（乡镇）或县（市、区）的行政区划代码，或其名称（本县内不重名时）"),
         Column("phone", "手机号", aliases=("手机", "联系电话"), width=16),
         Column("organisation", "工作单位", aliases=("单位",), width=24,
                note="帮扶责任人的工作单位：调动时由该单位明确新的帮扶责任人"),
@@ -113,7 +113,8 @@ def _read(data: bytes) -> tuple[list[tuple[int, dict[str, str]]], Report]:
     for coordinate in sheet.formulas:
         row = int("".join(ch for ch in coordinate if ch.isdigit()))
         formula_rows.add(row)
-        report.problems.append(Problem(row, coordinate, _("单元格含公式，请改为数值")))
+        report.problems.append(
+            Problem(row, coordinate, _("单元格含公式，请直接填写内容（不要使用公式）")))
     rows = [(n, values) for n, values in sheet.rows if n not in formula_rows]
     report.rows = len(sheet.rows)
     if not sheet.rows and not sheet.missing:
@@ -127,11 +128,19 @@ def check(actor: User | None, data: bytes) -> tuple[Report, list[dict]]:
     if report.problems and not rows:
         return report, []
     usernames = [v["username"] for _n, v in rows if v["username"]]
-    taken = set(db.session.scalars(sa.select(User.username).where(
-        User.username.in_(usernames or [""]))))
+    taken = {u.lower() for u in db.session.scalars(sa.select(User.username).where(
+        sa.func.lower(User.username).in_([u.lower() for u in usernames] or [""])))}
     codes = {v["place_code"] for _n, v in rows if v["place_code"]}
     places = {p.code: p for p in db.session.scalars(
         sa.select(Place).where(Place.code.in_(codes or [""])))}
+    # A place may also be named (和平社区) when the name is unique where the actor works.
+    named: dict[str, list[Place]] = {}
+    if codes - set(places):
+        reach = sa.select(Place).where(Place.name.in_(codes - set(places)))
+        if actor is not None and actor.role != roles.ADMIN:
+            reach = reach.where(Place.path.startswith(actor.place.path, autoescape=True))
+        for p in db.session.scalars(reach):
+            named.setdefault(p.name, []).append(p)
     seen: dict[str, int] = {}
     ready: list[dict] = []
 
@@ -149,7 +158,7 @@ def check(actor: User | None, data: bytes) -> tuple[Report, list[dict]]:
         elif username.lower() in seen:
             problem(number, "username", _("用户名 %(u)s 与第 %(row)d 行重复", u=username,
                                           row=seen[username.lower()]))
-        elif username in taken:
+        elif username.lower() in taken:
             problem(number, "username", _("用户名 %(u)s 已存在", u=username))
         if username:
             seen.setdefault(username.lower(), number)
@@ -164,11 +173,18 @@ def check(actor: User | None, data: bytes) -> tuple[Report, list[dict]]:
         elif role is None:
             problem(number, "role", _("未知角色：%(role)s", role=v["role"][:30]))
         place = places.get(v["place_code"]) if v["place_code"] else None
+        same_name = named.get(v["place_code"], [])
+        if place is None and len(same_name) == 1:
+            place = same_name[0]
         if not v["place_code"]:
             problem(number, "place_code", _("请填写所属单位代码"))
+        elif place is None and same_name:
+            problem(number, "place_code", _(
+                "名为 %(name)s 的地区不止一个（%(codes)s），请填写行政区划代码",
+                name=v["place_code"][:30], codes="、".join(p.code for p in same_name[:5])))
         elif place is None:
             problem(number, "place_code",
-                    _("找不到代码为 %(code)s 的地区", code=v["place_code"][:30]))
+                    _("找不到代码或名称为 %(code)s 的地区", code=v["place_code"][:30]))
         errors: dict[str, str] = {}
         staff.role_place_problem(actor, role, place, errors)
         organisation = " ".join(v["organisation"].split())

@@ -9,6 +9,13 @@ document.addEventListener("htmx:configRequest", (event) => {
   if (token) event.detail.headers["X-CSRFToken"] = token;
 });
 
+// A form or button with data-confirm asks first (撤销批次, 停用账号, 重置密码): these act at
+// once and cannot be taken back by the back button.
+document.addEventListener("submit", (event) => {
+  const message = event.submitter?.dataset.confirm || event.target.dataset?.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+}, true);
+
 // The service worker: offline pages, and sending the outbox when the page is closed.
 async function registerWorker() {
   if (!("serviceWorker" in navigator)) return;

@@ -307,3 +307,37 @@ def test_nonsense_input_gets_a_message_not_a_500(client, officer, world):
     assert client.get("/manage/staff/", query_string={
         "place_id": "99999999999999999999", "role": "x", "active": "2"}).status_code == 200
     assert by_username("wangli01") is None
+
+
+def test_a_username_taken_in_another_letter_case_is_refused(client, officer, world):
+    """demo-helper and DEMO-HELPER would be two accounts people take for one."""
+    login(client, officer)
+    client.get("/manage/staff/new")
+    first = post(client, "/manage/staff/new", new_account(world, form_token="tok-case-1-0123456"))
+    assert first.status_code == 200
+    second = post(client, "/manage/staff/new", new_account(
+        world, username="WangLi01", form_token="tok-case-2-0123456"))
+    assert second.status_code == 422 and "已存在" in second.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(User.id)).where(
+        sa.func.lower(User.username) == "wangli01")) == 1
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("138-0013-8000", "13800138000"),
+    ("+86 13800138000", "13800138000"),
+    ("0086-138 0013 8000", "13800138000"),
+    ("0377-63123456", "0377-63123456"),
+])
+def test_phone_numbers_typed_the_usual_ways_are_kept_as_digits(typed, stored):
+    from fieldwork.accounts.services import normalise_phone
+
+    assert normalise_phone(typed) == stored
+
+
+@pytest.mark.parametrize("typed", ["+86 0377-63123456x", "12345", "138-0013-800"])
+def test_other_phone_numbers_are_refused(typed):
+    from fieldwork.accounts.services import normalise_phone
+    from fieldwork.errors import FormError
+
+    with pytest.raises(FormError):
+        normalise_phone(typed)

@@ -131,7 +131,7 @@ def test_the_dry_run_names_every_problem_by_row(client, officer, make_user, worl
     assert "用户名需为 3–64 位" in text[("3", "用户名")]
     assert "与第 4 行重复" in text[("5", "用户名")]
     assert "未知角色：村长" in text[("6", "角色")]
-    assert "找不到代码为 999999 的地区" in text[("7", "所属单位代码")]
+    assert "找不到代码或名称为 999999 的地区" in text[("7", "所属单位代码")]
     assert "光明社区 不在本县（市、区）范围内" in text[("8", "所属单位代码")]
     assert "所属单位应为街道（乡镇）" in text[("9", "所属单位代码")]
     assert "手机号 1380000 格式不正确" in text[("10", "手机号")]
@@ -155,7 +155,7 @@ def test_missing_columns_formulas_and_wrong_files_are_refused(client, officer, w
     assert response.status_code == 422
     assert ("—", "所属单位代码", "缺少必填列“所属单位代码”") in problems(response)
     response = upload(client, workbook([["f-user", "=A1", "帮扶责任人", "411302001001"]]))
-    assert ("2", "B2", "单元格含公式，请改为数值") in problems(response)
+    assert ("2", "B2", "单元格含公式，请直接填写内容（不要使用公式）") in problems(response)
     response = upload(client, workbook(GOOD, sheet="Sheet1"))
     assert response.status_code == 422
     assert "没有名为“账号”的工作表" in response.get_data(as_text=True)
@@ -185,3 +185,23 @@ def test_the_command_line_import(app, world, tmp_path):
     again = runner.invoke(args=["user", "import", str(path)])
     assert again.exit_code == 1 and "用户名 wang-li 已存在" in again.output
     assert count_users() == 3
+
+
+def test_a_place_may_be_named_and_a_taken_username_is_found_in_any_case(
+        client, officer, make_user, world):
+    make_user("helper", username="taken-name")
+    rows = [
+        ["he-ping", "甲", "帮扶责任人", "和平社区", "", ""],         # 2 named, unique in county
+        ["guang-ming", "乙", "帮扶责任人", "光明社区", "", ""],      # 3 named, other county
+        ["TAKEN-NAME", "丙", "帮扶责任人", "411302001001", "", ""],  # 4 taken, other case
+    ]
+    response = upload(client, workbook(rows))
+    assert response.status_code == 422
+    text = {(row, col): msg for row, col, msg in problems(response)}
+    assert ("2", "所属单位代码") not in text
+    assert "找不到代码或名称为 光明社区 的地区" in text[("3", "所属单位代码")]
+    assert "已存在" in text[("4", "用户名")]
+    ok = upload(client, workbook(rows[:1]), mode="apply")
+    assert ok.status_code == 200
+    user = db.session.scalar(sa.select(User).where(User.username == "he-ping"))
+    assert user.place_id == world.community.id

@@ -98,6 +98,16 @@ def test_county_officer_imports_after_fixing_mistakes(live_server, new_page, log
 
     # Nothing depends on the batch yet: the county can take it back.
     batch_id = batches.locator("button[data-testid^=undo-]").first.get_attribute("data-testid")
+    # Undo asks first; dismissed, nothing happens.
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    batches.get_by_test_id(batch_id).click()
+    expect(batches).to_contain_text("已导入")
+    assert asked and "确定撤销批次" in asked[0] and "2 户" in asked[0]
+    with app.app_context():
+        assert db.session.scalar(
+            sa.select(sa.func.count()).select_from(Household)) == before + 2
+    page.once("dialog", lambda dialog: dialog.accept())
     batches.get_by_test_id(batch_id).click()
     expect(page.locator(".flash")).to_contain_text("已撤销批次")
     expect(page.get_by_test_id("import-batches")).to_contain_text("已撤销")

@@ -138,7 +138,7 @@ def test_dry_run_reports_every_problem_and_writes_nothing(app, world, helper, ma
     assert has(report, "家庭|11|坐标系|", "不支持的坐标系")
     assert has(report, "家庭|12|户主姓名|", "必填项")
     assert has(report, "家庭|13|户主身份证号|", "科学计数法") or has(report, "家庭|13|", "文本格式")
-    assert has(report, "家庭|14|人均月收入|", "单元格含公式，请改为数值")
+    assert has(report, "家庭|14|人均月收入|", "单元格含公式，请直接填写内容（不要使用公式）")
     assert has(report, "成员|2|户主身份证号|", "没有该户主身份证号")
     assert has(report, "成员|3|与户主关系|", "表亲")
     assert has(report, "成员|4|身份证号|", "第 3 行重复")
@@ -341,7 +341,7 @@ def test_hostile_files_refused(app, world):
 def test_formula_cells_are_reported_not_evaluated(app, world):
     report = imports.check(book([hh_row(1, **{"户主姓名": '=HYPERLINK("http://x","点我")'})]),
                            world.county)
-    assert has(report, "家庭|2|户主姓名|单元格含公式，请改为数值")
+    assert has(report, "家庭|2|户主姓名|单元格含公式，请直接填写内容（不要使用公式）")
 
 
 # ---------------------------------------------------------------- command line

@@ -265,7 +265,7 @@ class _Reader:
     def cell(self, sheet: str, row: int, header: str, text: str) -> str | None:
         """The text, or None (reported) when the cell holds a formula."""
         if text.startswith("="):
-            self.report.add(sheet, row, header, _("单元格含公式，请改为数值"))
+            self.report.add(sheet, row, header, _("单元格含公式，请直接填写内容（不要使用公式）"))
             return None
         return text
 
