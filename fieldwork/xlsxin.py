@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import current_app
 from flask_babel import gettext as _
 from openpyxl import Workbook
 from openpyxl.comments import Comment
@@ -89,6 +90,13 @@ class SheetRows:
 
 def _accepted() -> str:
     return _("请上传 Excel 工作簿（.xlsx 格式）。")
+
+
+def configured_limits() -> dict[str, int]:
+    """open_xlsx's limits as the running app sets them (IMPORT_MAX_BYTES,
+    IMPORT_MAX_UNZIPPED): the same for every import."""
+    cfg = current_app.config
+    return {"max_bytes": cfg["IMPORT_MAX_BYTES"], "max_unzipped": cfg["IMPORT_MAX_UNZIPPED"]}
 
 
 def open_xlsx(data: bytes, *, max_bytes: int, max_unzipped: int) -> Any:

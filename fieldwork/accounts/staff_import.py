@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import gettext as _
 
 from fieldwork.access import roles
@@ -29,12 +28,17 @@ from fieldwork.audit import services as audit
 from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.places.models import Place
-from fieldwork.xlsxin import Column, XlsxRefused, open_xlsx, read_sheet, template
+from fieldwork.xlsxin import (
+    Column,
+    XlsxRefused,
+    configured_limits,
+    open_xlsx,
+    read_sheet,
+    template,
+)
 
 SHEET = "账号"
 MAX_ROWS = 5000
-DEFAULT_MAX_BYTES = 30 * 1024 * 1024
-DEFAULT_MAX_UNZIPPED = 300 * 1024 * 1024
 
 
 def columns(actor: User | None = None) -> list[Column]:
@@ -96,10 +100,7 @@ def template_bytes(actor: User | None) -> bytes:
 def _read(data: bytes) -> tuple[list[tuple[int, dict[str, str]]], Report]:
     report = Report()
     try:
-        wb = open_xlsx(data, max_bytes=current_app.config.get("IMPORT_MAX_BYTES",
-                                                              DEFAULT_MAX_BYTES),
-                       max_unzipped=current_app.config.get("IMPORT_MAX_UNZIPPED",
-                                                           DEFAULT_MAX_UNZIPPED))
+        wb = open_xlsx(data, **configured_limits())
         try:
             sheet = read_sheet(wb, SHEET, columns(), max_rows=MAX_ROWS)
         finally:

@@ -547,11 +547,6 @@ class Plan:
     updates: list[tuple[HouseholdRow, list[tuple[str, Member | None, dict, dict]]]]
 
 
-def _limits() -> dict[str, int]:
-    cfg = current_app.config
-    return {"max_bytes": cfg["IMPORT_MAX_BYTES"], "max_unzipped": cfg["IMPORT_MAX_UNZIPPED"]}
-
-
 def check(data: bytes, county: Place, *, today: date | None = None) -> Report:
     """The dry run: every problem of the file and what it would do. Writes nothing.
     Raises xlsxin.XlsxRefused when the file itself is refused."""
@@ -560,7 +555,7 @@ def check(data: bytes, county: Place, *, today: date | None = None) -> Report:
 
 def _plan(data: bytes, county: Place, *, today: date) -> Plan:
     report = Report()
-    wb = xlsxin.open_xlsx(data, **_limits())
+    wb = xlsxin.open_xlsx(data, **xlsxin.configured_limits())
     try:
         return _plan_workbook(wb, county, report, today)
     except xlsxin.XlsxRefused:

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -39,6 +38,7 @@ from fieldwork.errors import FormError
 from fieldwork.extensions import db
 from fieldwork.households.imports import columns, services
 from fieldwork.households.imports.models import ImportBatch
+from fieldwork.households.management.pages import county_list
 from fieldwork.places.models import Place
 from fieldwork.xlsxin import XlsxRefused
 
@@ -47,11 +47,6 @@ bp = Blueprint("imports", __name__, url_prefix="/manage/import")
 USERS = (roles.COUNTY_OFFICER, roles.ADMIN)
 SHA = re.compile(r"^[0-9a-f]{64}$")
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _counties() -> list[Place]:
-    return list(db.session.scalars(
-        sa.select(Place).where(Place.level == "county").order_by(Place.code)))
 
 
 def _county() -> Place:
@@ -65,7 +60,7 @@ def _county() -> Place:
         if not raw.isdigit():
             abort(404)
         return get_county_or_404(user, int(raw))
-    counties = _counties()
+    counties = county_list()
     if not counties:
         abort(404)
     return counties[0]
@@ -95,7 +90,7 @@ def _page(county: Place, *, status: int = 200, **context: Any):
     context.setdefault("refused", None)
     return render_template(
         "manage/import.html", county=county, batches=services.batches(county),
-        counties=_counties() if current_user.place.level != "county" else [],
+        counties=county_list() if current_user.place.level != "county" else [],
         max_mb=current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024), **context), status
 
 
